@@ -1,0 +1,56 @@
+//! systemfd: opens listening sockets and runs a command that inherits them,
+//! using the systemd socket-activation protocol (see `docs/protocol.md`).
+//!
+//! The binary is a thin wrapper around [`run`].
+
+pub mod activation;
+pub mod cli;
+pub mod error;
+pub mod output;
+pub mod socket;
+pub mod spec;
+pub mod sys;
+
+use std::fmt::Write as _;
+
+use crate::cli::Cli;
+use crate::error::Failure;
+use crate::output::Printer;
+use crate::socket::{Options, Sockets};
+
+/// Creates the sockets, reports them, and hands them to the command.
+/// Returns the status systemfd should exit with.
+pub fn run(cli: Cli) -> Result<i32, Failure> {
+    let printer = Printer::new(cli.quiet, cli.color);
+    let options = Options {
+        backlog: cli.backlog.unwrap_or(Options::default().backlog),
+        reuse_addr: !cli.no_reuse,
+        reuse_port: cli.reuse_port,
+        nonblocking: cli.nonblocking,
+    };
+    let sockets = Sockets::open(&cli.sockets, &options).map_err(Failure::setup)?;
+    if sockets.is_empty() {
+        printer.warn("no sockets given (-s); running the command without any");
+    } else if !printer.is_quiet() {
+        printer.write(&describe(&sockets, &printer));
+    }
+    let launch = sys::Launch {
+        command: &cli.command,
+        set_pid: !cli.no_pid,
+    };
+    sys::hand_over(sockets, &launch, &printer)
+}
+
+/// One `~> socket …` line per socket, in order.
+fn describe(sockets: &Sockets, printer: &Printer) -> String {
+    let mut text = String::new();
+    for (index, open) in sockets.sockets.iter().enumerate() {
+        let target = sys::target_label(index);
+        let _ = write!(
+            text,
+            "{}",
+            printer.socket_line(&open.describe(), &target, open.spec.name.as_deref())
+        );
+    }
+    text
+}

@@ -1,0 +1,75 @@
+//! What systemfd prints on stderr: one `~>` line per event, in systemfd 0.4's style.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::cli::ColorChoice;
+
+const ARROW: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan))).bold();
+const SUBJECT: Style = Style::new().bold();
+const WARN: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow))).bold();
+
+/// Writes status lines to stderr, honouring `--quiet` and `--color`.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    quiet: bool,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new(quiet: bool, choice: ColorChoice) -> Printer {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        Printer { quiet, color }
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// `~> socket DESCRIPTION -> fd #N`, with the name when one was given.
+    pub fn socket_line(&self, description: &str, target: &str, name: Option<&str>) -> String {
+        let mut line = format!(
+            "{} socket {} -> {}",
+            self.paint(ARROW, "~>"),
+            self.paint(SUBJECT, description),
+            target
+        );
+        if let Some(name) = name {
+            line.push_str(&format!(" (name {name})"));
+        }
+        line.push('\n');
+        line
+    }
+
+    /// A free-form `~>` status line.
+    pub fn status(&self, message: &str) {
+        self.write(&format!("{} {message}\n", self.paint(ARROW, "~>")));
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.write(&format!("{} {message}\n", self.paint(WARN, "~> warning:")));
+    }
+
+    /// Writes already-formatted lines in one call, unless quiet.
+    pub fn write(&self, text: &str) {
+        if !self.quiet && !text.is_empty() {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_owned()
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Creating the sockets that a command inherits.
+//!
+//! Every socket is created close-on-exec; the platform module decides how the
+//! command receives it. A Unix socket file that systemfd creates is removed
+//! again when the [`Sockets`] are dropped, so a failed start leaves nothing
+//! behind; after a successful exec, the files belong to the command.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _, Result};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::spec::{Address, SocketKind, SocketSpec};
+
+/// How sockets are set up.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The listen backlog; the kernel caps it at its own maximum.
+    pub backlog: i32,
+    /// `SO_REUSEADDR` on Unix, so a restarted systemfd can rebind at once.
+    /// On Windows that option would let another process take the port, so
+    /// there this selects `SO_EXCLUSIVEADDRUSE` instead.
+    pub reuse_addr: bool,
+    /// `SO_REUSEPORT` (Unix only): lets other processes bind the same port.
+    pub reuse_port: bool,
+    /// Hand the sockets over in non-blocking mode.
+    pub nonblocking: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backlog: i32::MAX,
+            reuse_addr: true,
+            reuse_port: false,
+            nonblocking: false,
+        }
+    }
+}
+
+/// A socket created from a spec.
+#[derive(Debug)]
+pub struct OpenSocket {
+    pub spec: SocketSpec,
+    pub socket: Socket,
+    /// What the socket is bound to, as the user should see it.
+    pub local: LocalAddr,
+}
+
+/// The address a socket ended up bound to (with the real port for port 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalAddr {
+    Ip(SocketAddr),
+    Unix(String),
+}
+
+impl OpenSocket {
+    /// The one-line description printed for this socket, in the style of
+    /// systemfd 0.4: `http://127.0.0.1:5000/`, `127.0.0.1:5000 (tcp listener)`.
+    pub fn describe(&self) -> String {
+        match (&self.local, self.spec.kind) {
+            (LocalAddr::Ip(addr), SocketKind::Http) => format!("http://{addr}/"),
+            (LocalAddr::Ip(addr), SocketKind::Https) => format!("https://{addr}/"),
+            (local, kind) => format!("{local} ({})", kind_label(kind)),
+        }
+    }
+}
+
+fn kind_label(kind: SocketKind) -> &'static str {
+    match kind {
+        SocketKind::Tcp | SocketKind::Http | SocketKind::Https => "tcp listener",
+        SocketKind::Udp => "udp",
+        SocketKind::Unix => "unix listener",
+        SocketKind::UnixDgram => "unix datagram",
+        SocketKind::UnixSeqpacket => "unix seqpacket listener",
+    }
+}
+
+impl fmt::Display for LocalAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalAddr::Ip(addr) => write!(f, "{addr}"),
+            LocalAddr::Unix(path) => f.write_str(path),
+        }
+    }
+}
+
+/// The sockets for one run, in `-s` order.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    pub sockets: Vec<OpenSocket>,
+    /// Unix socket files created here, removed on drop.
+    #[cfg(unix)]
+    created: Vec<PathBuf>,
+}
+
+impl Sockets {
+    /// Creates every socket in order. On failure the sockets made so far are
+    /// closed and their files removed before the error is returned.
+    pub fn open(specs: &[SocketSpec], options: &Options) -> Result<Sockets> {
+        let mut sockets = Sockets::default();
+        for spec in specs {
+            let open = sockets
+                .open_one(spec, options)
+                .with_context(|| format!("cannot create socket '{}'", spec.text))?;
+            sockets.sockets.push(open);
+        }
+        Ok(sockets)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// The `LISTEN_FDNAMES` value: one name per socket, `:`-separated.
+    pub fn fd_names(&self) -> String {
+        let names: Vec<&str> = self.sockets.iter().map(|s| s.spec.fd_name()).collect();
+        names.join(":")
+    }
+
+    fn open_one(&mut self, spec: &SocketSpec, options: &Options) -> Result<OpenSocket> {
+        let (socket, local) = match &spec.addr {
+            Address::Ip(addr) => open_ip(spec.kind, *addr, options)?,
+            Address::Host { host, port } => {
+                let addr = resolve(host, *port)?;
+                open_ip(spec.kind, addr, options)?
+            }
+            #[cfg(unix)]
+            Address::Path(path) => {
+                let socket = self.open_unix_path(spec.kind, path, options)?;
+                (socket, LocalAddr::Unix(path.display().to_string()))
+            }
+            #[cfg(unix)]
+            Address::Abstract(name) => {
+                use std::os::unix::ffi::OsStrExt as _;
+
+                // A leading NUL byte puts the name in the abstract namespace.
+                let mut bytes = vec![0u8];
+                bytes.extend_from_slice(name.as_bytes());
+                let addr = SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))?;
+                let socket =
+                    bind_unix(spec.kind, &addr).with_context(|| format!("cannot bind @{name}"))?;
+                listen(spec.kind, &socket, options)?;
+                (socket, LocalAddr::Unix(format!("@{name}")))
+            }
+            #[cfg(not(unix))]
+            Address::Path(_) | Address::Abstract(_) => {
+                return Err(anyhow!("Unix sockets are not supported on this platform"))
+            }
+        };
+        socket
+            .set_nonblocking(options.nonblocking)
+            .context("cannot set the blocking mode")?;
+        Ok(OpenSocket {
+            spec: spec.clone(),
+            socket,
+            local,
+        })
+    }
+
+    /// Binds a Unix socket at `path`, replacing a stale socket file but
+    /// never a live socket or a file that is not a socket.
+    #[cfg(unix)]
+    fn open_unix_path(&mut self, kind: SocketKind, path: &Path, options: &Options) -> Result<Socket> {
+        use std::os::unix::fs::FileTypeExt as _;
+
+        let addr = SockAddr::unix(path)?;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                if is_live(kind, &addr) {
+                    return Err(anyhow!(
+                        "{} is in use: another process is listening on it",
+                        path.display()
+                    ));
+                }
+                std::fs::remove_file(path)
+                    .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+            }
+            Ok(meta) => {
+                let what = if meta.is_dir() {
+                    "a directory"
+                } else if meta.is_symlink() {
+                    "a symbolic link"
+                } else if meta.is_file() {
+                    "a regular file"
+                } else {
+                    "not a socket"
+                };
+                return Err(anyhow!(
+                    "{} exists and is {what}; refusing to replace it",
+                    path.display()
+                ));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot inspect {}", path.display())),
+        }
+        let socket =
+            bind_unix(kind, &addr).with_context(|| format!("cannot bind {}", path.display()))?;
+        self.created.push(path.to_owned());
+        listen(kind, &socket, options)?;
+        Ok(socket)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        for path in self.created.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether something accepts connections (or datagrams) at a socket file.
+#[cfg(unix)]
+fn is_live(kind: SocketKind, addr: &SockAddr) -> bool {
+    let Ok(probe) = Socket::new(Domain::UNIX, socket_type(kind), None) else {
+        return false;
+    };
+    match probe.connect(addr) {
+        Ok(()) => true,
+        // A socket of another type is bound there: someone owns it.
+        Err(err) => err.raw_os_error() == Some(libc::EPROTOTYPE),
+    }
+}
+
+fn socket_type(kind: SocketKind) -> Type {
+    match kind {
+        SocketKind::Udp | SocketKind::UnixDgram => Type::DGRAM,
+        SocketKind::UnixSeqpacket => Type::SEQPACKET,
+        SocketKind::Tcp | SocketKind::Http | SocketKind::Https | SocketKind::Unix => Type::STREAM,
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve host name '{host}'"))?
+        .next()
+        .ok_or_else(|| anyhow!("host name '{host}' has no addresses"))
+}
+
+fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Socket, LocalAddr)> {
+    let protocol = if kind.listens() {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
+    let socket = Socket::new(Domain::for_address(addr), socket_type(kind), Some(protocol))
+        .context("cannot create socket")?;
+    set_reuse(&socket, options)?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot bind {addr}"))?;
+    listen(kind, &socket, options)?;
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(addr);
+    Ok((socket, LocalAddr::Ip(local)))
+}
+
+#[cfg(unix)]
+fn set_reuse(socket: &Socket, options: &Options) -> Result<()> {
+    socket
+        .set_reuse_address(options.reuse_addr)
+        .context("cannot set SO_REUSEADDR")?;
+    if options.reuse_port {
+        socket
+            .set_reuse_port(true)
+            .context("cannot set SO_REUSEPORT")?;
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn set_reuse(socket: &Socket, options: &Options) -> Result<()> {
+    crate::sys::exclusive_address_use(socket, options.reuse_addr)
+}
+
+#[cfg(unix)]
+fn bind_unix(kind: SocketKind, addr: &SockAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::UNIX, socket_type(kind), None)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+fn listen(kind: SocketKind, socket: &Socket, options: &Options) -> Result<()> {
+    if kind.listens() {
+        socket.listen(options.backlog).context("cannot listen")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The platform edge: how the command receives the sockets.
+//!
+//! One file per OS, each exporting the same functions. On Unix the sockets are
+//! moved to fds 3… and systemfd execs the command (so `hand_over` returns only
+//! on failure); on Windows the sockets cannot be inherited that way, so
+//! systemfd spawns the command, serves duplicates over a local socket server
+//! and waits for the command to exit.
+
+#[cfg_attr(unix, path = "unix.rs")]
+#[cfg_attr(windows, path = "windows.rs")]
+mod imp;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("systemfd supports Unix and Windows only");
+
+use crate::error::Failure;
+use crate::output::Printer;
+use crate::socket::Sockets;
+
+/// What to run, and how.
+#[derive(Debug)]
+pub struct Launch<'a> {
+    /// COMMAND and its arguments; never empty.
+    pub command: &'a [std::ffi::OsString],
+    /// Whether to set `LISTEN_PID` (`--no-pid` turns it off).
+    pub set_pid: bool,
+}
+
+/// Runs the command with the sockets and returns the status systemfd exits
+/// with. On Unix this execs and returns only if the command cannot be run.
+pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, printer: &Printer) -> Result<i32, Failure> {
+    imp::hand_over(sockets, launch, printer)
+}
+
+/// Windows: whether the sockets claim their ports with `SO_EXCLUSIVEADDRUSE`.
+#[cfg(windows)]
+pub use imp::exclusive_address_use;
+
+/// How the printed line names the place socket `index` is handed over:
+/// `fd #3` on Unix, `socket #0` on Windows (the reply's position).
+pub fn target_label(index: usize) -> String {
+    imp::target_label(index)
+}
