@@ -206,18 +206,22 @@ impl FromStr for SocketSpec {
 
 /// Splits a spec into its optional name, optional type and value.
 ///
-/// `TYPE::` is recognised only when the text before the first `::` holds no
-/// `[` or `/`, so `[::1]:80` and `/tmp/a::b` stay values. With a type, the
-/// name is everything before the last `=` of that prefix (any name systemd
-/// accepts can be written this way); without one, `NAME=` is recognised only
+/// `TYPE::` is recognised only when the text between the last `=` and the
+/// first `::` is a word (letters, digits, `-`, `_`), so `[::1]:80`, `::1:80`
+/// (rejected later, for want of brackets) and `/tmp/a::b` stay values. With a
+/// type, the name is everything before that `=` (any name systemd accepts can
+/// be written this way); without one, `NAME=` is recognised only
 /// when the text before the first `=` holds no `/`, so `/tmp/a=b` stays a path.
 fn split(spec: &str) -> Result<(Option<&str>, Option<SocketKind>, &str), SpecError> {
     if let Some((prefix, value)) = spec.split_once("::") {
-        if !prefix.contains(['[', '/']) {
-            let (name, ty) = match prefix.rsplit_once('=') {
-                Some((name, ty)) => (Some(name), ty),
-                None => (None, prefix),
-            };
+        let (name, ty) = match prefix.rsplit_once('=') {
+            Some((name, ty)) => (Some(name), ty),
+            None => (None, prefix),
+        };
+        let is_word = |t: &str| {
+            !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if is_word(ty) {
             let kind = ty
                 .parse()
                 .map_err(|()| SpecError::UnknownType(ty.to_owned()))?;
@@ -479,7 +483,7 @@ mod tests {
         assert_eq!(parse("web="), Err(SpecError::EmptyValue));
         assert_eq!(parse("ftp::21"), Err(SpecError::UnknownType("ftp".into())));
         assert_eq!(parse("70000"), Err(SpecError::BadPort("70000".into())));
-        assert_eq!(parse("http::+80"), Err(SpecError::BadPort("+80".into())));
+        assert_eq!(parse("host:+80"), Err(SpecError::BadPort("+80".into())));
         assert_eq!(parse("host:"), Err(SpecError::BadPort("".into())));
         assert_eq!(parse("host:x"), Err(SpecError::BadPort("x".into())));
         assert_eq!(parse("[::1]"), Err(SpecError::BadPort("".into())));

@@ -1,0 +1,595 @@
+//! Exec mode on Unix, driven through the real binary with real consumers:
+//! the `listenfd` crate (examples/probe.rs), Python's standard library, and
+//! `systemd-socket-activate` for parity.
+#![cfg(unix)]
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use util::{example, free_port, systemfd, systemfd_path, Ran, TestCommand, DEADLINE};
+
+/// The probe's `key=value` report.
+fn report(ran: &Ran) -> BTreeMap<String, String> {
+    ran.stdout()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn probe() -> PathBuf {
+    example("probe")
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "systemfd-test-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs systemfd from a launcher that closes every descriptor above 2 (and
+/// optionally opens some), so the child's fd table is exactly predictable.
+fn launched(setup: &str, args: &[&str]) -> TestCommand {
+    let script = format!(
+        "import os, sys\nos.closerange(3, 4096)\n{setup}\nos.execv(sys.argv[1], sys.argv[1:])"
+    );
+    TestCommand::new("python3")
+        .args(["-c", &script])
+        .arg(systemfd_path())
+        .args(args)
+}
+
+/// Python code the command runs as a strict consumer: it checks the
+/// variables the way `sd_listen_fds` does, then prints facts about each fd.
+const PY_CONSUMER: &str = r#"
+import os, socket, fcntl
+assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID is not our pid"
+n = int(os.environ["LISTEN_FDS"])
+names = os.environ["LISTEN_FDNAMES"].split(":")
+assert len(names) == n
+for i in range(n):
+    fd = 3 + i
+    s = socket.socket(fileno=os.dup(fd))
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    print(f"fd{fd}", names[i], s.family.name, s.type.name,
+          "nonblocking" if flags & os.O_NONBLOCK else "blocking",
+          "reuseaddr=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR),
+          "reuseport=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT),
+          "listening=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN),
+          s.getsockname())
+"#;
+
+fn py_lines(ran: &Ran) -> Vec<String> {
+    ran.stdout().lines().map(str::to_owned).collect()
+}
+
+/// The port in a `~> socket …127.0.0.1:PORT… -> fd #N` line.
+fn printed_port(line: &str) -> u16 {
+    let addr = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+    addr.rsplit_once(':').unwrap().1.parse().unwrap()
+}
+
+#[test]
+fn listenfd_consumer_gets_every_socket_in_order() {
+    let dir = TempDir::new("order");
+    let sock = dir.join("app.sock");
+    let ran = systemfd()
+        .args(["-s", "http::0", "-s", "web=udp::0", "-s"])
+        .arg(format!("unix::{}", sock.display()))
+        .args(["-s", "@systemfd-test-abstract", "--"])
+        .arg(probe())
+        .success();
+    let r = report(&ran);
+    assert_eq!(r["LISTEN_FDS"], "4", "{}", ran.report());
+    assert_eq!(r["LISTEN_PID"], r["pid"], "exec mode: LISTEN_PID is the command's pid");
+    assert_eq!(r["LISTEN_FDNAMES"], "http:web:unix:unix");
+    assert_eq!(r["LISTEN_FDS_FIRST_FD"], "3");
+    assert_eq!(r["count"], "4");
+
+    let lines: Vec<String> = ran.stderr().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 4, "{}", ran.report());
+    let http_port = printed_port(&lines[0]);
+    assert_ne!(http_port, 0, "port 0 is shown as the real port");
+    assert_eq!(lines[0], format!("~> socket http://127.0.0.1:{http_port}/ -> fd #3"));
+    let udp_port = printed_port(&lines[1]);
+    assert_eq!(
+        lines[1],
+        format!("~> socket 127.0.0.1:{udp_port} (udp) -> fd #4 (name web)")
+    );
+    assert_eq!(
+        lines[2],
+        format!("~> socket {} (unix listener) -> fd #5", sock.display())
+    );
+    assert_eq!(lines[3], "~> socket @systemfd-test-abstract (unix listener) -> fd #6");
+
+    assert_eq!(r["socket0"], format!("tcp 127.0.0.1:{http_port}"));
+    assert_eq!(r["socket1"], format!("udp 127.0.0.1:{udp_port}"));
+    assert_eq!(r["socket2"], format!("unix {}", sock.display()));
+    assert_eq!(r["socket3"], "unix @systemfd-test-abstract");
+}
+
+#[test]
+fn listenfd_consumer_serves_a_client() {
+    let mut running = systemfd().args(["-s", "http::0", "--"]).arg(probe()).arg("serve").spawn();
+    let line = running.wait_for_text("-> fd #3");
+    let port = printed_port(&line);
+    running.wait_for_text("serving");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(b"ping\n").unwrap();
+    let mut answer = String::new();
+    BufReader::new(&stream).read_line(&mut answer).unwrap();
+    assert_eq!(answer, format!("{} ping\n", running.pid()), "exec mode keeps the pid");
+}
+
+#[test]
+fn python_standard_library_consumer() {
+    let script = r#"
+import os, socket
+assert os.environ["LISTEN_PID"] == str(os.getpid())
+assert os.environ["LISTEN_FDS"] == "1"
+s = socket.socket(fileno=3)
+print("ready", flush=True)
+conn, _ = s.accept()
+conn.sendall(b"hello from python\n")
+conn.close()
+"#;
+    let mut running = systemfd()
+        .args(["-s", "tcp::0", "--", "python3", "-c", script])
+        .spawn();
+    let port = printed_port(&running.wait_for_text("(tcp listener) -> fd #3"));
+    running.wait_for_text("ready");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "hello from python\n");
+    assert!(running.wait().success(), "{}", running.report());
+}
+
+#[test]
+fn python_sees_the_socket_types_and_options() {
+    let dir = TempDir::new("types");
+    let dgram = dir.join("d.sock");
+    let seq = dir.join("q.sock");
+    let ran = systemfd()
+        .args(["-s", "a=tcp::0", "-s", "b=udp::0", "-s"])
+        .arg(format!("c=unix-dgram::{}", dgram.display()))
+        .arg("-s")
+        .arg(format!("d=unix-seqpacket::{}", seq.display()))
+        .args(["--", "python3", "-c", PY_CONSUMER])
+        .success();
+    let lines = py_lines(&ran);
+    assert_eq!(lines.len(), 4, "{}", ran.report());
+    let expect = [
+        "fd3 a AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=0 listening=1",
+        "fd4 b AF_INET SOCK_DGRAM blocking reuseaddr=1 reuseport=0 listening=0",
+        "fd5 c AF_UNIX SOCK_DGRAM blocking reuseaddr=0 reuseport=0 listening=0",
+        "fd6 d AF_UNIX SOCK_SEQPACKET blocking reuseaddr=0 reuseport=0 listening=1",
+    ];
+    for (line, expect) in lines.iter().zip(expect) {
+        assert!(line.starts_with(expect), "{line:?} should start with {expect:?}\n{}", ran.report());
+    }
+    assert!(lines[2].ends_with(&format!(" {}", dgram.display())), "{}", lines[2]);
+}
+
+#[test]
+fn socket_options_follow_the_flags() {
+    let ran = systemfd()
+        .args(["--no-reuse", "--nonblocking", "-s", "tcp::0", "--", "python3", "-c", PY_CONSUMER])
+        .success();
+    assert!(
+        py_lines(&ran)[0].starts_with("fd3 tcp AF_INET SOCK_STREAM nonblocking reuseaddr=0 reuseport=0"),
+        "{}",
+        ran.report()
+    );
+    let ran = systemfd()
+        .args(["--reuse-port", "-s", "tcp::0", "--", "python3", "-c", PY_CONSUMER])
+        .success();
+    assert!(
+        py_lines(&ran)[0].starts_with("fd3 tcp AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=1"),
+        "{}",
+        ran.report()
+    );
+}
+
+/// `ss` shows a listening socket's backlog in its Send-Q column.
+fn backlog_of(args: &[&str]) -> Option<u32> {
+    if TestCommand::new("ss").arg("-V").output().code() != Some(0) {
+        panic!("`ss` (Debian's iproute2) is needed for the backlog test; .ci/run installs it");
+    }
+    // The port is only known once bound: the child asks ss about its own fd 3.
+    let py = r#"
+import socket, subprocess
+s = socket.socket(fileno=3)
+port = s.getsockname()[1]
+out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
+print(*[l.split()[2] for l in out.splitlines() if l.split()[3].endswith(f":{port}")])
+"#;
+    let ran = systemfd()
+        .args(args)
+        .args(["-s", "tcp::0", "--", "python3", "-c", py])
+        .success();
+    ran.stdout().trim().parse().ok()
+}
+
+#[test]
+fn backlog_defaults_to_the_system_maximum() {
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(backlog_of(&[]), Some(somaxconn));
+    assert_eq!(backlog_of(&["-b", "16"]), Some(16));
+}
+
+#[test]
+fn parity_with_systemd_socket_activate() {
+    let activate = Path::new("/usr/bin/systemd-socket-activate");
+    assert!(
+        activate.exists(),
+        "systemd-socket-activate (Debian's systemd package) is needed; .ci/run installs it"
+    );
+    // systemd-socket-activate starts the command on the first connection.
+    let port = free_port();
+    let mut reference = TestCommand::new(activate)
+        .args(["-l", &format!("127.0.0.1:{port}"), "--fdname=web", "--"])
+        .arg(probe())
+        .spawn();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let _client = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(err) => panic!("cannot reach systemd-socket-activate: {err}"),
+        }
+    };
+    let status = running_output(&mut reference);
+    assert!(status.0.success(), "{}", reference.report());
+    let theirs = status.1;
+
+    let port = free_port();
+    let ran = launched("", &["-s", &format!("web=tcp::127.0.0.1:{port}"), "--"])
+        .arg(probe())
+        .success();
+    let ours = report(&ran);
+    for key in ["LISTEN_FDS", "LISTEN_FDNAMES", "count"] {
+        assert_eq!(ours[key], theirs[key], "{key} differs\n{}", ran.report());
+    }
+    assert_eq!(theirs["LISTEN_PID"], theirs["pid"]);
+    assert_eq!(ours["LISTEN_PID"], ours["pid"]);
+    // The same fd table: numbers, kinds and close-on-exec flags.
+    assert_eq!(fd_numbers(&ours["fds"]), fd_numbers(&theirs["fds"]), "{}", ran.report());
+    assert_eq!(socket_fds(&ours["fds"]), socket_fds(&theirs["fds"]));
+    assert_eq!(ours["socket0"], format!("tcp 127.0.0.1:{port}"));
+}
+
+/// Waits for a spawned probe and returns its status and report.
+fn running_output(running: &mut util::Running) -> (std::process::ExitStatus, BTreeMap<String, String>) {
+    let status = running.wait();
+    let map = running
+        .seen
+        .iter()
+        .filter_map(|l| match l {
+            util::Line::Stdout(s) => s.split_once('='),
+            util::Line::Stderr(_) => None,
+        })
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (status, map)
+}
+
+fn fd_numbers(fds: &str) -> Vec<u32> {
+    fds.split(',')
+        .map(|f| f.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '?').parse().unwrap())
+        .collect()
+}
+
+fn socket_fds(fds: &str) -> Vec<String> {
+    fds.split(',').filter(|f| f.contains('s')).map(str::to_owned).collect()
+}
+
+#[test]
+fn child_has_exactly_the_expected_fds() {
+    let ran = launched("", &["-s", "0", "-s", "udp::0", "--"]).arg(probe()).success();
+    let r = report(&ran);
+    // stdio, then the two sockets, inheritable; nothing of systemfd's own.
+    assert_eq!(fd_numbers(&r["fds"]), [0, 1, 2, 3, 4], "{}", ran.report());
+    assert_eq!(socket_fds(&r["fds"]), ["3s", "4s"]);
+}
+
+#[test]
+fn parent_fds_in_the_range_are_replaced_and_others_pass_through() {
+    // fd 3 and fd 6 open in the parent, not close-on-exec.
+    let setup = "fd = os.open('/dev/null', os.O_RDONLY)\nos.dup2(fd, 3)\nos.dup2(fd, 6)\nos.close(fd)";
+    let ran = launched(setup, &["-s", "http::0", "-s", "udp::0", "--"]).arg(probe()).success();
+    let r = report(&ran);
+    assert_eq!(r["fds"], "0f,1p,2p,3s,4s,6f", "{}", ran.report());
+    assert!(r["socket0"].starts_with("tcp 127.0.0.1:"), "{}", ran.report());
+    assert!(r["socket1"].starts_with("udp 127.0.0.1:"), "{}", ran.report());
+
+    // The failure gunicorn had with systemfd 0.4: fd 3 must be the socket.
+    let py = "import socket; s = socket.socket(fileno=3); print(s.type.name)";
+    let ran = launched(setup, &["-s", "tcp::0", "--", "python3", "-c", py]).success();
+    assert_eq!(ran.stdout(), "SOCK_STREAM\n");
+}
+
+#[test]
+fn host_names_ipv6_and_abstract_addresses() {
+    let ran = systemfd().args(["-s", "localhost:0", "--"]).arg(probe()).success();
+    let line = ran.stderr();
+    assert!(
+        line.starts_with("~> socket 127.0.0.1:") || line.starts_with("~> socket [::1]:"),
+        "the line shows what was bound\n{}",
+        ran.report()
+    );
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let ran = systemfd().args(["-s", "http::[::1]:0", "--"]).arg(probe()).success();
+        assert!(ran.stderr().starts_with("~> socket http://[::1]:"), "{}", ran.report());
+        assert!(report(&ran)["socket0"].starts_with("tcp [::1]:"));
+    } else {
+        eprintln!("note: no IPv6 loopback here; the [::1] case was not run");
+    }
+}
+
+#[test]
+fn no_sockets_warns_and_sets_no_variables() {
+    let ran = systemfd()
+        .env("LISTEN_FDS", "9")
+        .env("LISTEN_PID", "1")
+        .arg("--")
+        .arg(probe())
+        .success()
+        .assert_stderr_contains("warning: no sockets given");
+    let r = report(&ran);
+    for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_FDS_FIRST_FD"] {
+        assert_eq!(r[key], "<unset>", "{key}\n{}", ran.report());
+    }
+}
+
+#[test]
+fn no_pid_omits_listen_pid() {
+    let ran = systemfd()
+        .env("LISTEN_PID", "1")
+        .args(["--no-pid", "-s", "0", "--"])
+        .arg(probe())
+        .success();
+    let r = report(&ran);
+    assert_eq!(r["LISTEN_PID"], "<unset>");
+    assert_eq!(r["LISTEN_FDS"], "1");
+    assert_eq!(r["socket0"].split(' ').next(), Some("tcp"), "listenfd accepts a missing LISTEN_PID");
+}
+
+#[test]
+fn quiet_and_colour() {
+    let ran = systemfd().args(["-q", "-s", "0", "--", "true"]).success();
+    assert_eq!(ran.stderr(), "");
+    let ran = systemfd().args(["-q", "--", "true"]).success();
+    assert_eq!(ran.stderr(), "", "-q silences the warning too");
+
+    let ran = systemfd().args(["--color", "always", "-s", "0", "--", "true"]).success();
+    assert!(ran.stderr().contains("\x1b["), "{}", ran.report());
+    let ran = systemfd().args(["--color", "never", "-s", "0", "--", "true"]).success();
+    assert!(!ran.stderr().contains('\x1b'));
+    // auto: stderr is a pipe here, and NO_COLOR is honoured either way.
+    let ran = systemfd().env("NO_COLOR", "1").args(["-s", "0", "--", "true"]).success();
+    assert!(!ran.stderr().contains('\x1b'));
+}
+
+#[test]
+fn exit_status_is_the_commands() {
+    systemfd().args(["-s", "0", "--", "sh", "-c", "exit 7"]).output().assert_code(7);
+    systemfd().args(["--", "sh", "-c", "exit 0"]).output().assert_code(0);
+}
+
+#[test]
+fn command_not_found_or_not_executable() {
+    systemfd()
+        .args(["-s", "0", "--", "systemfd-no-such-command"])
+        .output()
+        .assert_code(127)
+        .assert_stdout_empty()
+        .assert_stderr_contains("systemfd: error: cannot run 'systemfd-no-such-command': No such file or directory");
+    let dir = TempDir::new("noexec");
+    let file = dir.join("script");
+    std::fs::write(&file, "#!/bin/sh\n").unwrap();
+    systemfd()
+        .arg("--")
+        .arg(&file)
+        .output()
+        .assert_code(126)
+        .assert_stderr_contains("Permission denied");
+}
+
+#[test]
+fn bad_specs_are_usage_errors_quoting_the_spec() {
+    let cases = [
+        ("ftp::21", "unknown socket type 'ftp'"),
+        ("70000", "'70000' is not a valid port"),
+        ("a:b=5000", "the socket name contains ':'"),
+        ("=5000", "the socket name is empty"),
+        ("::1:80", "write it in brackets"),
+        ("localhost", "cannot tell the socket type of 'localhost'"),
+        ("tcp::/tmp/x", "'/tmp/x' is not a port or HOST:PORT, which tcp sockets take"),
+        ("", "the spec is empty"),
+    ];
+    for (spec, message) in cases {
+        let ran = systemfd().args(["-s", spec, "--", "true"]).output();
+        let ran = ran
+            .assert_code(2)
+            .assert_stdout_empty()
+            .assert_stderr_contains(&format!("systemfd: error: invalid value '{spec}'"))
+            .assert_stderr_contains(message);
+        assert!(ran.stderr().starts_with("systemfd: error: "), "{}", ran.report());
+    }
+    systemfd()
+        .args(["-s", "0", "true"])
+        .output()
+        .assert_code(2)
+        .assert_stderr_contains("systemfd: error:");
+    systemfd()
+        .args(["-b", "0", "-s", "0", "--", "true"])
+        .output()
+        .assert_code(2);
+}
+
+#[test]
+fn every_spec_is_checked_before_anything_is_created() {
+    let dir = TempDir::new("validate");
+    let sock = dir.join("first.sock");
+    systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", sock.display()))
+        .args(["-s", "bogus::1", "--", "true"])
+        .output()
+        .assert_code(2);
+    assert!(!sock.exists(), "no socket was created for a rejected command line");
+}
+
+#[test]
+fn port_in_use_is_an_error_not_sharing() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    systemfd()
+        .args(["-s", &format!("http::{port}"), "--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stdout_empty()
+        .assert_stderr_contains(&format!(
+            "systemfd: error: cannot create socket 'http::{port}': cannot bind 127.0.0.1:{port}: Address already in use"
+        ));
+}
+
+#[test]
+fn unresolvable_host_is_a_setup_error() {
+    systemfd()
+        .args(["-s", "no-such-host.invalid:80", "--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("cannot resolve host name 'no-such-host.invalid'");
+}
+
+#[test]
+fn stale_unix_socket_is_replaced() {
+    let dir = TempDir::new("stale");
+    let path = dir.join("s.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let ran = systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", path.display()))
+        .arg("--")
+        .arg(probe())
+        .success();
+    assert_eq!(report(&ran)["socket0"], format!("unix {}", path.display()));
+}
+
+#[test]
+fn live_unix_socket_is_in_use() {
+    let dir = TempDir::new("live");
+    let path = dir.join("s.sock");
+    let live = UnixListener::bind(&path).unwrap();
+    systemfd()
+        .arg("-s")
+        .arg(path.to_str().unwrap())
+        .args(["--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("is in use");
+    assert!(path.exists());
+    // The live listener still works.
+    std::os::unix::net::UnixStream::connect(&path).unwrap();
+    live.accept().unwrap();
+}
+
+#[test]
+fn non_socket_paths_are_never_deleted() {
+    let dir = TempDir::new("nonsock");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "precious").unwrap();
+    systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", file.display()))
+        .args(["--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("exists and is a regular file; refusing to replace it");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", sub.display()))
+        .args(["--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("exists and is a directory");
+    assert!(sub.is_dir());
+}
+
+#[test]
+fn a_failure_removes_the_socket_files_created_so_far() {
+    let dir = TempDir::new("cleanup");
+    let first = dir.join("first.sock");
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = holder.local_addr().unwrap().to_string();
+    systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", first.display()))
+        .args(["-s", &busy, "--", "true"])
+        .output()
+        .assert_code(1);
+    assert!(!first.exists(), "the earlier socket file was removed");
+
+    // Likewise when the command cannot be run.
+    systemfd()
+        .arg("-s")
+        .arg(format!("unix::{}", first.display()))
+        .args(["--", "systemfd-no-such-command"])
+        .output()
+        .assert_code(127);
+    assert!(!first.exists());
+}
+
+#[test]
+fn help_and_version() {
+    let ran = systemfd().arg("--help").success();
+    assert!(ran.stdout().contains("-s, --socket <SPEC>"), "{}", ran.report());
+    assert!(ran.stdout().contains("$ systemfd -s http::5000 -- cargo run"));
+    let ran = systemfd().arg("--version").success();
+    assert_eq!(ran.stdout(), format!("systemfd {}\n", env!("CARGO_PKG_VERSION")));
+}
