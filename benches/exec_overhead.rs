@@ -6,9 +6,11 @@
 //! $ SYSTEMFD_COMPARE=/path/to/other/systemfd cargo bench --bench exec_overhead
 //! ```
 //!
-//! The runs are interleaved (plain, systemfd, other, plain, …) so that a busy
-//! machine slows every variant alike; the overhead is the difference of the
-//! medians. `ITERATIONS` overrides the number of runs per variant.
+//! The runs are interleaved (plain, env, systemfd, other, plain, …) so that a
+//! busy machine slows every variant alike; the overhead is the difference of
+//! the medians. `/usr/bin/env /bin/true` shows the floor: what any extra exec
+//! of a small program costs here. `ITERATIONS` overrides the number of runs
+//! per variant.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +27,8 @@ fn main() {
     let ours = env!("CARGO_BIN_EXE_systemfd");
     let mut variants: Vec<(String, Vec<String>)> = vec![
         (truth.into(), vec![]),
+        // The floor: one more exec of a small C program, doing nothing else.
+        ("/usr/bin/env".into(), vec![truth.into()]),
         (ours.into(), args()),
     ];
     if let Ok(other) = std::env::var("SYSTEMFD_COMPARE") {

@@ -12,7 +12,12 @@ fn main() {
     let serve = std::env::args().nth(1).as_deref() == Some("serve");
     let mut out = String::new();
     out.push_str(&format!("pid={}\n", std::process::id()));
-    for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_FDS_FIRST_FD"] {
+    for name in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "LISTEN_FDS_FIRST_FD",
+    ] {
         let value = std::env::var(name).unwrap_or_else(|_| "<unset>".into());
         out.push_str(&format!("{name}={value}\n"));
     }
@@ -49,12 +54,18 @@ fn describe(
     first_tcp: &mut Option<std::net::TcpListener>,
 ) -> String {
     if let Ok(Some(listener)) = fds.take_tcp_listener(index) {
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         first_tcp.get_or_insert(listener);
         return format!("tcp {addr}");
     }
     if let Ok(Some(socket)) = fds.take_udp_socket(index) {
-        let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         return format!("udp {addr}");
     }
     #[cfg(unix)]
@@ -90,7 +101,11 @@ mod unix {
                     _ => "f",
                 }
             };
-            let cloexec = if flags & libc::FD_CLOEXEC != 0 { "c" } else { "" };
+            let cloexec = if flags & libc::FD_CLOEXEC != 0 {
+                "c"
+            } else {
+                ""
+            };
             fds.push(format!("{fd}{kind}{cloexec}"));
         }
         fds.join(",")

@@ -98,8 +98,22 @@ mod tests {
     #[test]
     fn flags_as_in_systemfd_0_4() {
         let cli = Cli::try_parse_from([
-            "systemfd", "-s", "http::5000", "--socket", "udp::5001", "-b", "16", "--no-pid",
-            "-q", "--color", "never", "--", "cargo", "run", "--", "-x",
+            "systemfd",
+            "-s",
+            "http::5000",
+            "--socket",
+            "udp::5001",
+            "-b",
+            "16",
+            "--no-pid",
+            "-q",
+            "--color",
+            "never",
+            "--",
+            "cargo",
+            "run",
+            "--",
+            "-x",
         ])
         .unwrap();
         assert_eq!(cli.sockets.len(), 2);

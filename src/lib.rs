@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod output;
 pub mod socket;
+pub mod socket_server;
 pub mod spec;
 pub mod sys;
 

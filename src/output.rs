@@ -6,9 +6,13 @@ use anstyle::{AnsiColor, Style};
 
 use crate::cli::ColorChoice;
 
-const ARROW: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan))).bold();
+const ARROW: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
+    .bold();
 const SUBJECT: Style = Style::new().bold();
-const WARN: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow))).bold();
+const WARN: Style = Style::new()
+    .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
+    .bold();
 
 /// Writes status lines to stderr, honouring `--quiet` and `--color`.
 #[derive(Clone, Copy, Debug)]

@@ -6,13 +6,16 @@
 //! behind; after a successful exec, the files belong to the command.
 
 use std::fmt;
+#[cfg(unix)]
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 #[cfg(unix)]
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _, Result};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+#[cfg(unix)]
+use socket2::SockAddr;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::spec::{Address, SocketKind, SocketSpec};
 
@@ -169,7 +172,12 @@ impl Sockets {
     /// Binds a Unix socket at `path`, replacing a stale socket file but
     /// never a live socket or a file that is not a socket.
     #[cfg(unix)]
-    fn open_unix_path(&mut self, kind: SocketKind, path: &Path, options: &Options) -> Result<Socket> {
+    fn open_unix_path(
+        &mut self,
+        kind: SocketKind,
+        path: &Path,
+        options: &Options,
+    ) -> Result<Socket> {
         use std::os::unix::fs::FileTypeExt as _;
 
         let addr = SockAddr::unix(path)?;
@@ -200,7 +208,9 @@ impl Sockets {
                 ));
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err).with_context(|| format!("cannot inspect {}", path.display())),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot inspect {}", path.display()))
+            }
         }
         let socket =
             bind_unix(kind, &addr).with_context(|| format!("cannot bind {}", path.display()))?;

@@ -219,7 +219,9 @@ fn split(spec: &str) -> Result<(Option<&str>, Option<SocketKind>, &str), SpecErr
             None => (None, prefix),
         };
         let is_word = |t: &str| {
-            !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if is_word(ty) {
             let kind = ty
@@ -238,7 +240,10 @@ fn check_name(name: &str) -> Result<(), SpecError> {
     if name.is_empty() {
         return Err(SpecError::EmptyName);
     }
-    if let Some(c) = name.chars().find(|&c| !c.is_ascii_graphic() && c != ' ' || c == ':') {
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !c.is_ascii_graphic() && c != ' ' || c == ':')
+    {
         return Err(SpecError::NameChar(c));
     }
     if name.len() > MAX_NAME_LEN {
@@ -324,7 +329,10 @@ fn parse_ip(kind: SocketKind, value: &str) -> Result<Address, SpecError> {
                 None => not_ip(),
             })?;
         let ip: Ipv6Addr = ip.parse().map_err(|_| SpecError::BadIpv6(ip.to_owned()))?;
-        return Ok(Address::Ip(SocketAddr::new(IpAddr::V6(ip), parse_port(port)?)));
+        return Ok(Address::Ip(SocketAddr::new(
+            IpAddr::V6(ip),
+            parse_port(port)?,
+        )));
     }
     let (host, port) = value.rsplit_once(':').ok_or_else(not_ip)?;
     if host.contains(':') {
@@ -488,10 +496,19 @@ mod tests {
         assert_eq!(parse("host:x"), Err(SpecError::BadPort("x".into())));
         assert_eq!(parse("[::1]"), Err(SpecError::BadPort("".into())));
         assert_eq!(parse("[::g]:1"), Err(SpecError::BadIpv6("::g".into())));
-        assert_eq!(parse("::1:80"), Err(SpecError::UnbracketedIpv6("::1".into())));
-        assert_eq!(parse("bad_host!:80"), Err(SpecError::BadHost("bad_host!".into())));
+        assert_eq!(
+            parse("::1:80"),
+            Err(SpecError::UnbracketedIpv6("::1".into()))
+        );
+        assert_eq!(
+            parse("bad_host!:80"),
+            Err(SpecError::BadHost("bad_host!".into()))
+        );
         assert_eq!(parse("-x:80"), Err(SpecError::BadHost("-x".into())));
-        assert_eq!(parse("localhost"), Err(SpecError::Ambiguous("localhost".into())));
+        assert_eq!(
+            parse("localhost"),
+            Err(SpecError::Ambiguous("localhost".into()))
+        );
         assert_eq!(
             parse("tcp::/tmp/x"),
             Err(SpecError::NotIpAddress {

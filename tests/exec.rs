@@ -111,7 +111,10 @@ fn listenfd_consumer_gets_every_socket_in_order() {
         .success();
     let r = report(&ran);
     assert_eq!(r["LISTEN_FDS"], "4", "{}", ran.report());
-    assert_eq!(r["LISTEN_PID"], r["pid"], "exec mode: LISTEN_PID is the command's pid");
+    assert_eq!(
+        r["LISTEN_PID"], r["pid"],
+        "exec mode: LISTEN_PID is the command's pid"
+    );
     assert_eq!(r["LISTEN_FDNAMES"], "http:web:unix:unix");
     assert_eq!(r["LISTEN_FDS_FIRST_FD"], "3");
     assert_eq!(r["count"], "4");
@@ -120,7 +123,10 @@ fn listenfd_consumer_gets_every_socket_in_order() {
     assert_eq!(lines.len(), 4, "{}", ran.report());
     let http_port = printed_port(&lines[0]);
     assert_ne!(http_port, 0, "port 0 is shown as the real port");
-    assert_eq!(lines[0], format!("~> socket http://127.0.0.1:{http_port}/ -> fd #3"));
+    assert_eq!(
+        lines[0],
+        format!("~> socket http://127.0.0.1:{http_port}/ -> fd #3")
+    );
     let udp_port = printed_port(&lines[1]);
     assert_eq!(
         lines[1],
@@ -130,7 +136,10 @@ fn listenfd_consumer_gets_every_socket_in_order() {
         lines[2],
         format!("~> socket {} (unix listener) -> fd #5", sock.display())
     );
-    assert_eq!(lines[3], "~> socket @systemfd-test-abstract (unix listener) -> fd #6");
+    assert_eq!(
+        lines[3],
+        "~> socket @systemfd-test-abstract (unix listener) -> fd #6"
+    );
 
     assert_eq!(r["socket0"], format!("tcp 127.0.0.1:{http_port}"));
     assert_eq!(r["socket1"], format!("udp 127.0.0.1:{udp_port}"));
@@ -140,7 +149,11 @@ fn listenfd_consumer_gets_every_socket_in_order() {
 
 #[test]
 fn listenfd_consumer_serves_a_client() {
-    let mut running = systemfd().args(["-s", "http::0", "--"]).arg(probe()).arg("serve").spawn();
+    let mut running = systemfd()
+        .args(["-s", "http::0", "--"])
+        .arg(probe())
+        .arg("serve")
+        .spawn();
     let line = running.wait_for_text("-> fd #3");
     let port = printed_port(&line);
     running.wait_for_text("serving");
@@ -149,7 +162,11 @@ fn listenfd_consumer_serves_a_client() {
     stream.write_all(b"ping\n").unwrap();
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).unwrap();
-    assert_eq!(answer, format!("{} ping\n", running.pid()), "exec mode keeps the pid");
+    assert_eq!(
+        answer,
+        format!("{} ping\n", running.pid()),
+        "exec mode keeps the pid"
+    );
 }
 
 #[test]
@@ -198,26 +215,53 @@ fn python_sees_the_socket_types_and_options() {
         "fd6 d AF_UNIX SOCK_SEQPACKET blocking reuseaddr=0 reuseport=0 listening=1",
     ];
     for (line, expect) in lines.iter().zip(expect) {
-        assert!(line.starts_with(expect), "{line:?} should start with {expect:?}\n{}", ran.report());
+        assert!(
+            line.starts_with(expect),
+            "{line:?} should start with {expect:?}\n{}",
+            ran.report()
+        );
     }
-    assert!(lines[2].ends_with(&format!(" {}", dgram.display())), "{}", lines[2]);
+    assert!(
+        lines[2].ends_with(&format!(" {}", dgram.display())),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]
 fn socket_options_follow_the_flags() {
     let ran = systemfd()
-        .args(["--no-reuse", "--nonblocking", "-s", "tcp::0", "--", "python3", "-c", PY_CONSUMER])
+        .args([
+            "--no-reuse",
+            "--nonblocking",
+            "-s",
+            "tcp::0",
+            "--",
+            "python3",
+            "-c",
+            PY_CONSUMER,
+        ])
         .success();
     assert!(
-        py_lines(&ran)[0].starts_with("fd3 tcp AF_INET SOCK_STREAM nonblocking reuseaddr=0 reuseport=0"),
+        py_lines(&ran)[0]
+            .starts_with("fd3 tcp AF_INET SOCK_STREAM nonblocking reuseaddr=0 reuseport=0"),
         "{}",
         ran.report()
     );
     let ran = systemfd()
-        .args(["--reuse-port", "-s", "tcp::0", "--", "python3", "-c", PY_CONSUMER])
+        .args([
+            "--reuse-port",
+            "-s",
+            "tcp::0",
+            "--",
+            "python3",
+            "-c",
+            PY_CONSUMER,
+        ])
         .success();
     assert!(
-        py_lines(&ran)[0].starts_with("fd3 tcp AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=1"),
+        py_lines(&ran)[0]
+            .starts_with("fd3 tcp AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=1"),
         "{}",
         ran.report()
     );
@@ -292,13 +336,20 @@ fn parity_with_systemd_socket_activate() {
     assert_eq!(theirs["LISTEN_PID"], theirs["pid"]);
     assert_eq!(ours["LISTEN_PID"], ours["pid"]);
     // The same fd table: numbers, kinds and close-on-exec flags.
-    assert_eq!(fd_numbers(&ours["fds"]), fd_numbers(&theirs["fds"]), "{}", ran.report());
+    assert_eq!(
+        fd_numbers(&ours["fds"]),
+        fd_numbers(&theirs["fds"]),
+        "{}",
+        ran.report()
+    );
     assert_eq!(socket_fds(&ours["fds"]), socket_fds(&theirs["fds"]));
     assert_eq!(ours["socket0"], format!("tcp 127.0.0.1:{port}"));
 }
 
 /// Waits for a spawned probe and returns its status and report.
-fn running_output(running: &mut util::Running) -> (std::process::ExitStatus, BTreeMap<String, String>) {
+fn running_output(
+    running: &mut util::Running,
+) -> (std::process::ExitStatus, BTreeMap<String, String>) {
     let status = running.wait();
     let map = running
         .seen
@@ -314,17 +365,26 @@ fn running_output(running: &mut util::Running) -> (std::process::ExitStatus, BTr
 
 fn fd_numbers(fds: &str) -> Vec<u32> {
     fds.split(',')
-        .map(|f| f.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '?').parse().unwrap())
+        .map(|f| {
+            f.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '?')
+                .parse()
+                .unwrap()
+        })
         .collect()
 }
 
 fn socket_fds(fds: &str) -> Vec<String> {
-    fds.split(',').filter(|f| f.contains('s')).map(str::to_owned).collect()
+    fds.split(',')
+        .filter(|f| f.contains('s'))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn child_has_exactly_the_expected_fds() {
-    let ran = launched("", &["-s", "0", "-s", "udp::0", "--"]).arg(probe()).success();
+    let ran = launched("", &["-s", "0", "-s", "udp::0", "--"])
+        .arg(probe())
+        .success();
     let r = report(&ran);
     // stdio, then the two sockets, inheritable; nothing of systemfd's own.
     assert_eq!(fd_numbers(&r["fds"]), [0, 1, 2, 3, 4], "{}", ran.report());
@@ -334,12 +394,23 @@ fn child_has_exactly_the_expected_fds() {
 #[test]
 fn parent_fds_in_the_range_are_replaced_and_others_pass_through() {
     // fd 3 and fd 6 open in the parent, not close-on-exec.
-    let setup = "fd = os.open('/dev/null', os.O_RDONLY)\nos.dup2(fd, 3)\nos.dup2(fd, 6)\nos.close(fd)";
-    let ran = launched(setup, &["-s", "http::0", "-s", "udp::0", "--"]).arg(probe()).success();
+    let setup =
+        "fd = os.open('/dev/null', os.O_RDONLY)\nos.dup2(fd, 3)\nos.dup2(fd, 6)\nos.close(fd)";
+    let ran = launched(setup, &["-s", "http::0", "-s", "udp::0", "--"])
+        .arg(probe())
+        .success();
     let r = report(&ran);
     assert_eq!(r["fds"], "0f,1p,2p,3s,4s,6f", "{}", ran.report());
-    assert!(r["socket0"].starts_with("tcp 127.0.0.1:"), "{}", ran.report());
-    assert!(r["socket1"].starts_with("udp 127.0.0.1:"), "{}", ran.report());
+    assert!(
+        r["socket0"].starts_with("tcp 127.0.0.1:"),
+        "{}",
+        ran.report()
+    );
+    assert!(
+        r["socket1"].starts_with("udp 127.0.0.1:"),
+        "{}",
+        ran.report()
+    );
 
     // The failure gunicorn had with systemfd 0.4: fd 3 must be the socket.
     let py = "import socket; s = socket.socket(fileno=3); print(s.type.name)";
@@ -349,7 +420,10 @@ fn parent_fds_in_the_range_are_replaced_and_others_pass_through() {
 
 #[test]
 fn host_names_ipv6_and_abstract_addresses() {
-    let ran = systemfd().args(["-s", "localhost:0", "--"]).arg(probe()).success();
+    let ran = systemfd()
+        .args(["-s", "localhost:0", "--"])
+        .arg(probe())
+        .success();
     let line = ran.stderr();
     assert!(
         line.starts_with("~> socket 127.0.0.1:") || line.starts_with("~> socket [::1]:"),
@@ -357,8 +431,15 @@ fn host_names_ipv6_and_abstract_addresses() {
         ran.report()
     );
     if std::net::TcpListener::bind("[::1]:0").is_ok() {
-        let ran = systemfd().args(["-s", "http::[::1]:0", "--"]).arg(probe()).success();
-        assert!(ran.stderr().starts_with("~> socket http://[::1]:"), "{}", ran.report());
+        let ran = systemfd()
+            .args(["-s", "http::[::1]:0", "--"])
+            .arg(probe())
+            .success();
+        assert!(
+            ran.stderr().starts_with("~> socket http://[::1]:"),
+            "{}",
+            ran.report()
+        );
         assert!(report(&ran)["socket0"].starts_with("tcp [::1]:"));
     } else {
         eprintln!("note: no IPv6 loopback here; the [::1] case was not run");
@@ -375,7 +456,12 @@ fn no_sockets_warns_and_sets_no_variables() {
         .success()
         .assert_stderr_contains("warning: no sockets given");
     let r = report(&ran);
-    for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_FDS_FIRST_FD"] {
+    for key in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "LISTEN_FDS_FIRST_FD",
+    ] {
         assert_eq!(r[key], "<unset>", "{key}\n{}", ran.report());
     }
 }
@@ -390,7 +476,11 @@ fn no_pid_omits_listen_pid() {
     let r = report(&ran);
     assert_eq!(r["LISTEN_PID"], "<unset>");
     assert_eq!(r["LISTEN_FDS"], "1");
-    assert_eq!(r["socket0"].split(' ').next(), Some("tcp"), "listenfd accepts a missing LISTEN_PID");
+    assert_eq!(
+        r["socket0"].split(' ').next(),
+        Some("tcp"),
+        "listenfd accepts a missing LISTEN_PID"
+    );
 }
 
 #[test]
@@ -400,19 +490,32 @@ fn quiet_and_colour() {
     let ran = systemfd().args(["-q", "--", "true"]).success();
     assert_eq!(ran.stderr(), "", "-q silences the warning too");
 
-    let ran = systemfd().args(["--color", "always", "-s", "0", "--", "true"]).success();
+    let ran = systemfd()
+        .args(["--color", "always", "-s", "0", "--", "true"])
+        .success();
     assert!(ran.stderr().contains("\x1b["), "{}", ran.report());
-    let ran = systemfd().args(["--color", "never", "-s", "0", "--", "true"]).success();
+    let ran = systemfd()
+        .args(["--color", "never", "-s", "0", "--", "true"])
+        .success();
     assert!(!ran.stderr().contains('\x1b'));
     // auto: stderr is a pipe here, and NO_COLOR is honoured either way.
-    let ran = systemfd().env("NO_COLOR", "1").args(["-s", "0", "--", "true"]).success();
+    let ran = systemfd()
+        .env("NO_COLOR", "1")
+        .args(["-s", "0", "--", "true"])
+        .success();
     assert!(!ran.stderr().contains('\x1b'));
 }
 
 #[test]
 fn exit_status_is_the_commands() {
-    systemfd().args(["-s", "0", "--", "sh", "-c", "exit 7"]).output().assert_code(7);
-    systemfd().args(["--", "sh", "-c", "exit 0"]).output().assert_code(0);
+    systemfd()
+        .args(["-s", "0", "--", "sh", "-c", "exit 7"])
+        .output()
+        .assert_code(7);
+    systemfd()
+        .args(["--", "sh", "-c", "exit 0"])
+        .output()
+        .assert_code(0);
 }
 
 #[test]
@@ -422,7 +525,9 @@ fn command_not_found_or_not_executable() {
         .output()
         .assert_code(127)
         .assert_stdout_empty()
-        .assert_stderr_contains("systemfd: error: cannot run 'systemfd-no-such-command': No such file or directory");
+        .assert_stderr_contains(
+            "systemfd: error: cannot run 'systemfd-no-such-command': No such file or directory",
+        );
     let dir = TempDir::new("noexec");
     let file = dir.join("script");
     std::fs::write(&file, "#!/bin/sh\n").unwrap();
@@ -443,7 +548,10 @@ fn bad_specs_are_usage_errors_quoting_the_spec() {
         ("=5000", "the socket name is empty"),
         ("::1:80", "write it in brackets"),
         ("localhost", "cannot tell the socket type of 'localhost'"),
-        ("tcp::/tmp/x", "'/tmp/x' is not a port or HOST:PORT, which tcp sockets take"),
+        (
+            "tcp::/tmp/x",
+            "'/tmp/x' is not a port or HOST:PORT, which tcp sockets take",
+        ),
         ("", "the spec is empty"),
     ];
     for (spec, message) in cases {
@@ -453,7 +561,11 @@ fn bad_specs_are_usage_errors_quoting_the_spec() {
             .assert_stdout_empty()
             .assert_stderr_contains(&format!("systemfd: error: invalid value '{spec}'"))
             .assert_stderr_contains(message);
-        assert!(ran.stderr().starts_with("systemfd: error: "), "{}", ran.report());
+        assert!(
+            ran.stderr().starts_with("systemfd: error: "),
+            "{}",
+            ran.report()
+        );
     }
     systemfd()
         .args(["-s", "0", "true"])
@@ -476,7 +588,10 @@ fn every_spec_is_checked_before_anything_is_created() {
         .args(["-s", "bogus::1", "--", "true"])
         .output()
         .assert_code(2);
-    assert!(!sock.exists(), "no socket was created for a rejected command line");
+    assert!(
+        !sock.exists(),
+        "no socket was created for a rejected command line"
+    );
 }
 
 #[test]
@@ -588,8 +703,17 @@ fn a_failure_removes_the_socket_files_created_so_far() {
 #[test]
 fn help_and_version() {
     let ran = systemfd().arg("--help").success();
-    assert!(ran.stdout().contains("-s, --socket <SPEC>"), "{}", ran.report());
-    assert!(ran.stdout().contains("$ systemfd -s http::5000 -- cargo run"));
+    assert!(
+        ran.stdout().contains("-s, --socket <SPEC>"),
+        "{}",
+        ran.report()
+    );
+    assert!(ran
+        .stdout()
+        .contains("$ systemfd -s http::5000 -- cargo run"));
     let ran = systemfd().arg("--version").success();
-    assert_eq!(ran.stdout(), format!("systemfd {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        ran.stdout(),
+        format!("systemfd {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -14,7 +14,11 @@ use crate::socket::Sockets;
 
 use super::Launch;
 
-pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, _printer: &Printer) -> Result<i32, Failure> {
+pub fn hand_over(
+    sockets: Sockets,
+    launch: &Launch<'_>,
+    _printer: &Printer,
+) -> Result<i32, Failure> {
     let (program, args) = launch
         .command
         .split_first()

@@ -23,9 +23,18 @@ pub fn systemfd_path() -> PathBuf {
 /// A program from `examples/`, which `cargo test` builds next to the tests.
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let path = dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} was not built; run `cargo test`, which builds examples", path.display());
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} was not built; run `cargo test`, which builds examples",
+        path.display()
+    );
     path
 }
 
@@ -208,7 +217,12 @@ impl Ran {
     }
 
     pub fn assert_code(self, code: i32) -> Self {
-        assert_eq!(self.code(), Some(code), "unexpected status\n{}", self.report());
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "unexpected status\n{}",
+            self.report()
+        );
         self
     }
 
@@ -222,7 +236,11 @@ impl Ran {
     }
 
     pub fn assert_stdout_empty(self) -> Self {
-        assert!(self.output.stdout.is_empty(), "stdout not empty\n{}", self.report());
+        assert!(
+            self.output.stdout.is_empty(),
+            "stdout not empty\n{}",
+            self.report()
+        );
         self
     }
 }
@@ -283,7 +301,10 @@ impl Running {
         let status = wait_with_deadline(&mut self.child, DEADLINE)
             .unwrap_or_else(|| panic!("{} did not exit\n{}", self.description, self.report()));
         let end = Instant::now() + Duration::from_secs(2);
-        while let Ok(line) = self.lines.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
             self.seen.push(line);
         }
         status
