@@ -12,8 +12,6 @@ pub mod socket_server;
 pub mod spec;
 pub mod sys;
 
-use std::fmt::Write as _;
-
 use crate::cli::Cli;
 use crate::error::Failure;
 use crate::output::Printer;
@@ -46,12 +44,11 @@ pub fn run(cli: Cli) -> Result<i32, Failure> {
 fn describe(sockets: &Sockets, printer: &Printer) -> String {
     let mut text = String::new();
     for (index, open) in sockets.sockets.iter().enumerate() {
-        let target = sys::target_label(index);
-        let _ = write!(
-            text,
-            "{}",
-            printer.socket_line(&open.describe(), &target, open.spec.name.as_deref())
-        );
+        text.push_str(&printer.socket_line(
+            &open.describe(),
+            &sys::target_label(index),
+            open.spec.name.as_deref(),
+        ));
     }
     text
 }

@@ -306,9 +306,15 @@ fn parity_with_systemd_socket_activate() {
         "systemd-socket-activate (Debian's systemd package) is needed; .ci/run installs it"
     );
     // systemd-socket-activate starts the command on the first connection.
-    let port = free_port();
+    let (port, other) = (free_port(), free_port());
     let mut reference = TestCommand::new(activate)
-        .args(["-l", &format!("127.0.0.1:{port}"), "--fdname=web", "--"])
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .args([
+            "-l",
+            &format!("127.0.0.1:{other}"),
+            "--fdname=web:api",
+            "--",
+        ])
         .arg(probe())
         .spawn();
     let deadline = std::time::Instant::now() + DEADLINE;
@@ -325,10 +331,19 @@ fn parity_with_systemd_socket_activate() {
     assert!(status.0.success(), "{}", reference.report());
     let theirs = status.1;
 
-    let port = free_port();
-    let ran = launched("", &["-s", &format!("web=tcp::127.0.0.1:{port}"), "--"])
-        .arg(probe())
-        .success();
+    let (port, other) = (free_port(), free_port());
+    let ran = launched(
+        "",
+        &[
+            "-s",
+            &format!("web=tcp::127.0.0.1:{port}"),
+            "-s",
+            &format!("api=127.0.0.1:{other}"),
+            "--",
+        ],
+    )
+    .arg(probe())
+    .success();
     let ours = report(&ran);
     for key in ["LISTEN_FDS", "LISTEN_FDNAMES", "count"] {
         assert_eq!(ours[key], theirs[key], "{key} differs\n{}", ran.report());
@@ -343,7 +358,9 @@ fn parity_with_systemd_socket_activate() {
         ran.report()
     );
     assert_eq!(socket_fds(&ours["fds"]), socket_fds(&theirs["fds"]));
+    assert_eq!(ours["LISTEN_FDNAMES"], "web:api");
     assert_eq!(ours["socket0"], format!("tcp 127.0.0.1:{port}"));
+    assert_eq!(ours["socket1"], format!("tcp 127.0.0.1:{other}"));
 }
 
 /// Waits for a spawned probe and returns its status and report.
