@@ -4,7 +4,9 @@
 //! $ cargo run -- -s http::5000 -- cargo run --example hello
 //! ```
 //!
-//! Run on its own, it binds 127.0.0.1:5000 itself.
+//! Run on its own, it binds 127.0.0.1:5000 itself. Once it serves, it sends
+//! `READY=1` to `NOTIFY_SOCKET` when that is set, so that systemfd's
+//! supervise mode (`-w`) hands over to it without a gap.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -15,12 +17,32 @@ fn main() -> std::io::Result<()> {
         None => TcpListener::bind("127.0.0.1:5000")?,
     };
     eprintln!("hello: serving http://{}/", listener.local_addr()?);
+    #[cfg(unix)]
+    notify_ready()?;
     for stream in listener.incoming() {
         if let Err(err) = stream.and_then(respond) {
             eprintln!("hello: {err}");
         }
     }
     Ok(())
+}
+
+/// sd_notify: one `READY=1` datagram to the socket NOTIFY_SOCKET names
+/// (`@name`: Linux's abstract namespace).
+#[cfg(unix)]
+fn notify_ready() -> std::io::Result<()> {
+    use std::os::unix::net::UnixDatagram;
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    let socket = UnixDatagram::unbound()?;
+    #[cfg(target_os = "linux")]
+    if let Some(name) = target.to_str().and_then(|t| t.strip_prefix('@')) {
+        use std::os::linux::net::SocketAddrExt as _;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        return socket.send_to_addr(b"READY=1", &addr).map(drop);
+    }
+    socket.send_to(b"READY=1", target).map(drop)
 }
 
 fn respond(mut stream: TcpStream) -> std::io::Result<()> {

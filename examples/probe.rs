@@ -3,13 +3,31 @@
 //!
 //! `probe` prints a report and exits; `probe serve` then answers every TCP
 //! connection on its first socket with its pid and the request's first line.
+//! With `wait` as well, it prints the environment part of the report and
+//! `waiting`, then reads a line from stdin before it asks for the sockets
+//! (on Windows: before it contacts the socket server).
+//!
+//! On Windows, `serve` also handles Ctrl-C: it prints `interrupted` and exits
+//! with status 3, so a test can tell that the command itself saw it. Each
+//! socket's line also tells whether the socket claims its
+//! port exclusively: `socket0=tcp 127.0.0.1:5000 exclusiveaddruse=1 reuseaddr=0`.
+//!
+//! `probe bind-reuse ADDR` binds a TCP listener to ADDR with `SO_REUSEADDR`
+//! (on Windows: a port hijack, unless the owner claimed it exclusively) and
+//! prints `bound` or `bind failed: ERROR`, exiting 1 in the latter case.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 
 use listenfd::ListenFd;
 
 fn main() {
-    let serve = std::env::args().nth(1).as_deref() == Some("serve");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bind-reuse") {
+        bind_reuse(args.get(1).map(String::as_str).unwrap_or_default());
+        return;
+    }
+    let serve = args.iter().any(|a| a == "serve");
+    let wait = args.iter().any(|a| a == "wait");
     let mut out = String::new();
     out.push_str(&format!("pid={}\n", std::process::id()));
     for name in [
@@ -23,6 +41,17 @@ fn main() {
     }
     #[cfg(unix)]
     out.push_str(&format!("fds={}\n", unix::open_fds()));
+    #[cfg(windows)]
+    for name in ["SYSTEMFD_SOCKET_SERVER", "SYSTEMFD_SOCKET_SECRET"] {
+        let value = std::env::var(name).unwrap_or_else(|_| "<unset>".into());
+        out.push_str(&format!("{name}={value}\n"));
+    }
+    if wait {
+        println!("{out}waiting");
+        let _ = std::io::stdout().flush();
+        out.clear();
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
 
     // Read before listenfd runs: it takes nothing but what the variables name.
     let mut fds = ListenFd::from_env();
@@ -37,6 +66,8 @@ fn main() {
 
     if serve {
         let listener = first_tcp.expect("serve needs a TCP socket");
+        #[cfg(windows)]
+        windows::exit_on_ctrl_c();
         println!("serving");
         let _ = std::io::stdout().flush();
         for stream in listener.incoming() {
@@ -48,6 +79,10 @@ fn main() {
     }
 }
 
+#[cfg(windows)]
+use windows::describe;
+
+#[cfg(not(windows))]
 fn describe(
     fds: &mut ListenFd,
     index: usize,
@@ -73,6 +108,107 @@ fn describe(
         return kind;
     }
     "unrecognised".into()
+}
+
+fn bind_reuse(addr: &str) {
+    let bound = addr
+        .parse::<std::net::SocketAddr>()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        .and_then(|addr| {
+            use socket2::{Domain, Socket, Type};
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(1)
+        });
+    match bound {
+        Ok(()) => println!("bound"),
+        Err(err) => {
+            println!("bind failed: {err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[cfg(windows)]
+mod windows {
+    use std::net::{TcpListener, UdpSocket};
+    use std::os::windows::io::{AsRawSocket as _, AsSocket, OwnedSocket};
+
+    use listenfd::ListenFd;
+    use socket2::{SockRef, Type};
+    use windows_sys::Win32::Networking::WinSock::{
+        getsockopt, SOCKET, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+    };
+    use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+
+    pub fn exit_on_ctrl_c() {
+        unsafe extern "system" fn on_ctrl(_kind: u32) -> windows_sys::core::BOOL {
+            println!("interrupted");
+            std::process::exit(3)
+        }
+        // SAFETY: `on_ctrl` has the signature of a handler routine.
+        unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) };
+    }
+
+    /// On Windows `listenfd` hands out any socket as whatever is asked for,
+    /// so the socket itself is asked what it is.
+    pub fn describe(
+        fds: &mut ListenFd,
+        index: usize,
+        first_tcp: &mut Option<TcpListener>,
+    ) -> String {
+        let Ok(Some(listener)) = fds.take_tcp_listener(index) else {
+            return "unrecognised".into();
+        };
+        match SockRef::from(&listener).r#type() {
+            Ok(Type::STREAM) => {
+                let addr = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let options = options(&listener);
+                first_tcp.get_or_insert(listener);
+                format!("tcp {addr} {options}")
+            }
+            Ok(Type::DGRAM) => {
+                let socket = UdpSocket::from(OwnedSocket::from(listener));
+                let addr = socket
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                format!("udp {addr} {}", options(&socket))
+            }
+            Ok(other) => format!("unrecognised {other:?}"),
+            Err(err) => format!("unrecognised ({err})"),
+        }
+    }
+
+    /// `exclusiveaddruse=N reuseaddr=N`, as the socket reports them.
+    fn options(socket: &impl AsSocket) -> String {
+        let reuse = SockRef::from(socket)
+            .reuse_address()
+            .map_or_else(|e| e.to_string(), |on| u8::from(on).to_string());
+        let mut exclusive: i32 = -1;
+        let mut len = std::mem::size_of::<i32>() as i32;
+        // SAFETY: the socket is open for the call (borrowed); `exclusive` and
+        // `len` are valid for writes and `len` holds the buffer's size.
+        let rv = unsafe {
+            getsockopt(
+                socket.as_socket().as_raw_socket() as SOCKET,
+                SOL_SOCKET,
+                SO_EXCLUSIVEADDRUSE,
+                std::ptr::from_mut(&mut exclusive).cast(),
+                &mut len,
+            )
+        };
+        let exclusive = if rv == 0 {
+            exclusive.to_string()
+        } else {
+            format!("({})", std::io::Error::last_os_error())
+        };
+        format!("exclusiveaddruse={exclusive} reuseaddr={reuse}")
+    }
 }
 
 #[cfg(unix)]

@@ -133,9 +133,10 @@ pub fn parse_request(bytes: &[u8], secret: &Secret) -> Result<Request, Rejection
     Ok(Request { pid })
 }
 
-/// A pid in plain decimal, as `listenfd` writes it: digits only, not zero.
+/// A pid in plain decimal, as `listenfd` writes it: one to ten digits, not
+/// zero.
 fn parse_pid(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if !(1..=10).contains(&digits.len()) || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let pid: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
@@ -489,6 +490,8 @@ mod tests {
             format!("{s}|1\n"),
             format!("{s}|1|2"),
             format!("{s}|4294967296"),
+            format!("{s}|00000000001"),
+            format!("|00000000001"),
             format!("{s}|12x"),
             format!("{s}1"),
         ] {

@@ -36,6 +36,11 @@ pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, printer: &Printer) -> Re
 #[cfg(windows)]
 pub use imp::exclusive_address_use;
 
+/// Unix, supervise mode: start children with the sockets at 3… (fork and
+/// exec), signal their process groups, reap them.
+#[cfg(unix)]
+pub use imp::{ignore_sigpipe, resolve, signal_group, spawn, stage, wait, ChildSpec};
+
 /// How the printed line names the place socket `index` is handed over:
 /// `fd #3` on Unix, `socket #0` on Windows (the reply's position).
 pub fn target_label(index: usize) -> String {

@@ -1,0 +1,300 @@
+//! The values of supervise mode's flags, each checked in the value parser so
+//! that a bad one is a usage error before anything is set up.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long changes must settle before a restart, unless `--debounce` says.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long a child has to exit after the stop signal, unless `--stop-timeout` says.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A signal, by its number on this platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    /// The signal that stops a child unless `--stop-signal` says otherwise.
+    #[cfg(unix)]
+    pub const TERM: Signal = Signal(libc::SIGTERM);
+
+    /// The name without `SIG`, when the signal has one here.
+    pub fn name(self) -> Option<&'static str> {
+        SIGNALS
+            .iter()
+            .find(|&&(_, number)| number == self.0)
+            .map(|&(name, _)| name)
+    }
+}
+
+impl fmt::Display for Signal {
+    /// `SIGTERM`, or `signal 40` for one without a name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "SIG{name}"),
+            None => write!(f, "signal {}", self.0),
+        }
+    }
+}
+
+/// The signals `--stop-signal` accepts by name, with their numbers here.
+#[cfg(unix)]
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Windows has no signals to send; `--stop-signal` is refused there.
+#[cfg(not(unix))]
+const SIGNALS: &[(&str, i32)] = &[];
+
+/// The highest signal number accepted as a number: Linux has real-time
+/// signals up to 64; elsewhere the classic 31.
+const MAX_SIGNAL: i32 = if cfg!(any(target_os = "linux", target_os = "android")) {
+    64
+} else {
+    31
+};
+
+/// `--stop-signal`: `TERM`, `SIGTERM`, `sigterm` or `15`.
+pub fn signal(text: &str) -> Result<Signal, String> {
+    if !cfg!(unix) {
+        return Err("signals do not exist on this platform".into());
+    }
+    if let Ok(number) = text.parse::<i32>() {
+        return if (1..=MAX_SIGNAL).contains(&number) {
+            Ok(Signal(number))
+        } else {
+            Err(format!(
+                "there is no signal {number} (signals are 1 to {MAX_SIGNAL})"
+            ))
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS
+        .iter()
+        .find(|&&(name, _)| name == bare)
+        .map(|&(_, number)| Signal(number))
+        .ok_or_else(|| {
+            "unknown signal: expected a name such as TERM, SIGINT or HUP, or a number".into()
+        })
+}
+
+/// `--stop-timeout`: `500ms`, `5s`, `1.5s`, `1m`; a plain number is seconds.
+pub fn stop_timeout(text: &str) -> Result<Duration, String> {
+    duration(text, Unit::Seconds)
+}
+
+/// `--debounce`: like `--stop-timeout`, but a plain number is milliseconds.
+pub fn debounce(text: &str) -> Result<Duration, String> {
+    duration(text, Unit::Millis)
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Millis,
+    Seconds,
+}
+
+fn duration(text: &str, plain: Unit) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+        return Err(
+            "not a duration: expected a number with an optional unit, such as 500ms, 5s or 1m"
+                .into(),
+        );
+    }
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: '{number}' is not a number"))?;
+    let seconds = match (unit, plain) {
+        ("", Unit::Millis) | ("ms", _) => value / 1000.0,
+        ("", Unit::Seconds) | ("s", _) => value,
+        ("m", _) => value * 60.0,
+        (other, _) => return Err(format!("unknown unit '{other}': use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| "the duration is too long".into())
+}
+
+/// `--watch`: the path must exist now (a watch on nothing would never fire).
+pub fn watch_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(_) => Ok(path),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err("no such file or directory".into())
+        }
+        Err(err) => Err(format!("cannot watch it: {err}")),
+    }
+}
+
+/// `--ignore`: a pattern in `.gitignore` syntax.
+#[cfg(unix)]
+pub fn ignore_pattern(text: &str) -> Result<String, String> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+    // Unlike a .gitignore file, a mistyped flag should say so.
+    builder.allow_unclosed_class(false);
+    if text.trim().is_empty() || text.starts_with('#') {
+        return Err("an empty pattern (or a comment) ignores nothing".into());
+    }
+    match builder.add_line(None, text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(ignore::Error::Glob { err, .. }) => Err(format!("not a valid pattern: {err}")),
+        Err(err) => Err(format!("not a valid pattern: {err}")),
+    }
+}
+
+/// `--ignore` on Windows, where supervise mode is refused as a whole.
+#[cfg(not(unix))]
+pub fn ignore_pattern(text: &str) -> Result<String, String> {
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn signals_by_name_and_number() {
+        for text in ["TERM", "SIGTERM", "sigterm", "term", "15"] {
+            assert_eq!(signal(text), Ok(Signal(libc::SIGTERM)), "{text}");
+        }
+        assert_eq!(signal("INT"), Ok(Signal(libc::SIGINT)));
+        assert_eq!(signal("SIGKILL"), Ok(Signal(libc::SIGKILL)));
+        assert_eq!(signal("USR1"), Ok(Signal(libc::SIGUSR1)));
+        assert_eq!(signal("31"), Ok(Signal(31)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn bad_signals_say_why() {
+        assert_eq!(
+            signal("TERMINATE").unwrap_err(),
+            "unknown signal: expected a name such as TERM, SIGINT or HUP, or a number"
+        );
+        assert_eq!(signal("SIG").unwrap_err(), signal("TERMINATE").unwrap_err());
+        assert_eq!(
+            signal("0").unwrap_err(),
+            format!("there is no signal 0 (signals are 1 to {MAX_SIGNAL})")
+        );
+        assert_eq!(
+            signal("-15").unwrap_err(),
+            format!("there is no signal -15 (signals are 1 to {MAX_SIGNAL})")
+        );
+        assert!(signal("65").is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn signals_print_by_name() {
+        assert_eq!(Signal(libc::SIGTERM).to_string(), "SIGTERM");
+        assert_eq!(Signal(libc::SIGHUP).to_string(), "SIGHUP");
+        assert_eq!(Signal(40).to_string(), "signal 40");
+    }
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(stop_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(stop_timeout("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(stop_timeout("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(stop_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(stop_timeout("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn plain_numbers_take_the_flags_unit() {
+        assert_eq!(stop_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(debounce("50"), Ok(Duration::from_millis(50)));
+        assert_eq!(debounce("1s"), Ok(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        let shape =
+            "not a duration: expected a number with an optional unit, such as 500ms, 5s or 1m";
+        for text in ["", "s", "abc", "-1s", ".5s", "5.s"] {
+            assert_eq!(stop_timeout(text).unwrap_err(), shape, "{text:?}");
+        }
+        assert_eq!(
+            stop_timeout("5h").unwrap_err(),
+            "unknown unit 'h': use ms, s or m"
+        );
+        assert_eq!(
+            stop_timeout("5 s").unwrap_err(),
+            "unknown unit ' s': use ms, s or m"
+        );
+        assert_eq!(
+            stop_timeout("1.2.3s").unwrap_err(),
+            "not a duration: '1.2.3' is not a number"
+        );
+        assert_eq!(
+            stop_timeout("1e400").unwrap_err(),
+            "unknown unit 'e400': use ms, s or m"
+        );
+        assert_eq!(
+            stop_timeout("99999999999999999999999m").unwrap_err(),
+            "the duration is too long"
+        );
+    }
+
+    #[test]
+    fn watch_paths_must_exist() {
+        assert!(watch_path(".").is_ok());
+        assert_eq!(
+            watch_path("/nonexistent/systemfd-test").unwrap_err(),
+            "no such file or directory"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ignore_patterns_are_checked() {
+        assert_eq!(ignore_pattern("*.log"), Ok("*.log".into()));
+        assert_eq!(ignore_pattern("target/"), Ok("target/".into()));
+        assert_eq!(ignore_pattern("!keep.log"), Ok("!keep.log".into()));
+        assert!(ignore_pattern("[abc")
+            .unwrap_err()
+            .starts_with("not a valid pattern: "));
+        assert!(ignore_pattern("a{b")
+            .unwrap_err()
+            .starts_with("not a valid pattern: "));
+        assert_eq!(
+            ignore_pattern("").unwrap_err(),
+            "an empty pattern (or a comment) ignores nothing"
+        );
+        assert!(ignore_pattern("# note").is_err());
+    }
+}

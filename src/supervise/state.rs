@@ -1,0 +1,1072 @@
+//! Supervise mode's vocabulary and restart decisions, as plain Rust.
+//!
+//! Nothing here touches a process, a clock or a file. [`Supervisor::handle`]
+//! takes an [`Event`] and the current time and returns the [`Action`]s to
+//! carry out; the event loop performs them and feeds back what happened. Every
+//! decision is therefore testable without starting a process.
+//!
+//! Each child is a *generation* with a [`State`]. At most three roles exist
+//! at once:
+//! - the **active** child, the one serving (or the last one, once exited);
+//! - a **replacement**, started by a restart while the active child is ready,
+//!   which takes over when it reports `READY=1`;
+//! - **retiring** children, sent the stop signal and awaited (SIGKILL after
+//!   the grace period).
+//!
+//! A restart while a replacement is still starting supersedes it: the
+//! unready replacement is stopped and a fresh one started, so the files of
+//! the latest change are what ends up serving. A restart while a stop-first
+//! restart waits for the old child to exit changes nothing: the pending start
+//! will see the latest files anyway.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::options::Signal;
+
+/// A child's generation number: 1 for the first child, then 2, 3, ….
+pub type Generation = u64;
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it.
+    Signal(Signal),
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Code(code) => write!(f, "exited with status {code}"),
+            Status::Signal(signal) => write!(f, "was killed by {signal}"),
+        }
+    }
+}
+
+/// Where a child is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Started; has not reported `READY=1`.
+    Starting,
+    /// Reported `READY=1`.
+    Ready,
+    /// Sent the stop signal at `since`; `killed` once SIGKILL followed.
+    Stopping { since: Instant, killed: bool },
+    /// Exited on its own.
+    Exited(Status),
+}
+
+/// One child, as the supervisor sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    pub generation: Generation,
+    /// Known once the start succeeded.
+    pub pid: Option<u32>,
+    pub state: State,
+    pub started: Instant,
+}
+
+impl Child {
+    fn is_running(&self) -> bool {
+        !matches!(self.state, State::Exited(_))
+    }
+
+    fn pid(&self) -> u32 {
+        self.pid.unwrap_or(0)
+    }
+}
+
+/// How restarts are carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `--stop-first`: never run the old and the new child side by side.
+    pub stop_first: bool,
+    /// `--stop-timeout`: how long after the stop signal SIGKILL follows.
+    pub grace: Duration,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Watched files changed; `path` is the first, `more` counts the others.
+    Change { path: PathBuf, more: usize },
+    /// systemfd received SIGHUP.
+    Hangup,
+    /// The start of `generation` succeeded.
+    Started { generation: Generation, pid: u32 },
+    /// The start of `generation` failed before COMMAND ran.
+    StartFailed {
+        generation: Generation,
+        error: String,
+    },
+    /// `generation` sent `READY=1`.
+    Ready { generation: Generation },
+    /// `generation` sent `STATUS=…`.
+    Status {
+        generation: Generation,
+        text: String,
+    },
+    /// `generation`'s process exited.
+    Exited {
+        generation: Generation,
+        status: Status,
+    },
+    /// Time passed: a stop may have run out of grace.
+    Tick,
+    /// systemfd received SIGINT or SIGTERM.
+    Shutdown { signal: Signal },
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start COMMAND as `generation`, then report `Started` or `StartFailed`.
+    Start(Generation),
+    /// Send the stop signal to the process group of `pid`.
+    Stop { pid: u32 },
+    /// Send SIGKILL to the process group of `pid`.
+    Kill { pid: u32 },
+    /// Tell the user.
+    Say(Report),
+    /// Leave with this status.
+    Exit(i32),
+}
+
+/// Why a restart does what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing is running: start.
+    Start,
+    /// The active child is ready: start a replacement beside it.
+    Replace { old: u32 },
+    /// Stop the active child, then start.
+    StopFirst { old: u32, forced: bool },
+    /// A replacement was still starting: stop it and start another.
+    Supersede { pending: u32 },
+    /// A stop-first restart is waiting for `old` to exit already.
+    AlreadyPending { old: u32 },
+}
+
+/// One line for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    Change {
+        path: PathBuf,
+        more: usize,
+    },
+    Hangup,
+    Restart(Plan),
+    Started {
+        pid: u32,
+    },
+    Ready {
+        pid: u32,
+        after: Duration,
+    },
+    Status {
+        pid: u32,
+        text: String,
+    },
+    Handover {
+        new: u32,
+        old: u32,
+    },
+    Killing {
+        pid: u32,
+        grace: Duration,
+    },
+    Stopped {
+        pid: u32,
+        status: Status,
+    },
+    Exited {
+        pid: u32,
+        status: Status,
+    },
+    TakesOver {
+        pid: u32,
+    },
+    ReplacementFailed {
+        pid: u32,
+        status: Status,
+        serving: u32,
+    },
+    StartFailed {
+        error: String,
+        serving: Option<u32>,
+    },
+    Waiting,
+    ShuttingDown {
+        signal: Signal,
+    },
+    KillingAll {
+        signal: Signal,
+    },
+}
+
+impl Report {
+    /// Whether the line is an error, shown even with `--quiet`.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Report::StartFailed { .. })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Change { path, more: 0 } => write!(f, "change: {}", path.display()),
+            Report::Change { path, more } => {
+                write!(f, "change: {} (and {more} more)", path.display())
+            }
+            Report::Hangup => f.write_str("SIGHUP: restarting"),
+            Report::Restart(Plan::Start) => f.write_str("restart: starting the command"),
+            Report::Restart(Plan::Replace { old }) => write!(
+                f,
+                "restart: starting a replacement; pid {old} serves until it is ready"
+            ),
+            Report::Restart(Plan::StopFirst { old, forced: true }) => {
+                write!(f, "restart: stopping pid {old} first (--stop-first)")
+            }
+            Report::Restart(Plan::StopFirst { old, forced: false }) => write!(
+                f,
+                "restart: stopping pid {old} first (it has not reported READY=1)"
+            ),
+            Report::Restart(Plan::Supersede { pending }) => write!(
+                f,
+                "restart: stopping pid {pending}, which was not ready yet, and starting anew"
+            ),
+            Report::Restart(Plan::AlreadyPending { old }) => write!(
+                f,
+                "restart: already waiting for pid {old} to stop before starting"
+            ),
+            Report::Started { pid } => write!(f, "started pid {pid}"),
+            Report::Ready { pid, after } => {
+                write!(f, "ready: pid {pid} after {} ms", after.as_millis())
+            }
+            Report::Status { pid, text } => write!(f, "status of pid {pid}: {text}"),
+            Report::Handover { new, old } => {
+                write!(f, "handover: pid {new} is ready; stopping pid {old}")
+            }
+            Report::Killing { pid, grace } => write!(
+                f,
+                "pid {pid} did not stop within {}; sending SIGKILL",
+                humanize(*grace)
+            ),
+            Report::Stopped { pid, status } => write!(f, "stopped pid {pid}: it {status}"),
+            Report::Exited { pid, status } => write!(f, "pid {pid} {status}"),
+            Report::TakesOver { pid } => write!(f, "pid {pid} takes over"),
+            Report::ReplacementFailed {
+                pid,
+                status,
+                serving,
+            } => write!(
+                f,
+                "pid {pid} {status} before it was ready; pid {serving} keeps serving"
+            ),
+            Report::StartFailed {
+                error,
+                serving: Some(pid),
+            } => write!(f, "{error}; pid {pid} keeps serving"),
+            Report::StartFailed {
+                error,
+                serving: None,
+            } => write!(f, "{error}; waiting for a change or SIGHUP"),
+            Report::Waiting => f.write_str("waiting for a change or SIGHUP"),
+            Report::ShuttingDown { signal } => write!(
+                f,
+                "{signal}: stopping the command (again to kill it at once)"
+            ),
+            Report::KillingAll { signal } => write!(f, "{signal} again: killing the command"),
+        }
+    }
+}
+
+/// `500ms`, `5s`, `1.5s`: the forms `--stop-timeout` accepts.
+fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}s", duration.as_secs_f64())
+    }
+}
+
+/// The supervisor's whole state.
+#[derive(Debug)]
+pub struct Supervisor {
+    policy: Policy,
+    last_generation: Generation,
+    active: Option<Child>,
+    replacement: Option<Child>,
+    retiring: Vec<Child>,
+    /// A stop-first restart: start once this generation has exited.
+    start_after: Option<Generation>,
+    shutting_down: bool,
+}
+
+impl Supervisor {
+    pub fn new(policy: Policy) -> Supervisor {
+        Supervisor {
+            policy,
+            last_generation: 0,
+            active: None,
+            replacement: None,
+            retiring: Vec::new(),
+            start_after: None,
+            shutting_down: false,
+        }
+    }
+
+    /// Starts the first child.
+    pub fn begin(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.active = Some(self.start(now, &mut out));
+        out
+    }
+
+    pub fn active(&self) -> Option<&Child> {
+        self.active.as_ref()
+    }
+
+    pub fn replacement(&self) -> Option<&Child> {
+        self.replacement.as_ref()
+    }
+
+    pub fn retiring(&self) -> &[Child] {
+        &self.retiring
+    }
+
+    /// When the next [`Event::Tick`] is due: the earliest end of a grace period.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.retiring
+            .iter()
+            .filter_map(|child| match child.state {
+                State::Stopping {
+                    since,
+                    killed: false,
+                } => Some(since + self.policy.grace),
+                _ => None,
+            })
+            .min()
+    }
+
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Change { path, more } => {
+                if !self.shutting_down {
+                    out.push(Action::Say(Report::Change { path, more }));
+                    self.restart(now, &mut out);
+                }
+            }
+            Event::Hangup => {
+                if !self.shutting_down {
+                    out.push(Action::Say(Report::Hangup));
+                    self.restart(now, &mut out);
+                }
+            }
+            Event::Started { generation, pid } => {
+                if let Some(child) = self.child_mut(generation) {
+                    child.pid = Some(pid);
+                    out.push(Action::Say(Report::Started { pid }));
+                }
+            }
+            Event::StartFailed { generation, error } => {
+                self.start_failed(generation, error, &mut out)
+            }
+            Event::Ready { generation } => self.ready(generation, now, &mut out),
+            Event::Status { generation, text } => {
+                let known = [self.active.as_ref(), self.replacement.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|child| child.generation == generation && child.is_running());
+                if let Some(child) = known {
+                    out.push(Action::Say(Report::Status {
+                        pid: child.pid(),
+                        text,
+                    }));
+                }
+            }
+            Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
+            Event::Tick => self.tick(now, &mut out),
+            Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
+        }
+        out
+    }
+
+    fn restart(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some(old) = self.start_after {
+            let old = self.retiring.iter().find(|c| c.generation == old);
+            let old = old.map_or(0, Child::pid);
+            out.push(Action::Say(Report::Restart(Plan::AlreadyPending { old })));
+            return;
+        }
+        if let Some(pending) = self.replacement.take() {
+            out.push(Action::Say(Report::Restart(Plan::Supersede {
+                pending: pending.pid(),
+            })));
+            self.retire(pending, now, out);
+            self.replacement = Some(self.start(now, out));
+            return;
+        }
+        match self.active.take() {
+            Some(active) if active.is_running() => {
+                if active.state == State::Ready && !self.policy.stop_first {
+                    out.push(Action::Say(Report::Restart(Plan::Replace {
+                        old: active.pid(),
+                    })));
+                    self.active = Some(active);
+                    self.replacement = Some(self.start(now, out));
+                } else {
+                    out.push(Action::Say(Report::Restart(Plan::StopFirst {
+                        old: active.pid(),
+                        forced: self.policy.stop_first,
+                    })));
+                    self.start_after = Some(active.generation);
+                    self.retire(active, now, out);
+                }
+            }
+            _ => {
+                out.push(Action::Say(Report::Restart(Plan::Start)));
+                self.active = Some(self.start(now, out));
+            }
+        }
+    }
+
+    fn start(&mut self, now: Instant, out: &mut Vec<Action>) -> Child {
+        self.last_generation += 1;
+        out.push(Action::Start(self.last_generation));
+        Child {
+            generation: self.last_generation,
+            pid: None,
+            state: State::Starting,
+            started: now,
+        }
+    }
+
+    /// Sends the stop signal and keeps the child among the retiring until it
+    /// exits. The caller's report says why.
+    fn retire(&mut self, mut child: Child, now: Instant, out: &mut Vec<Action>) {
+        if !child.is_running() {
+            return;
+        }
+        let Some(pid) = child.pid else {
+            // Its start did not go through: there is nothing to stop.
+            return;
+        };
+        child.state = State::Stopping {
+            since: now,
+            killed: false,
+        };
+        out.push(Action::Stop { pid });
+        self.retiring.push(child);
+    }
+
+    fn start_failed(&mut self, generation: Generation, error: String, out: &mut Vec<Action>) {
+        if self
+            .replacement
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+        {
+            self.replacement = None;
+            let serving = self
+                .active
+                .as_ref()
+                .filter(|c| c.is_running())
+                .map(Child::pid);
+            out.push(Action::Say(Report::StartFailed { error, serving }));
+        } else if self
+            .active
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+        {
+            self.active = None;
+            out.push(Action::Say(Report::StartFailed {
+                error,
+                serving: None,
+            }));
+            self.finish_shutdown(out);
+        }
+    }
+
+    fn ready(&mut self, generation: Generation, now: Instant, out: &mut Vec<Action>) {
+        let is = |child: &Option<Child>| {
+            child
+                .as_ref()
+                .is_some_and(|c| c.generation == generation && c.state == State::Starting)
+        };
+        if is(&self.active) {
+            let active = self.active.as_mut().expect("checked");
+            active.state = State::Ready;
+            out.push(Action::Say(Report::Ready {
+                pid: active.pid(),
+                after: now.saturating_duration_since(active.started),
+            }));
+        } else if is(&self.replacement) {
+            let mut new = self.replacement.take().expect("checked");
+            new.state = State::Ready;
+            out.push(Action::Say(Report::Ready {
+                pid: new.pid(),
+                after: now.saturating_duration_since(new.started),
+            }));
+            let new_pid = new.pid();
+            if let Some(old) = self.active.replace(new) {
+                if old.is_running() {
+                    out.push(Action::Say(Report::Handover {
+                        new: new_pid,
+                        old: old.pid(),
+                    }));
+                    self.retire(old, now, out);
+                }
+            }
+        }
+    }
+
+    fn exited(
+        &mut self,
+        generation: Generation,
+        status: Status,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(index) = self
+            .retiring
+            .iter()
+            .position(|c| c.generation == generation)
+        {
+            let child = self.retiring.remove(index);
+            out.push(Action::Say(Report::Stopped {
+                pid: child.pid(),
+                status,
+            }));
+            if self.start_after == Some(generation) {
+                self.start_after = None;
+                if !self.shutting_down {
+                    self.active = Some(self.start(now, out));
+                }
+            }
+            self.finish_shutdown(out);
+        } else if self
+            .replacement
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+        {
+            let failed = self.replacement.take().expect("checked");
+            let serving = self.active.as_ref().map_or(0, Child::pid);
+            out.push(Action::Say(Report::ReplacementFailed {
+                pid: failed.pid(),
+                status,
+                serving,
+            }));
+        } else if let Some(active) = self
+            .active
+            .as_mut()
+            .filter(|c| c.generation == generation && c.is_running())
+        {
+            active.state = State::Exited(status);
+            out.push(Action::Say(Report::Exited {
+                pid: active.pid(),
+                status,
+            }));
+            match self.replacement.take() {
+                Some(replacement) => {
+                    out.push(Action::Say(Report::TakesOver {
+                        pid: replacement.pid(),
+                    }));
+                    self.active = Some(replacement);
+                }
+                None => out.push(Action::Say(Report::Waiting)),
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for child in &mut self.retiring {
+            if let State::Stopping {
+                since,
+                killed: false,
+            } = child.state
+            {
+                if now >= since + self.policy.grace {
+                    child.state = State::Stopping {
+                        since,
+                        killed: true,
+                    };
+                    out.push(Action::Say(Report::Killing {
+                        pid: child.pid(),
+                        grace: self.policy.grace,
+                    }));
+                    out.push(Action::Kill { pid: child.pid() });
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self, signal: Signal, now: Instant, out: &mut Vec<Action>) {
+        if self.shutting_down {
+            out.push(Action::Say(Report::KillingAll { signal }));
+            for child in &self.retiring {
+                out.push(Action::Kill { pid: child.pid() });
+            }
+            out.push(Action::Exit(128 + signal.0));
+            return;
+        }
+        self.shutting_down = true;
+        self.start_after = None;
+        if self.active.as_ref().is_some_and(Child::is_running)
+            || self.replacement.is_some()
+            || !self.retiring.is_empty()
+        {
+            out.push(Action::Say(Report::ShuttingDown { signal }));
+        }
+        if let Some(replacement) = self.replacement.take() {
+            self.retire(replacement, now, out);
+        }
+        if let Some(active) = self.active.take() {
+            self.retire(active, now, out);
+        }
+        self.finish_shutdown(out);
+    }
+
+    /// Once shutting down and nothing runs any more, leave.
+    fn finish_shutdown(&self, out: &mut Vec<Action>) {
+        let running = self.active.as_ref().is_some_and(Child::is_running)
+            || self.replacement.is_some()
+            || !self.retiring.is_empty();
+        if self.shutting_down && !running {
+            out.push(Action::Exit(0));
+        }
+    }
+
+    fn child_mut(&mut self, generation: Generation) -> Option<&mut Child> {
+        [self.active.as_mut(), self.replacement.as_mut()]
+            .into_iter()
+            .flatten()
+            .find(|c| c.generation == generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(5);
+
+    /// Drives a [`Supervisor`] the way the event loop does: each `Start`
+    /// succeeds at once with pid 100 + generation.
+    struct Harness {
+        supervisor: Supervisor,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn new(stop_first: bool) -> (Harness, Vec<Action>) {
+            let policy = Policy {
+                stop_first,
+                grace: GRACE,
+            };
+            let mut harness = Harness {
+                supervisor: Supervisor::new(policy),
+                now: Instant::now(),
+            };
+            let actions = harness.supervisor.begin(harness.now);
+            let actions = harness.follow(actions);
+            (harness, actions)
+        }
+
+        fn send(&mut self, event: Event) -> Vec<Action> {
+            let actions = self.supervisor.handle(event, self.now);
+            self.follow(actions)
+        }
+
+        /// Answers every `Start` with `Started`, as the loop does.
+        fn follow(&mut self, actions: Vec<Action>) -> Vec<Action> {
+            let mut all = Vec::new();
+            for action in actions {
+                let started = match action {
+                    Action::Start(generation) => Some(generation),
+                    _ => None,
+                };
+                all.push(action);
+                if let Some(generation) = started {
+                    let pid = 100 + generation as u32;
+                    let more = self
+                        .supervisor
+                        .handle(Event::Started { generation, pid }, self.now);
+                    all.extend(self.follow(more));
+                }
+            }
+            all
+        }
+
+        fn later(&mut self, by: Duration) {
+            self.now += by;
+        }
+
+        fn change(&mut self) -> Vec<Action> {
+            self.send(Event::Change {
+                path: "src/main.rs".into(),
+                more: 0,
+            })
+        }
+
+        fn ready(&mut self, generation: Generation) -> Vec<Action> {
+            self.send(Event::Ready { generation })
+        }
+
+        fn exited(&mut self, generation: Generation, code: i32) -> Vec<Action> {
+            self.send(Event::Exited {
+                generation,
+                status: Status::Code(code),
+            })
+        }
+
+        fn active(&self) -> (Generation, State) {
+            let active = self.supervisor.active().expect("an active child");
+            (active.generation, active.state)
+        }
+    }
+
+    /// The actions other than reports.
+    fn deeds(actions: &[Action]) -> Vec<Action> {
+        actions
+            .iter()
+            .filter(|a| !matches!(a, Action::Say(_)))
+            .cloned()
+            .collect()
+    }
+
+    fn reports(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Say(report) => Some(report.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[cfg(unix)]
+    const TERM: Signal = Signal(libc::SIGTERM);
+    #[cfg(not(unix))]
+    const TERM: Signal = Signal(15);
+
+    #[test]
+    fn begins_with_one_start() {
+        let (h, actions) = Harness::new(false);
+        assert_eq!(deeds(&actions), [Action::Start(1)]);
+        assert_eq!(reports(&actions), ["started pid 101"]);
+        assert_eq!(h.active(), (1, State::Starting));
+    }
+
+    #[test]
+    fn ready_is_reported_with_the_time_since_start() {
+        let (mut h, _) = Harness::new(false);
+        h.later(Duration::from_millis(215));
+        let actions = h.ready(1);
+        assert_eq!(reports(&actions), ["ready: pid 101 after 215 ms"]);
+        assert_eq!(h.active(), (1, State::Ready));
+        // A repeated READY=1 changes nothing.
+        assert!(h.ready(1).is_empty());
+    }
+
+    #[test]
+    fn a_ready_child_is_replaced_once_the_new_one_is_ready() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        assert_eq!(
+            reports(&actions),
+            [
+                "change: src/main.rs",
+                "restart: starting a replacement; pid 101 serves until it is ready",
+                "started pid 102",
+            ]
+        );
+        // The old child keeps serving while the new one starts.
+        assert_eq!(h.active(), (1, State::Ready));
+        assert_eq!(h.supervisor.replacement().unwrap().state, State::Starting);
+
+        let actions = h.ready(2);
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(reports(&actions).contains(&"handover: pid 102 is ready; stopping pid 101".into()));
+        assert_eq!(h.active(), (2, State::Ready));
+        assert!(h.supervisor.replacement().is_none());
+
+        let actions = h.exited(1, 0);
+        assert!(deeds(&actions).is_empty());
+        assert_eq!(
+            reports(&actions),
+            ["stopped pid 101: it exited with status 0"]
+        );
+        assert!(h.supervisor.retiring().is_empty());
+    }
+
+    #[test]
+    fn an_unready_child_is_stopped_before_the_new_one_starts() {
+        let (mut h, _) = Harness::new(false);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(reports(&actions)
+            .contains(&"restart: stopping pid 101 first (it has not reported READY=1)".into()));
+        assert!(h.supervisor.active().is_none());
+
+        let actions = h.exited(1, 143);
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        assert_eq!(h.active(), (2, State::Starting));
+    }
+
+    #[test]
+    fn stop_first_never_runs_two_children() {
+        let (mut h, _) = Harness::new(true);
+        h.ready(1);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(
+            reports(&actions).contains(&"restart: stopping pid 101 first (--stop-first)".into())
+        );
+        assert_eq!(deeds(&h.exited(1, 0)), [Action::Start(2)]);
+    }
+
+    #[test]
+    fn a_replacement_that_exits_early_leaves_the_old_child_serving() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        h.change();
+        let actions = h.exited(2, 101);
+        assert!(deeds(&actions).is_empty(), "{actions:?}");
+        assert_eq!(
+            reports(&actions),
+            ["pid 102 exited with status 101 before it was ready; pid 101 keeps serving"]
+        );
+        assert_eq!(h.active(), (1, State::Ready));
+        assert!(h.supervisor.replacement().is_none());
+        // The next change tries again beside the same old child.
+        assert_eq!(deeds(&h.change()), [Action::Start(3)]);
+        assert_eq!(h.active(), (1, State::Ready));
+    }
+
+    #[test]
+    fn a_change_during_a_handover_supersedes_the_pending_replacement() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        h.change();
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Stop { pid: 102 }, Action::Start(3)]
+        );
+        assert!(reports(&actions).contains(
+            &"restart: stopping pid 102, which was not ready yet, and starting anew".into()
+        ));
+        assert_eq!(h.active(), (1, State::Ready));
+        assert_eq!(h.supervisor.replacement().unwrap().generation, 3);
+
+        // The superseded one's exit is a stop, not a failed replacement.
+        let actions = h.exited(2, 143);
+        assert_eq!(
+            reports(&actions),
+            ["stopped pid 102: it exited with status 143"]
+        );
+        assert_eq!(h.supervisor.replacement().unwrap().generation, 3);
+        // Its late READY=1 is ignored; the newest one's takes over.
+        assert!(deeds(&h.ready(2)).is_empty());
+        assert_eq!(deeds(&h.ready(3)), [Action::Stop { pid: 101 }]);
+        assert_eq!(h.active(), (3, State::Ready));
+    }
+
+    #[test]
+    fn a_change_while_waiting_for_a_stop_changes_nothing() {
+        let (mut h, _) = Harness::new(false);
+        h.change();
+        let actions = h.change();
+        assert!(deeds(&actions).is_empty());
+        assert!(reports(&actions)
+            .contains(&"restart: already waiting for pid 101 to stop before starting".into()));
+        assert_eq!(deeds(&h.exited(1, 0)), [Action::Start(2)]);
+    }
+
+    #[test]
+    fn an_exit_on_its_own_waits_for_the_next_change() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        let actions = h.exited(1, 3);
+        assert!(deeds(&actions).is_empty());
+        assert_eq!(
+            reports(&actions),
+            [
+                "pid 101 exited with status 3",
+                "waiting for a change or SIGHUP"
+            ]
+        );
+        assert_eq!(h.active(), (1, State::Exited(Status::Code(3))));
+        let actions = h.send(Event::Hangup);
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        assert_eq!(
+            reports(&actions)[..2],
+            ["SIGHUP: restarting", "restart: starting the command"]
+        );
+    }
+
+    #[test]
+    fn the_old_child_exiting_during_a_handover_lets_the_new_one_take_over() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        h.change();
+        let actions = h.exited(1, 1);
+        assert_eq!(
+            reports(&actions),
+            ["pid 101 exited with status 1", "pid 102 takes over"]
+        );
+        assert_eq!(h.active(), (2, State::Starting));
+        let actions = h.ready(2);
+        assert!(deeds(&actions).is_empty());
+        assert_eq!(h.active(), (2, State::Ready));
+    }
+
+    #[test]
+    fn sigkill_follows_when_the_grace_period_runs_out() {
+        let (mut h, _) = Harness::new(false);
+        h.change();
+        assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+        h.later(GRACE - Duration::from_millis(1));
+        assert!(h.send(Event::Tick).is_empty());
+        h.later(Duration::from_millis(1));
+        let actions = h.send(Event::Tick);
+        assert_eq!(deeds(&actions), [Action::Kill { pid: 101 }]);
+        assert_eq!(
+            reports(&actions),
+            ["pid 101 did not stop within 5s; sending SIGKILL"]
+        );
+        // Only once; and no deadline remains.
+        assert!(h.send(Event::Tick).is_empty());
+        assert_eq!(h.supervisor.next_deadline(), None);
+        h.send(Event::Exited {
+            generation: 1,
+            status: Status::Signal(Signal(9)),
+        });
+        assert_eq!(h.active(), (2, State::Starting));
+    }
+
+    #[test]
+    fn shutdown_stops_every_child_then_exits() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        h.change();
+        let actions = h.send(Event::Shutdown { signal: TERM });
+        assert_eq!(
+            deeds(&actions),
+            [Action::Stop { pid: 102 }, Action::Stop { pid: 101 }]
+        );
+        assert!(deeds(&h.exited(2, 0)).is_empty());
+        assert_eq!(deeds(&h.exited(1, 0)), [Action::Exit(0)]);
+    }
+
+    #[test]
+    fn shutdown_with_nothing_running_exits_at_once() {
+        let (mut h, _) = Harness::new(false);
+        h.exited(1, 0);
+        assert_eq!(
+            deeds(&h.send(Event::Shutdown { signal: TERM })),
+            [Action::Exit(0)]
+        );
+    }
+
+    #[test]
+    fn a_second_shutdown_kills_at_once() {
+        let (mut h, _) = Harness::new(false);
+        h.send(Event::Shutdown { signal: TERM });
+        let actions = h.send(Event::Shutdown { signal: TERM });
+        assert_eq!(
+            deeds(&actions),
+            [Action::Kill { pid: 101 }, Action::Exit(128 + TERM.0)]
+        );
+    }
+
+    #[test]
+    fn no_restart_while_shutting_down() {
+        let (mut h, _) = Harness::new(false);
+        h.send(Event::Shutdown { signal: TERM });
+        assert!(h.change().is_empty());
+        assert!(h.send(Event::Hangup).is_empty());
+        // Not even the stop-first start that was pending.
+        let (mut h, _) = Harness::new(false);
+        h.change();
+        h.send(Event::Shutdown { signal: TERM });
+        assert_eq!(deeds(&h.exited(1, 0)), [Action::Exit(0)]);
+    }
+
+    #[test]
+    fn a_failed_start_keeps_the_old_child_or_waits() {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        let actions = h.supervisor.handle(
+            Event::Change {
+                path: "a".into(),
+                more: 2,
+            },
+            h.now,
+        );
+        assert_eq!(reports(&actions)[0], "change: a (and 2 more)");
+        let actions = h.send(Event::StartFailed {
+            generation: 2,
+            error: "cannot run 'x'".into(),
+        });
+        assert_eq!(reports(&actions), ["cannot run 'x'; pid 101 keeps serving"]);
+        assert!(matches!(&actions[0], Action::Say(r) if r.is_error()));
+        assert_eq!(h.active(), (1, State::Ready));
+
+        let (mut h, _) = Harness::new(false);
+        h.change();
+        h.supervisor.handle(
+            Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            },
+            h.now,
+        );
+        let actions = h.send(Event::StartFailed {
+            generation: 2,
+            error: "cannot run 'x'".into(),
+        });
+        assert_eq!(
+            reports(&actions),
+            ["cannot run 'x'; waiting for a change or SIGHUP"]
+        );
+        assert!(h.supervisor.active().is_none());
+        assert_eq!(deeds(&h.change()), [Action::Start(3)]);
+    }
+
+    #[test]
+    fn status_messages_of_live_children_are_shown() {
+        let (mut h, _) = Harness::new(false);
+        let actions = h.send(Event::Status {
+            generation: 1,
+            text: "warming up".into(),
+        });
+        assert_eq!(reports(&actions), ["status of pid 101: warming up"]);
+        assert!(h
+            .send(Event::Status {
+                generation: 7,
+                text: "?".into()
+            })
+            .is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn statuses_read_as_sentences() {
+        assert_eq!(Status::Code(0).to_string(), "exited with status 0");
+        assert_eq!(
+            Status::Signal(Signal(libc::SIGSEGV)).to_string(),
+            "was killed by SIGSEGV"
+        );
+        assert_eq!(humanize(Duration::from_millis(500)), "500ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+    }
+}

@@ -1,0 +1,686 @@
+//! Supervise mode (`-w`), driven through the real binary: restarts on
+//! changes and SIGHUP, ignore rules, `LISTEN_PID` per child, the readiness
+//! handover, stopping, and what is left behind (nothing).
+#![cfg(unix)]
+
+mod util;
+
+use std::collections::HashSet;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+
+use util::{example, systemfd, Running, DEADLINE};
+
+/// A running systemfd whose output lines are each matched at most once, in
+/// any order: stdout and stderr arrive through separate pipes, so lines
+/// caused in one order may be received in another.
+struct Session {
+    run: Running,
+    taken: HashSet<usize>,
+}
+
+impl Session {
+    fn start(dir: &Path, args: &[&str]) -> Session {
+        let run = systemfd()
+            .current_dir(dir)
+            .env("TMPDIR", dir.join("tmp"))
+            .args(args)
+            .spawn();
+        Session {
+            run,
+            taken: HashSet::new(),
+        }
+    }
+
+    /// The first line not taken yet that satisfies `pred`, waiting for it if
+    /// it has not arrived (within the harness's deadline).
+    fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        loop {
+            let found = self
+                .run
+                .seen
+                .iter()
+                .enumerate()
+                .find(|(i, line)| !self.taken.contains(i) && pred(line.text()));
+            if let Some((index, line)) = found {
+                self.taken.insert(index);
+                return line.text().to_owned();
+            }
+            self.run.wait_for(what, &pred);
+        }
+    }
+
+    fn expect_text(&mut self, needle: &str) -> String {
+        self.expect(&format!("containing {needle:?}"), |l| l.contains(needle))
+    }
+
+    /// Whether any line received so far contains `needle`.
+    fn saw(&self, needle: &str) -> bool {
+        self.run.seen.iter().any(|l| l.text().contains(needle))
+    }
+
+    /// The port of the first `~> socket 127.0.0.1:PORT …` line.
+    fn port(&mut self) -> u16 {
+        let line = self.expect_text("~> socket 127.0.0.1:");
+        let addr = line["~> socket ".len()..].split(' ').next().unwrap();
+        addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// The pid of the next `~> started pid N` line.
+    fn started(&mut self) -> u32 {
+        number_after(&self.expect_text("~> started pid "), "~> started pid ")
+    }
+
+    /// The probe's next `KEY=value` line on stdout.
+    fn probe_value(&mut self, key: &str) -> String {
+        let prefix = format!("{key}=");
+        let line = self.expect(&format!("{key}="), |l| l.starts_with(&prefix));
+        line[prefix.len()..].to_owned()
+    }
+
+    fn signal(&self, name: &str) {
+        signal(self.run.pid(), name);
+    }
+
+    fn report(&self) -> String {
+        self.run.report()
+    }
+}
+
+fn number_after(line: &str, prefix: &str) -> u32 {
+    let at = line.find(prefix).unwrap() + prefix.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
+}
+
+/// Sends signal `name` (`HUP`, `TERM`, …) to `pid` with kill(1).
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {name} {pid} failed");
+}
+
+/// A project directory for one test, with `tmp/` for systemfd's TMPDIR.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    dir
+}
+
+fn write(path: impl AsRef<Path>, text: &str) {
+    let path = path.as_ref();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Asks the server on `port` over a fresh connection and returns the pid it
+/// answers with: `Hello from pid N!` (hello) or a bare `N` (the Python server).
+fn ask(port: u16) -> u32 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let body = answer.rsplit("\r\n\r\n").next().unwrap();
+    let digits: String = body
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid in {answer:?}"))
+}
+
+/// Polls `condition` until it holds, failing after the deadline.
+#[cfg(target_os = "linux")]
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    use std::time::{Duration, Instant};
+    let end = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < end, "{what}: not within {DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn temp_entries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+/// Whether `pid` runs (a zombie counts as gone).
+#[cfg(target_os = "linux")]
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// The live processes of process group `group`.
+#[cfg(target_os = "linux")]
+fn group_members(group: u32) -> Vec<u32> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After "(comm)": state, ppid, pgrp, …
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        if fields.first() != Some(&"Z") && fields.get(2) == Some(&group.to_string().as_str()) {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+fn probe() -> String {
+    example("probe").display().to_string()
+}
+
+fn hello() -> String {
+    example("hello").display().to_string()
+}
+
+#[test]
+fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
+    let dir = project();
+    write(dir.path().join("src/main.rs"), "");
+    let mut s = Session::start(dir.path(), &["-s", "tcp::0", "-w", "src", "--", &probe()]);
+
+    let first = s.started();
+    assert_eq!(s.probe_value("pid"), first.to_string());
+    assert_eq!(
+        s.probe_value("LISTEN_PID"),
+        first.to_string(),
+        "{}",
+        s.report()
+    );
+    assert_eq!(s.probe_value("LISTEN_FDS"), "1");
+    assert!(s.probe_value("socket0").starts_with("tcp 127.0.0.1:"));
+    s.expect_text(&format!("~> pid {first} exited with status 0"));
+    s.expect_text("~> waiting for a change or SIGHUP");
+    // It waits, rather than exiting with its command.
+    assert!(s.run.child.try_wait().unwrap().is_none(), "{}", s.report());
+
+    write(dir.path().join("src/main.rs"), "fn main() {}");
+    s.expect_text("~> change: src/main.rs");
+    let second = s.started();
+    assert_ne!(first, second);
+    assert_eq!(s.probe_value("pid"), second.to_string());
+    assert_eq!(
+        s.probe_value("LISTEN_PID"),
+        second.to_string(),
+        "{}",
+        s.report()
+    );
+}
+
+#[test]
+fn sighup_restarts() {
+    let dir = project();
+    let mut s = Session::start(dir.path(), &["-s", "tcp::0", "-w", ".", "--", &probe()]);
+    let first = s.started();
+    s.expect_text("~> waiting for a change or SIGHUP");
+    s.signal("HUP");
+    s.expect_text("~> SIGHUP: restarting");
+    let second = s.started();
+    assert_ne!(first, second);
+    assert_eq!(s.probe_value("LISTEN_PID"), first.to_string());
+    assert_eq!(s.probe_value("LISTEN_PID"), second.to_string());
+}
+
+#[test]
+fn ignored_paths_do_not_restart() {
+    let dir = project();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    write(dir.path().join(".gitignore"), "/target\n*.log\ntmp/\n");
+    write(dir.path().join("sub/.ignore"), "*.gen\n");
+    // Creating a directory is a change in itself: make it beforehand.
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-s",
+            "tcp::0",
+            "-w",
+            ".",
+            "--ignore",
+            "scratch*",
+            "--",
+            &probe(),
+        ],
+    );
+    s.started();
+    s.expect_text("~> waiting for a change or SIGHUP");
+
+    for ignored in [
+        "target/debug/app",
+        "target/debug/deps/app.d",
+        "server.log",
+        "sub/code.gen",
+        "scratch.txt",
+        ".git/index",
+        "src/.main.rs.swp",
+    ] {
+        write(dir.path().join(ignored), "x");
+    }
+    write(dir.path().join("src/lib.rs"), "x");
+    // Every ignored write came first; had any counted, it would be named here.
+    let change = s.expect_text("~> change: ");
+    assert!(
+        change.ends_with("~> change: src/lib.rs"),
+        "{change}\n{}",
+        s.report()
+    );
+    s.started();
+    s.expect_text("~> waiting for a change or SIGHUP");
+    assert_eq!(
+        s.run
+            .seen
+            .iter()
+            .filter(|l| l.text().contains("~> change:"))
+            .count(),
+        1,
+        "{}",
+        s.report()
+    );
+}
+
+#[test]
+fn readiness_handover_keeps_the_old_child_serving() {
+    let dir = project();
+    write(dir.path().join("src/app.rs"), "");
+    std::fs::create_dir(dir.path().join("ctl")).unwrap();
+    // Each start waits on ctl/gate while that FIFO exists, and fails at once
+    // while ctl/fail exists; then it becomes hello (same pid).
+    write(
+        dir.path().join("run.sh"),
+        &format!(
+            "if [ -e ctl/fail ]; then echo failing on purpose >&2; exit 3; fi\n\
+             if [ -p ctl/gate ]; then read line < ctl/gate; fi\n\
+             exec '{}'\n",
+            hello()
+        ),
+    );
+    let mut s = Session::start(
+        dir.path(),
+        &["-s", "tcp::0", "-w", "src", "--", "sh", "run.sh"],
+    );
+    let port = s.port();
+    let first = s.started();
+    s.expect_text(&format!("~> ready: pid {first} after "));
+    assert_eq!(ask(port), first);
+
+    // A replacement that is not ready yet: the old child keeps serving.
+    let gate = dir.path().join("ctl/gate");
+    let made = Command::new("mkfifo").arg(&gate).status().unwrap();
+    assert!(made.success());
+    write(dir.path().join("src/app.rs"), "1");
+    s.expect_text(&format!(
+        "~> restart: starting a replacement; pid {first} serves until it is ready"
+    ));
+    let second = s.started();
+    for _ in 0..5 {
+        assert_eq!(ask(port), first);
+    }
+    assert!(!s.saw("handover"), "{}", s.report());
+
+    // Let it start: it reports READY=1, and only then is the old one stopped.
+    let (tx, rx) = mpsc::channel();
+    let opener = gate.clone();
+    std::thread::spawn(move || {
+        // Opening a FIFO for writing waits for its reader.
+        let _ = tx.send(std::fs::write(opener, "go\n"));
+    });
+    rx.recv_timeout(DEADLINE)
+        .expect("the replacement opens the gate")
+        .unwrap();
+    std::fs::remove_file(&gate).unwrap();
+    s.expect_text(&format!("~> ready: pid {second} after "));
+    s.expect_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    s.expect_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
+    assert_eq!(ask(port), second);
+
+    // A replacement that fails: the running child keeps serving.
+    write(dir.path().join("ctl/fail"), "");
+    write(dir.path().join("src/app.rs"), "2");
+    let third = s.started();
+    s.expect_text(&format!(
+        "~> pid {third} exited with status 3 before it was ready; pid {second} keeps serving"
+    ));
+    assert_eq!(ask(port), second);
+    assert!(!s.saw(&format!("stopping pid {second}")), "{}", s.report());
+}
+
+#[test]
+fn a_child_that_never_reports_ready_is_stopped_first() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &["-s", "tcp::0", "-w", ".", "--", &probe(), "serve"],
+    );
+    let port = s.port();
+    let first = s.started();
+    s.expect(&format!("{first} serving"), |l| l == "serving");
+    s.signal("HUP");
+    s.expect_text(&format!(
+        "~> restart: stopping pid {first} first (it has not reported READY=1)"
+    ));
+    s.expect_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
+    let second = s.started();
+    // probe answers "PID FIRST-LINE".
+    assert_eq!(ask(port), second);
+}
+
+#[test]
+fn stop_first_stops_even_a_ready_child_first() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &["-s", "tcp::0", "-w", ".", "--stop-first", "--", &hello()],
+    );
+    let first = s.started();
+    s.expect_text(&format!("~> ready: pid {first}"));
+    s.signal("HUP");
+    s.expect_text(&format!(
+        "~> restart: stopping pid {first} first (--stop-first)"
+    ));
+    s.expect_text(&format!("~> stopped pid {first}"));
+    let second = s.started();
+    s.expect_text(&format!("~> ready: pid {second}"));
+}
+
+#[test]
+fn a_strict_consumer_works_without_no_pid() {
+    // As sd_listen_fds does: the sockets are ours only if LISTEN_PID is our pid.
+    let script = r#"
+import os, socket
+pid = os.getpid()
+assert os.environ.get("LISTEN_PID") == str(pid), "LISTEN_PID=%r, pid %d" % (os.environ.get("LISTEN_PID"), pid)
+assert os.environ.get("LISTEN_FDS") == "1"
+listener = socket.socket(fileno=3)
+assert listener.type == socket.SOCK_STREAM
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+print("python serving as", pid, flush=True)
+while True:
+    conn, _ = listener.accept()
+    conn.recv(4096)
+    conn.sendall(b"%d\n" % pid)
+    conn.close()
+"#;
+    let dir = project();
+    write(dir.path().join("server.py"), script);
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-s",
+            "tcp::0",
+            "-w",
+            "server.py",
+            "--",
+            "python3",
+            "server.py",
+        ],
+    );
+    let port = s.port();
+    let first = s.started();
+    s.expect_text(&format!("python serving as {first}"));
+    s.expect_text(&format!("~> ready: pid {first}"));
+    assert_eq!(ask(port), first);
+
+    write(
+        dir.path().join("server.py"),
+        &format!("{script}\n# edited\n"),
+    );
+    s.expect_text("~> change: server.py");
+    let second = s.started();
+    s.expect_text(&format!("python serving as {second}"));
+    s.expect_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    assert_eq!(ask(port), second);
+    assert!(!s.saw("AssertionError"), "{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_stops_the_whole_group_and_leaves_nothing_behind() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-s",
+            "unix::app.sock",
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 & sleep 300 & wait",
+        ],
+    );
+    let pid = s.started();
+    wait_until("the command and its two children run", || {
+        group_members(pid).len() == 3
+    });
+    assert!(dir.path().join("app.sock").exists());
+    assert_eq!(temp_entries(dir.path()).len(), 1, "the private directory");
+
+    s.signal("TERM");
+    s.expect_text("~> SIGTERM: stopping the command");
+    let status = s.run.wait();
+    assert_eq!(status.code(), Some(0), "{}", s.report());
+    wait_until("the group is gone", || group_members(pid).is_empty());
+    assert!(
+        temp_entries(dir.path()).is_empty(),
+        "{:?}",
+        temp_entries(dir.path())
+    );
+    assert!(!dir.path().join("app.sock").exists());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigkill_follows_the_stop_timeout() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-timeout",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 300 & wait",
+        ],
+    );
+    let pid = s.started();
+    wait_until("the command and its child run", || {
+        group_members(pid).len() == 2
+    });
+    s.signal("TERM");
+    s.expect_text(&format!(
+        "~> pid {pid} did not stop within 300ms; sending SIGKILL"
+    ));
+    s.expect_text(&format!("~> stopped pid {pid}: it was killed by SIGKILL"));
+    assert_eq!(s.run.wait().code(), Some(0));
+    wait_until("the group is gone", || group_members(pid).is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_second_interrupt_kills_at_once() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 300 & wait",
+        ],
+    );
+    let pid = s.started();
+    wait_until("the command and its child run", || {
+        group_members(pid).len() == 2
+    });
+    s.signal("INT");
+    s.expect_text("~> SIGINT: stopping the command (again to kill it at once)");
+    s.signal("INT");
+    s.expect_text("~> SIGINT again: killing the command");
+    assert_eq!(s.run.wait().code(), Some(130));
+    wait_until("the group is gone", || group_members(pid).is_empty());
+}
+
+#[test]
+fn the_stop_signal_is_configurable() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-signal",
+            "INT",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got INT; exit 0' INT; echo armed; while :; do sleep 1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect(&format!("{pid} armed"), |l| l == "armed");
+    s.signal("HUP");
+    s.expect(&format!("{pid} got INT"), |l| l == "got INT");
+    s.expect_text(&format!("~> stopped pid {pid}: it exited with status 0"));
+    s.started();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_command_dies_with_systemfd() {
+    let dir = project();
+    let mut s = Session::start(dir.path(), &["-w", ".", "--", "sleep", "300"]);
+    let pid = s.started();
+    assert!(alive(pid));
+    s.signal("KILL");
+    s.run.wait();
+    wait_until("the command is gone", || !alive(pid));
+}
+
+#[test]
+fn quiet_prints_no_status_lines() {
+    let dir = project();
+    let mut s = Session::start(
+        dir.path(),
+        &["-q", "-s", "tcp::0", "-w", ".", "--", &probe()],
+    );
+    let pid = s.probe_value("pid");
+    s.signal("HUP");
+    let next = s.probe_value("pid");
+    assert_ne!(pid, next);
+    s.signal("TERM");
+    assert_eq!(s.run.wait().code(), Some(0));
+    assert!(!s.saw("~>"), "{}", s.report());
+}
+
+#[test]
+fn bad_values_are_usage_errors_with_no_side_effect() {
+    let dir = project();
+    for (args, message) in [
+        (
+            &["-w", "missing"][..],
+            "invalid value 'missing' for '--watch <PATH>': no such file or directory",
+        ),
+        (
+            &["-w", ".", "--stop-timeout", "soon"],
+            "invalid value 'soon' for '--stop-timeout <DURATION>': not a duration",
+        ),
+        (
+            &["-w", ".", "--debounce", "5h"],
+            "invalid value '5h' for '--debounce <DURATION>': unknown unit 'h': use ms, s or m",
+        ),
+        (
+            &["-w", ".", "--stop-signal", "NOPE"],
+            "invalid value 'NOPE' for '--stop-signal <SIGNAL>': unknown signal",
+        ),
+        (
+            &["-w", ".", "--ignore", "[oops"],
+            "invalid value '[oops' for '--ignore <GLOB>': not a valid pattern",
+        ),
+        (
+            &["--stop-first"],
+            "--stop-first applies only in supervise mode: add --watch PATH",
+        ),
+    ] {
+        let ran = systemfd()
+            .current_dir(dir.path())
+            .env("TMPDIR", dir.path().join("tmp"))
+            .args(["-s", "unix::app.sock"])
+            .args(args)
+            .args(["--", "true"])
+            .output()
+            .assert_code(2)
+            .assert_stderr_contains(&format!("systemfd: error: {message}"));
+        assert!(ran.stdout().is_empty(), "{}", ran.report());
+        assert!(!dir.path().join("app.sock").exists(), "{}", ran.report());
+        assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
+    }
+}
+
+#[test]
+fn a_command_that_cannot_run_ends_supervision_with_126_or_127() {
+    let dir = project();
+    write(dir.path().join("plain"), "not a program");
+    for (command, code, message) in [
+        (
+            "systemfd-no-such-program",
+            127,
+            "cannot run 'systemfd-no-such-program'",
+        ),
+        ("./plain", 126, "cannot run './plain': Permission denied"),
+    ] {
+        let ran = systemfd()
+            .current_dir(dir.path())
+            .env("TMPDIR", dir.path().join("tmp"))
+            .args(["-s", "unix::app.sock", "-w", ".", "--", command])
+            .output()
+            .assert_code(code)
+            .assert_stderr_contains(&format!("systemfd: error: {message}"));
+        assert!(!dir.path().join("app.sock").exists(), "{}", ran.report());
+        assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
+    }
+}
