@@ -18,7 +18,9 @@ fn main() -> std::io::Result<()> {
     };
     eprintln!("hello: serving http://{}/", listener.local_addr()?);
     #[cfg(unix)]
-    notify_ready()?;
+    if let Err(err) = notify_ready() {
+        eprintln!("hello: cannot report readiness: {err}");
+    }
     for stream in listener.incoming() {
         if let Err(err) = stream.and_then(respond) {
             eprintln!("hello: {err}");

@@ -62,6 +62,18 @@ impl Directory {
             .prefix("systemfd-")
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
+        // A socket path must fit sun_path: 104 bytes on macOS, 108 on Linux,
+        // the final NUL included.
+        let longest = dir.path().join(format!("notify-{}", u64::MAX));
+        if longest.as_os_str().len() > 103 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is too long a path for Unix sockets; set TMPDIR to a shorter directory",
+                    dir.path().display()
+                ),
+            ));
+        }
         Ok(Directory { dir })
     }
 

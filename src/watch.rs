@@ -79,7 +79,9 @@ pub fn start(
     printer: Printer,
     mut on_change: impl FnMut(Change) -> bool + Send + 'static,
 ) -> Result<Watcher> {
-    let base = std::env::current_dir().context("cannot read the current directory")?;
+    let base = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .context("cannot read the current directory")?;
     let mut roots = Vec::new();
     for path in settings.paths {
         let canonical = std::fs::canonicalize(path)
@@ -515,6 +517,36 @@ mod tests {
             .add_path(gitignore.clone());
         assert_eq!(r.counted(&event), [gitignore]);
         assert!(!counted(&mut r, dir.path(), "out.bin"));
+    }
+
+    #[test]
+    fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
+        let dir = tree(&[(".gitignore", "*.log\n")]);
+        let mut r = rules(dir.path(), &["."], &[]);
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let modify = |name: &str| {
+            Ok(
+                notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Any))
+                    .add_path(root.join(name)),
+            )
+        };
+        let printer = Printer::new(true, crate::cli::ColorChoice::Never);
+        let debounce = Duration::from_millis(50);
+        let (tx, rx) = mpsc::channel();
+        for name in ["b.rs", "x.log", "a.rs", "b.rs"] {
+            tx.send(modify(name)).unwrap();
+        }
+        let batch = next_batch(&rx, &mut r, debounce, printer).unwrap();
+        assert_eq!(batch, [root.join("b.rs"), root.join("a.rs")]);
+
+        // Only ignored changes: no batch until a counted one comes.
+        tx.send(modify("y.log")).unwrap();
+        tx.send(modify("c.rs")).unwrap();
+        let batch = next_batch(&rx, &mut r, debounce, printer).unwrap();
+        assert_eq!(batch, [root.join("c.rs")]);
+
+        drop(tx);
+        assert_eq!(next_batch(&rx, &mut r, debounce, printer), None);
     }
 
     #[test]

@@ -17,19 +17,19 @@ use util::{example, systemfd, Running, DEADLINE};
 /// A running systemfd whose output lines are each matched at most once, in
 /// any order: stdout and stderr arrive through separate pipes, so lines
 /// caused in one order may be received in another.
-struct Session {
+struct Supervised {
     run: Running,
     taken: HashSet<usize>,
 }
 
-impl Session {
-    fn start(dir: &Path, args: &[&str]) -> Session {
+impl Supervised {
+    fn start(dir: &Path, args: &[&str]) -> Supervised {
         let run = systemfd()
             .current_dir(dir)
             .env("TMPDIR", dir.join("tmp"))
             .args(args)
             .spawn();
-        Session {
+        Supervised {
             run,
             taken: HashSet::new(),
         }
@@ -101,13 +101,18 @@ fn number_after(line: &str, prefix: &str) -> u32 {
         .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
 }
 
-/// Sends signal `name` (`HUP`, `TERM`, …) to `pid` with kill(1).
+/// Sends signal `name` (`HUP`, `TERM`, `INT`, `KILL`) to `pid`.
 fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args(["-s", name, &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -s {name} {pid} failed");
+    use rustix::process::{kill_process, Pid, Signal};
+    let signal = match name {
+        "HUP" => Signal::HUP,
+        "TERM" => Signal::TERM,
+        "INT" => Signal::INT,
+        "KILL" => Signal::KILL,
+        other => panic!("no signal {other} in this test"),
+    };
+    let pid = Pid::from_raw(pid as i32).expect("a pid");
+    kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{name} {pid:?}: {e}"));
 }
 
 /// A project directory for one test, with `tmp/` for systemfd's TMPDIR.
@@ -211,7 +216,7 @@ fn hello() -> String {
 fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
     let dir = project();
     write(dir.path().join("src/main.rs"), "");
-    let mut s = Session::start(dir.path(), &["-s", "tcp::0", "-w", "src", "--", &probe()]);
+    let mut s = Supervised::start(dir.path(), &["-s", "tcp::0", "-w", "src", "--", &probe()]);
 
     let first = s.started();
     assert_eq!(s.probe_value("pid"), first.to_string());
@@ -222,6 +227,12 @@ fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
         s.report()
     );
     assert_eq!(s.probe_value("LISTEN_FDS"), "1");
+    assert_eq!(s.probe_value("LISTEN_FDNAMES"), "tcp");
+    assert_eq!(s.probe_value("LISTEN_FDS_FIRST_FD"), "3");
+    // The socket at 3, inheritable; nothing of systemfd's own (its copies of
+    // the sockets, the watcher, the readiness sockets, pipes) leaks.
+    let expected = fds_with_socket_at_3();
+    assert_eq!(s.probe_value("fds"), expected, "{}", s.report());
     assert!(s.probe_value("socket0").starts_with("tcp 127.0.0.1:"));
     s.expect_text(&format!("~> pid {first} exited with status 0"));
     s.expect_text("~> waiting for a change or SIGHUP");
@@ -239,12 +250,39 @@ fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
         "{}",
         s.report()
     );
+    assert_eq!(s.probe_value("fds"), expected, "{}", s.report());
+}
+
+/// The probe's `fds=` line as it should read under systemfd: what a probe
+/// started here directly inherits, with a socket at fd 3.
+fn fds_with_socket_at_3() -> String {
+    let ran = util::TestCommand::new(example("probe")).success();
+    let line = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("fds=").map(str::to_owned));
+    let mut fds: Vec<(u32, String)> = line
+        .unwrap()
+        .split(',')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let number: String = entry.chars().take_while(char::is_ascii_digit).collect();
+            (number.parse().unwrap(), entry.to_owned())
+        })
+        .filter(|(fd, _)| *fd != 3)
+        .collect();
+    fds.push((3, "3s".to_owned()));
+    fds.sort();
+    fds.into_iter()
+        .map(|(_, entry)| entry)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[test]
 fn sighup_restarts() {
     let dir = project();
-    let mut s = Session::start(dir.path(), &["-s", "tcp::0", "-w", ".", "--", &probe()]);
+    let mut s = Supervised::start(dir.path(), &["-s", "tcp::0", "-w", ".", "--", &probe()]);
     let first = s.started();
     s.expect_text("~> waiting for a change or SIGHUP");
     s.signal("HUP");
@@ -263,7 +301,7 @@ fn ignored_paths_do_not_restart() {
     write(dir.path().join("sub/.ignore"), "*.gen\n");
     // Creating a directory is a change in itself: make it beforehand.
     std::fs::create_dir(dir.path().join("src")).unwrap();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-s",
@@ -328,7 +366,7 @@ fn readiness_handover_keeps_the_old_child_serving() {
             hello()
         ),
     );
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &["-s", "tcp::0", "-w", "src", "--", "sh", "run.sh"],
     );
@@ -383,7 +421,7 @@ fn readiness_handover_keeps_the_old_child_serving() {
 #[test]
 fn a_child_that_never_reports_ready_is_stopped_first() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &["-s", "tcp::0", "-w", ".", "--", &probe(), "serve"],
     );
@@ -403,7 +441,7 @@ fn a_child_that_never_reports_ready_is_stopped_first() {
 #[test]
 fn stop_first_stops_even_a_ready_child_first() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &["-s", "tcp::0", "-w", ".", "--stop-first", "--", &hello()],
     );
@@ -439,7 +477,7 @@ while True:
 "#;
     let dir = project();
     write(dir.path().join("server.py"), script);
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-s",
@@ -475,7 +513,7 @@ while True:
 #[test]
 fn sigterm_stops_the_whole_group_and_leaves_nothing_behind() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-s",
@@ -512,7 +550,7 @@ fn sigterm_stops_the_whole_group_and_leaves_nothing_behind() {
 #[test]
 fn sigkill_follows_the_stop_timeout() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-w",
@@ -542,7 +580,7 @@ fn sigkill_follows_the_stop_timeout() {
 #[test]
 fn a_second_interrupt_kills_at_once() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-w",
@@ -568,7 +606,7 @@ fn a_second_interrupt_kills_at_once() {
 #[test]
 fn the_stop_signal_is_configurable() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &[
             "-w",
@@ -593,7 +631,7 @@ fn the_stop_signal_is_configurable() {
 #[test]
 fn the_command_dies_with_systemfd() {
     let dir = project();
-    let mut s = Session::start(dir.path(), &["-w", ".", "--", "sleep", "300"]);
+    let mut s = Supervised::start(dir.path(), &["-w", ".", "--", "sleep", "300"]);
     let pid = s.started();
     assert!(alive(pid));
     s.signal("KILL");
@@ -604,7 +642,7 @@ fn the_command_dies_with_systemfd() {
 #[test]
 fn quiet_prints_no_status_lines() {
     let dir = project();
-    let mut s = Session::start(
+    let mut s = Supervised::start(
         dir.path(),
         &["-q", "-s", "tcp::0", "-w", ".", "--", &probe()],
     );

@@ -115,10 +115,15 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
                             Event::Started { generation, pid }
                         }
                         // The first start decides whether COMMAND can run at all.
-                        Err(err) if generation == 1 => return Err(Failure::exec(program, err)),
+                        Err(StartError::Setup(err)) if generation == 1 => {
+                            return Err(Failure::setup(err))
+                        }
+                        Err(StartError::Exec(err)) if generation == 1 => {
+                            return Err(Failure::exec(program, err))
+                        }
                         Err(err) => Event::StartFailed {
                             generation,
-                            error: format!("cannot run '{}': {err}", program.to_string_lossy()),
+                            error: err.describe(program),
                         },
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
@@ -191,6 +196,21 @@ fn send(pid: u32, signal: Signal, printer: &Printer) {
     }
 }
 
+/// Why a start failed: systemfd's own set-up, or COMMAND itself.
+enum StartError {
+    Setup(anyhow::Error),
+    Exec(std::io::Error),
+}
+
+impl StartError {
+    fn describe(&self, program: &std::ffi::OsStr) -> String {
+        match self {
+            StartError::Setup(err) => format!("{err:#}"),
+            StartError::Exec(err) => format!("cannot run '{}': {err}", program.to_string_lossy()),
+        }
+    }
+}
+
 /// Starts children: everything a start needs besides the generation.
 struct Starter<'a> {
     cli: &'a Cli,
@@ -201,14 +221,23 @@ struct Starter<'a> {
 }
 
 impl Starter<'_> {
-    fn start(&self, generation: Generation) -> std::io::Result<(u32, Running)> {
+    fn start(&self, generation: Generation) -> Result<(u32, Running), StartError> {
         let notify_tx = self.tx.clone();
-        let listener = self.directory.listen(generation, move |message| {
-            let _ = notify_tx.send(Input::Notify {
-                generation,
-                message,
-            });
-        })?;
+        let listener = self
+            .directory
+            .listen(generation, move |message| {
+                let _ = notify_tx.send(Input::Notify {
+                    generation,
+                    message,
+                });
+            })
+            .with_context(|| {
+                format!(
+                    "cannot create the readiness socket in {}",
+                    self.directory.path().display()
+                )
+            })
+            .map_err(StartError::Setup)?;
         let mut environment = self.environment.to_vec();
         environment.push((readiness::VARIABLE.into(), listener.path().into()));
         let pid = sys::spawn(&sys::ChildSpec {
@@ -216,7 +245,8 @@ impl Starter<'_> {
             env: &environment,
             sockets: self.staged,
             set_pid: !self.cli.no_pid,
-        })?;
+        })
+        .map_err(StartError::Exec)?;
         let exit_tx = self.tx.clone();
         let waiter = std::thread::Builder::new()
             .name(format!("wait-{pid}"))
@@ -235,7 +265,9 @@ impl Starter<'_> {
             // Without a waiter nobody would notice its exit: take it back.
             let _ = sys::signal_group(pid, libc::SIGKILL);
             let _ = sys::wait(pid);
-            return Err(err);
+            return Err(StartError::Setup(
+                anyhow::Error::new(err).context("cannot start a thread to wait for the command"),
+            ));
         }
         Ok((
             pid,

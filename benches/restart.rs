@@ -1,0 +1,427 @@
+//! Restarts under load: how many requests fail, and how long they wait,
+//! while a server that takes 200 ms to start is restarted 20 times. Prints
+//! figures; asserts nothing.
+//!
+//! ```text
+//! $ cargo bench --bench restart
+//! $ RESTARTS=5 CLIENTS=8 cargo bench --bench restart
+//! ```
+//!
+//! The load is closed-connection HTTP on 127.0.0.1: `CLIENTS` clients, each
+//! opening a new connection per request and starting one every 5 ms (or at
+//! once, when the last took longer). The server is `examples/slow_server.rs`
+//! (compiled into this program), in four set-ups:
+//!
+//! - **rebind**: no systemfd; the server binds its own port, and a restart
+//!   stops it, then starts the next one.
+//! - **exec mode**: `systemfd --no-pid -s http::PORT -- RESTARTER`, the way
+//!   systemfd 0.4 is used with cargo-watch or watchexec in between. The
+//!   restarter (this program's `restarter` role) runs the server with the
+//!   inherited socket and, on SIGHUP, stops it and starts the next one.
+//! - **supervise --stop-first**: `systemfd -s http::PORT -w DIR --stop-first
+//!   -- SERVER`; SIGHUP restarts.
+//! - **supervise**: the same without `--stop-first`: the server reports
+//!   `READY=1`, so the next one takes over before the old one stops.
+//!
+//! After each restart the driver waits for the new server's `READY=1` (sent
+//! to the driver's own socket, or seen in systemfd's `~> ready:` line), then
+//! lets it serve for 300 ms before the next restart.
+
+#[cfg(unix)]
+#[path = "../examples/slow_server.rs"]
+#[allow(dead_code)]
+mod slow_server;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks benchmarks to list themselves.
+    }
+    #[cfg(unix)]
+    match std::env::args().nth(1).as_deref() {
+        Some("server") => slow_server::main(),
+        Some("restarter") => bench::restarter(),
+        _ => bench::main(),
+    }
+    #[cfg(not(unix))]
+    eprintln!("the restart benchmark needs Unix");
+}
+
+#[cfg(unix)]
+mod bench {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::os::unix::net::UnixDatagram;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    use rustix::process::{kill_process, Pid, Signal};
+
+    /// How long the server takes to start (its default).
+    const START: Duration = Duration::from_millis(200);
+    /// Each client starts a request at most this often.
+    const INTERVAL: Duration = Duration::from_millis(5);
+    /// How long a new server serves before the next restart.
+    const SETTLE: Duration = Duration::from_millis(300);
+    /// How long any request, start or stop may take before it counts as hung.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Setup {
+        Rebind,
+        Exec,
+        StopFirst,
+        Supervise,
+    }
+
+    impl Setup {
+        fn label(self) -> &'static str {
+            match self {
+                Setup::Rebind => "rebind (no systemfd)",
+                Setup::Exec => "exec mode + restarter (--no-pid)",
+                Setup::StopFirst => "supervise --stop-first",
+                Setup::Supervise => "supervise (READY=1 handover)",
+            }
+        }
+    }
+
+    fn setting(name: &str, default: usize) -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    pub fn main() {
+        let restarts = setting("RESTARTS", 20);
+        let clients = setting("CLIENTS", 16);
+        println!(
+            "restart benchmark: {restarts} restarts of a server that takes {} ms to start;",
+            START.as_millis()
+        );
+        println!(
+            "{clients} clients on 127.0.0.1, a new connection per request, one request per client every {} ms at most",
+            INTERVAL.as_millis()
+        );
+        println!();
+        println!(
+            "{:<34} {:>8} {:>7} {:>8} {:>8} {:>8}  failures",
+            "set-up", "requests", "failed", "p50 ms", "p99 ms", "max ms"
+        );
+        for setup in [
+            Setup::Rebind,
+            Setup::Exec,
+            Setup::StopFirst,
+            Setup::Supervise,
+        ] {
+            let outcome = measure(setup, restarts, clients);
+            println!("{}", outcome.row(setup.label()));
+        }
+    }
+
+    /// The system under test: what gets signalled, and where readiness shows.
+    struct System {
+        setup: Setup,
+        port: u16,
+        /// Holds the driver's notify socket and the watched directory.
+        dir: tempfile::TempDir,
+        /// The server (rebind), the restarter (exec: systemfd exec'd it) or systemfd.
+        process: Child,
+        ready: mpsc::Receiver<()>,
+        ready_tx: mpsc::Sender<()>,
+    }
+
+    impl System {
+        fn start(setup: Setup, port: u16) -> System {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            std::fs::create_dir(dir.path().join("watched")).expect("watched directory");
+            let socket =
+                UnixDatagram::bind(dir.path().join("notify")).expect("bind the notify socket");
+            let (ready_tx, ready) = mpsc::channel();
+            let tx = ready_tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while let Ok(len) = socket.recv(&mut buf) {
+                    if buf[..len].split(|&b| b == b'\n').any(|l| l == b"READY=1") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            let process = launch(setup, port, dir.path(), &ready_tx);
+            System {
+                setup,
+                port,
+                dir,
+                process,
+                ready,
+                ready_tx,
+            }
+        }
+
+        fn wait_ready(&self) {
+            self.ready
+                .recv_timeout(TIMEOUT)
+                .expect("the server did not report READY=1 in time");
+        }
+
+        fn restart(&mut self) {
+            match self.setup {
+                Setup::Rebind => {
+                    signal(&self.process, Signal::TERM);
+                    wait(&mut self.process);
+                    self.process = launch(self.setup, self.port, self.dir.path(), &self.ready_tx);
+                }
+                _ => signal(&self.process, Signal::HUP),
+            }
+        }
+
+        fn stop(mut self) {
+            signal(&self.process, Signal::TERM);
+            wait(&mut self.process);
+        }
+    }
+
+    /// Starts `setup`'s top process; readiness reaches `ready_tx` either
+    /// through `dir/notify` or through systemfd's `~> ready:` lines.
+    fn launch(setup: Setup, port: u16, dir: &Path, ready_tx: &mpsc::Sender<()>) -> Child {
+        let me = std::env::current_exe().expect("own path");
+        let systemfd = env!("CARGO_BIN_EXE_systemfd");
+        let http = format!("http::{port}");
+        let supervised = matches!(setup, Setup::StopFirst | Setup::Supervise);
+        let mut command = match setup {
+            Setup::Rebind => {
+                let mut c = Command::new(&me);
+                c.args(["server", "--bind", &port.to_string()]);
+                c
+            }
+            Setup::Exec => {
+                let mut c = Command::new(systemfd);
+                c.args(["-q", "--no-pid", "-s", &http, "--"])
+                    .arg(&me)
+                    .arg("restarter");
+                c
+            }
+            Setup::StopFirst | Setup::Supervise => {
+                let mut c = Command::new(systemfd);
+                c.args(["-s", &http, "-w"]).arg(dir.join("watched"));
+                if setup == Setup::StopFirst {
+                    c.arg("--stop-first");
+                }
+                c.arg("--").arg(&me).arg("server");
+                c
+            }
+        };
+        command
+            .env("NOTIFY_SOCKET", dir.join("notify"))
+            .stdin(Stdio::null());
+        if supervised {
+            command.stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().expect("start the system under test");
+        if supervised {
+            // systemfd gives the server a NOTIFY_SOCKET of its own and says
+            // `~> ready: pid N after M ms`.
+            let stderr = child.stderr.take().expect("piped");
+            let tx = ready_tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("~> ready: ") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+        }
+        child
+    }
+
+    fn signal(child: &Child, signal: Signal) {
+        let pid = Pid::from_raw(child.id() as i32).expect("a pid");
+        let _ = kill_process(pid, signal);
+    }
+
+    fn wait(child: &mut Child) {
+        let end = Instant::now() + TIMEOUT;
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("a process did not stop within {TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn measure(setup: Setup, restarts: usize, clients: usize) -> Outcome {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut system = System::start(setup, port);
+        system.wait_ready();
+        let load = Load::start(port, clients);
+        std::thread::sleep(SETTLE);
+        for _ in 0..restarts {
+            system.restart();
+            system.wait_ready();
+            std::thread::sleep(SETTLE);
+        }
+        let outcome = load.finish();
+        system.stop();
+        outcome
+    }
+
+    /// Why a request failed.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Failure {
+        Refused,
+        Reset,
+        TimedOut,
+        BadAnswer,
+        Other,
+    }
+
+    /// One request: how long it took, and why it failed if it did.
+    type Sample = (Duration, Option<Failure>);
+
+    struct Load {
+        stop: Arc<AtomicBool>,
+        clients: Vec<std::thread::JoinHandle<Vec<Sample>>>,
+    }
+
+    impl Load {
+        fn start(port: u16, clients: usize) -> Load {
+            let stop = Arc::new(AtomicBool::new(false));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let clients = (0..clients)
+                .map(|_| {
+                    let stop = Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        let mut samples = Vec::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            let begun = Instant::now();
+                            let failure = request(addr).err();
+                            samples.push((begun.elapsed(), failure));
+                            if let Some(rest) = INTERVAL.checked_sub(begun.elapsed()) {
+                                std::thread::sleep(rest);
+                            }
+                        }
+                        samples
+                    })
+                })
+                .collect();
+            Load { stop, clients }
+        }
+
+        fn finish(self) -> Outcome {
+            self.stop.store(true, Ordering::Relaxed);
+            let mut outcome = Outcome::default();
+            for client in self.clients {
+                for (latency, failure) in client.join().expect("client thread") {
+                    match failure {
+                        None => outcome.latencies.push(latency),
+                        Some(failure) => outcome.failures.push(failure),
+                    }
+                }
+            }
+            outcome
+        }
+    }
+
+    fn request(addr: SocketAddr) -> Result<(), Failure> {
+        let classify = |err: std::io::Error| match err.kind() {
+            std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                Failure::Reset
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Failure::TimedOut,
+            _ => Failure::Other,
+        };
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(classify)?;
+        stream.set_read_timeout(Some(TIMEOUT)).map_err(classify)?;
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            .map_err(classify)?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).map_err(classify)?;
+        if answer.starts_with(b"HTTP/1.1 200 OK\r\n") && answer.ends_with(b"\n") {
+            Ok(())
+        } else {
+            Err(Failure::BadAnswer)
+        }
+    }
+
+    #[derive(Default)]
+    struct Outcome {
+        latencies: Vec<Duration>,
+        failures: Vec<Failure>,
+    }
+
+    impl Outcome {
+        fn row(mut self, label: &str) -> String {
+            self.latencies.sort();
+            let at = |q: f64| -> f64 {
+                if self.latencies.is_empty() {
+                    return f64::NAN;
+                }
+                let index = ((self.latencies.len() - 1) as f64 * q).round() as usize;
+                self.latencies[index].as_secs_f64() * 1000.0
+            };
+            self.failures.sort();
+            let mut kinds: Vec<String> = Vec::new();
+            for kind in [
+                Failure::Refused,
+                Failure::Reset,
+                Failure::TimedOut,
+                Failure::BadAnswer,
+                Failure::Other,
+            ] {
+                let count = self.failures.iter().filter(|f| **f == kind).count();
+                if count > 0 {
+                    kinds.push(format!("{kind:?} {count}").to_lowercase());
+                }
+            }
+            format!(
+                "{:<34} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2}  {}",
+                label,
+                self.latencies.len() + self.failures.len(),
+                self.failures.len(),
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                if kinds.is_empty() {
+                    "-".into()
+                } else {
+                    kinds.join(", ")
+                }
+            )
+        }
+    }
+
+    /// Exec mode's restarter, as cargo-watch or watchexec behave: runs the
+    /// server with the socket it inherited from systemfd and, on SIGHUP,
+    /// stops it (SIGTERM, then waits) and starts the next one. SIGTERM or
+    /// SIGINT stops the server and ends the restarter.
+    pub fn restarter() {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]).expect("signals");
+        let me = std::env::current_exe().expect("own path");
+        let start = || {
+            Command::new(&me)
+                .arg("server")
+                .spawn()
+                .expect("start the server")
+        };
+        let mut server = start();
+        for received in signals.forever() {
+            signal(&server, Signal::TERM);
+            let _ = server.wait();
+            if received != SIGHUP {
+                return;
+            }
+            server = start();
+        }
+    }
+}
