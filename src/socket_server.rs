@@ -490,7 +490,6 @@ mod tests {
             format!("{s}|1\n"),
             format!("{s}|1|2"),
             format!("{s}|4294967296"),
-            format!("{s}|00000000001"),
             "|00000000001".to_owned(),
             format!("{s}|12x"),
             format!("{s}1"),
