@@ -26,6 +26,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod util;
+
 use systemfd::socket_server::{MAX_REQUEST_LEN, PROTOCOL_INFO_LEN};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -237,7 +239,7 @@ fn fresh_prefix(tmp: &Path, wine: &Path, wineserver: &Path) -> Result<PathBuf, S
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", wine.display()))?;
-    let status = wait_with_deadline(&mut init, Duration::from_secs(300));
+    let status = util::wait_with_deadline(&mut init, Duration::from_secs(300));
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     match status {
         Some(status) if status.success() => Ok(prefix),
@@ -367,7 +369,7 @@ impl Run {
     /// Waits for the exit and for the rest of the output.
     fn finish(mut self) -> Finished {
         drop(self.stdin.take());
-        let status = wait_with_deadline(&mut self.child, DEADLINE)
+        let status = util::wait_with_deadline(&mut self.child, DEADLINE)
             .unwrap_or_else(|| panic!("{} did not exit\n{}", self.description, self.report()));
         // What the process wrote is in the pipes already. Wine's own
         // processes, when this one started them, may hold the pipes open for
@@ -474,21 +476,6 @@ fn key_values(seen: &[Line]) -> BTreeMap<String, String> {
         })
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
-}
-
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---------------------------------------------------------------------------

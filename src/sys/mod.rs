@@ -16,6 +16,7 @@ compile_error!("systemfd supports Unix and Windows only");
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
+use crate::{activation, socket_server};
 
 /// What to run, and how.
 #[derive(Debug)]
@@ -24,6 +25,27 @@ pub struct Launch<'a> {
     pub command: &'a [std::ffi::OsString],
     /// Whether to set `LISTEN_PID` (`--no-pid` turns it off).
     pub set_pid: bool,
+}
+
+impl Launch<'_> {
+    /// COMMAND's program.
+    pub fn program(&self) -> &std::ffi::OsStr {
+        &self.command[0]
+    }
+
+    /// COMMAND with its arguments, and none of the socket-passing variables
+    /// that an outer provider may have left in the environment.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(self.program());
+        command.args(&self.command[1..]);
+        for name in activation::VARIABLES
+            .into_iter()
+            .chain([socket_server::SERVER_VAR, socket_server::SECRET_VAR])
+        {
+            command.env_remove(name);
+        }
+        command
+    }
 }
 
 /// Runs the command with the sockets and returns the status systemfd exits

@@ -8,7 +8,6 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::Context as _;
 
@@ -24,15 +23,7 @@ pub fn hand_over(
     launch: &Launch<'_>,
     _printer: &Printer,
 ) -> Result<i32, Failure> {
-    let (program, args) = launch
-        .command
-        .split_first()
-        .expect("clap requires a command");
-    let mut command = Command::new(program);
-    command.args(args);
-    for name in activation::VARIABLES {
-        command.env_remove(name);
-    }
+    let mut command = launch.command();
     command.envs(activation::variables(&sockets));
     if launch.set_pid && !sockets.is_empty() {
         // exec keeps the pid, so the command's pid is ours.
@@ -48,7 +39,7 @@ pub fn hand_over(
     }
     let err = command.exec();
     // Only reached when exec failed: dropping `sockets` removes the files.
-    Err(Failure::exec(program, err))
+    Err(Failure::exec(launch.program(), err))
 }
 
 /// Duplicates every socket to a close-on-exec fd at or above `min`, so that

@@ -12,7 +12,7 @@ use std::mem;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::windows::io::{AsRawHandle as _, AsRawSocket as _, FromRawHandle as _, OwnedHandle};
 use std::os::windows::process::CommandExt as _;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
@@ -41,11 +41,10 @@ use windows_sys::Win32::System::Threading::{
     THREAD_SUSPEND_RESUME,
 };
 
-use crate::activation;
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
-use crate::socket_server::{self, Event, Limits, ProtocolInfo, Server, PROTOCOL_INFO_LEN};
+use crate::socket_server::{Event, Limits, ProtocolInfo, Server, PROTOCOL_INFO_LEN};
 
 use super::Launch;
 
@@ -57,20 +56,9 @@ const _: () = assert!(mem::size_of::<WSAPROTOCOL_INFOW>() == PROTOCOL_INFO_LEN);
 const CTRL_C_GRACE: Duration = Duration::from_secs(3);
 
 pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, printer: &Printer) -> Result<i32, Failure> {
-    let (program, args) = launch
-        .command
-        .split_first()
-        .expect("clap requires a command");
-    let mut command = Command::new(program);
-    command.args(args);
     // `LISTEN_PID` (and so `--no-pid`) has no meaning here: the command finds
     // the sockets through the socket server, whatever its pid.
-    for name in activation::VARIABLES
-        .into_iter()
-        .chain([socket_server::SERVER_VAR, socket_server::SECRET_VAR])
-    {
-        command.env_remove(name);
-    }
+    let mut command = launch.command();
     if !sockets.is_empty() {
         // Names in the order of the reply, for consumers that want them.
         command.env("LISTEN_FDNAMES", sockets.fd_names());
@@ -87,7 +75,9 @@ pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, printer: &Printer) -> Re
     // Suspended, so that it cannot start a process outside the job before it
     // is in it.
     command.creation_flags(CREATE_SUSPENDED);
-    let mut child = command.spawn().map_err(|err| Failure::exec(program, err))?;
+    let mut child = command
+        .spawn()
+        .map_err(|err| Failure::exec(launch.program(), err))?;
     let job = match job.assign(&child) {
         Ok(()) => Some(job),
         Err(err) => {
