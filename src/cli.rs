@@ -27,7 +27,6 @@ Examples:
   Supervise, ignoring generated files and stopping the old server first:
     $ systemfd -s http::5000 -w . --ignore '*.gen.rs' --stop-first -- ./run.sh
 
-
 Spec forms (-s):
   5000                     tcp on 127.0.0.1:5000 (port 0 picks a free port)
   HOST:PORT                tcp; HOST is an IPv4 literal, [IPv6] or a host name
