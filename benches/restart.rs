@@ -5,6 +5,7 @@
 //! ```text
 //! $ cargo bench --bench restart
 //! $ RESTARTS=5 CLIENTS=8 cargo bench --bench restart
+//! $ SYSTEMFD_COMPARE=/path/to/other/systemfd cargo bench --bench restart
 //! ```
 //!
 //! The load is closed-connection HTTP on 127.0.0.1: `CLIENTS` clients, each
@@ -18,6 +19,8 @@
 //!   systemfd 0.4 is used with cargo-watch or watchexec in between. The
 //!   restarter (this program's `restarter` role) runs the server with the
 //!   inherited socket and, on SIGHUP, stops it and starts the next one.
+//!   With `SYSTEMFD_COMPARE` set, the same again with that systemfd build
+//!   (say systemfd 0.4, whose backlog of 1 shows in the latencies).
 //! - **supervise --stop-first**: `systemfd -s http::PORT -w DIR --stop-first
 //!   -- SERVER`; SIGHUP restarts.
 //! - **supervise**: the same without `--stop-first`: the server reports
@@ -80,6 +83,8 @@ mod bench {
     enum Setup {
         Rebind,
         Exec,
+        /// Exec mode with the systemfd build named by `SYSTEMFD_COMPARE`.
+        ExecCompare,
         StopFirst,
         Supervise,
     }
@@ -89,6 +94,7 @@ mod bench {
             match self {
                 Setup::Rebind => "rebind (no systemfd)",
                 Setup::Exec => "exec mode + restarter (--no-pid)",
+                Setup::ExecCompare => "SYSTEMFD_COMPARE, exec + restarter",
                 Setup::StopFirst => "supervise --stop-first",
                 Setup::Supervise => "supervise (READY=1 handover)",
             }
@@ -118,12 +124,12 @@ mod bench {
             "{:<34} {:>8} {:>7} {:>8} {:>8} {:>8}  failures",
             "set-up", "requests", "failed", "p50 ms", "p99 ms", "max ms"
         );
-        for setup in [
-            Setup::Rebind,
-            Setup::Exec,
-            Setup::StopFirst,
-            Setup::Supervise,
-        ] {
+        let compare = std::env::var_os("SYSTEMFD_COMPARE").map(|_| Setup::ExecCompare);
+        let setups = [Setup::Rebind, Setup::Exec]
+            .into_iter()
+            .chain(compare)
+            .chain([Setup::StopFirst, Setup::Supervise]);
+        for setup in setups {
             let outcome = measure(setup, restarts, clients);
             println!("{}", outcome.row(setup.label()));
         }
@@ -204,8 +210,11 @@ mod bench {
                 c.args(["server", "--bind", &port.to_string()]);
                 c
             }
-            Setup::Exec => {
-                let mut c = Command::new(systemfd);
+            Setup::Exec | Setup::ExecCompare => {
+                let mut c = match std::env::var_os("SYSTEMFD_COMPARE") {
+                    Some(other) if setup == Setup::ExecCompare => Command::new(other),
+                    _ => Command::new(systemfd),
+                };
                 c.args(["-q", "--no-pid", "-s", &http, "--"])
                     .arg(&me)
                     .arg("restarter");
@@ -224,9 +233,13 @@ mod bench {
         command
             .env("NOTIFY_SOCKET", dir.join("notify"))
             .stdin(Stdio::null());
-        if supervised {
-            command.stderr(Stdio::piped());
-        }
+        // Piped when systemfd reports readiness there; otherwise only the
+        // server's own start-up lines would arrive, which the table does without.
+        command.stderr(if supervised {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = command.spawn().expect("start the system under test");
         if supervised {
             // systemfd gives the server a NOTIFY_SOCKET of its own and says
