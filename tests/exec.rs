@@ -230,41 +230,23 @@ fn python_sees_the_socket_types_and_options() {
 
 #[test]
 fn socket_options_follow_the_flags() {
-    let ran = systemfd()
-        .args([
-            "--no-reuse",
-            "--nonblocking",
-            "-s",
-            "tcp::0",
-            "--",
-            "python3",
-            "-c",
-            PY_CONSUMER,
-        ])
-        .success();
-    assert!(
-        py_lines(&ran)[0]
-            .starts_with("fd3 tcp AF_INET SOCK_STREAM nonblocking reuseaddr=0 reuseport=0"),
-        "{}",
-        ran.report()
-    );
-    let ran = systemfd()
-        .args([
-            "--reuse-port",
-            "-s",
-            "tcp::0",
-            "--",
-            "python3",
-            "-c",
-            PY_CONSUMER,
-        ])
-        .success();
-    assert!(
-        py_lines(&ran)[0]
-            .starts_with("fd3 tcp AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=1"),
-        "{}",
-        ran.report()
-    );
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--no-reuse", "--nonblocking"],
+            "fd3 tcp AF_INET SOCK_STREAM nonblocking reuseaddr=0 reuseport=0",
+        ),
+        (
+            &["--reuse-port"],
+            "fd3 tcp AF_INET SOCK_STREAM blocking reuseaddr=1 reuseport=1",
+        ),
+    ];
+    for (flags, expect) in cases {
+        let ran = systemfd()
+            .args(flags)
+            .args(["-s", "tcp::0", "--", "python3", "-c", PY_CONSUMER])
+            .success();
+        assert!(py_lines(&ran)[0].starts_with(expect), "{}", ran.report());
+    }
 }
 
 /// `ss` shows a listening socket's backlog in its Send-Q column.

@@ -101,15 +101,21 @@ impl TestCommand {
             .join(" ")
     }
 
-    /// Runs to completion (bounded by [`DEADLINE`]) and returns the output.
-    pub fn output(mut self) -> Ran {
+    /// Starts with stdout and stderr piped.
+    fn start(mut self) -> (String, Child) {
         let description = self.describe();
-        let mut child = self
+        let child = self
             .cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {description}: {e}"));
+        (description, child)
+    }
+
+    /// Runs to completion (bounded by [`DEADLINE`]) and returns the output.
+    pub fn output(self) -> Ran {
+        let (description, mut child) = self.start();
         let stdout = read_in_background(child.stdout.take().unwrap());
         let stderr = read_in_background(child.stderr.take().unwrap());
         let status = wait_with_deadline(&mut child, DEADLINE)
@@ -130,14 +136,8 @@ impl TestCommand {
     }
 
     /// Starts without waiting; stderr is read line by line.
-    pub fn spawn(mut self) -> Running {
-        let description = self.describe();
-        let mut child = self
-            .cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {description}: {e}"));
+    pub fn spawn(self) -> Running {
+        let (description, mut child) = self.start();
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let stdout = child.stdout.take().unwrap();
