@@ -183,7 +183,9 @@ impl Sockets {
         let addr = SockAddr::unix(path)?;
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_socket() => {
-                if is_live(kind, &addr) {
+                let live = is_live(kind, &addr)
+                    .with_context(|| format!("cannot tell whether {} is in use", path.display()))?;
+                if live {
                     return Err(anyhow!(
                         "{} is in use: another process is listening on it",
                         path.display()
@@ -231,14 +233,20 @@ impl Drop for Sockets {
 
 /// Whether something accepts connections (or datagrams) at a socket file.
 #[cfg(unix)]
-fn is_live(kind: SocketKind, addr: &SockAddr) -> bool {
-    let Ok(probe) = Socket::new(Domain::UNIX, socket_type(kind), None) else {
-        return false;
-    };
+fn is_live(kind: SocketKind, addr: &SockAddr) -> io::Result<bool> {
+    let probe = Socket::new(Domain::UNIX, socket_type(kind), None)?;
+    // Non-blocking, so a listener whose backlog is full cannot hold us up.
+    probe.set_nonblocking(true)?;
     match probe.connect(addr) {
-        Ok(()) => true,
+        Ok(()) => Ok(true),
+        // A listener with a full backlog: alive, just busy.
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(true),
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => Ok(true),
+        // Nobody is bound there any more: the file is stale.
+        Err(err) if err.raw_os_error() == Some(libc::ECONNREFUSED) => Ok(false),
         // A socket of another type is bound there: someone owns it.
-        Err(err) => err.raw_os_error() == Some(libc::EPROTOTYPE),
+        Err(err) if err.raw_os_error() == Some(libc::EPROTOTYPE) => Ok(true),
+        Err(err) => Err(err),
     }
 }
 

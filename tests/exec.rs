@@ -650,6 +650,36 @@ fn live_unix_socket_is_in_use() {
 }
 
 #[test]
+fn a_listener_with_a_full_backlog_is_in_use_too() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let dir = TempDir::new("full");
+    let path = dir.join("s.sock");
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
+    listener.listen(0).unwrap();
+    // Fill the backlog: the next connect would block.
+    let mut clients = Vec::new();
+    loop {
+        let client = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        client.set_nonblocking(true).unwrap();
+        match client.connect(&SockAddr::unix(&path).unwrap()) {
+            Ok(()) => clients.push(client),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(err) => panic!("connect: {err}"),
+        }
+        assert!(clients.len() < 1000, "the backlog never filled");
+    }
+    systemfd()
+        .arg("-s")
+        .arg(path.to_str().unwrap())
+        .args(["--", "true"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("is in use");
+    assert!(path.exists());
+}
+
+#[test]
 fn non_socket_paths_are_never_deleted() {
     let dir = TempDir::new("nonsock");
     let file = dir.join("notes.txt");
