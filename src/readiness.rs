@@ -62,10 +62,9 @@ impl Directory {
             .prefix("systemfd-")
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
-        // A socket path must fit sun_path: 104 bytes on macOS, 108 on Linux,
-        // the final NUL included.
+        // A socket path must fit sun_path.
         let longest = dir.path().join(format!("notify-{}", u64::MAX));
-        if longest.as_os_str().len() > 103 {
+        if longest.as_os_str().len() > crate::spec::MAX_UNIX_PATH_LEN {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(

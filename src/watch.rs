@@ -258,7 +258,12 @@ impl Rules {
     pub fn counted(&mut self, event: &notify::Event) -> Vec<PathBuf> {
         if event.need_rescan() {
             // Events were lost: assume the worst.
-            return self.roots.iter().map(|r| r.path.clone()).take(1).collect();
+            return self
+                .roots
+                .first()
+                .map(|r| r.path.clone())
+                .into_iter()
+                .collect();
         }
         // Opening or reading a file changes nothing.
         if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {

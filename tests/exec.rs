@@ -616,6 +616,16 @@ fn unresolvable_host_is_a_setup_error() {
         .assert_stderr_contains("cannot resolve host name 'no-such-host.invalid'");
 }
 
+/// Runs `systemfd -s SPEC -- true`, which must fail to set up (status 1).
+fn unix_spec_refused(spec: impl AsRef<std::ffi::OsStr>) -> Ran {
+    systemfd()
+        .arg("-s")
+        .arg(spec)
+        .args(["--", "true"])
+        .output()
+        .assert_code(1)
+}
+
 #[test]
 fn stale_unix_socket_is_replaced() {
     let dir = TempDir::new("stale");
@@ -636,13 +646,7 @@ fn live_unix_socket_is_in_use() {
     let dir = TempDir::new("live");
     let path = dir.join("s.sock");
     let live = UnixListener::bind(&path).unwrap();
-    systemfd()
-        .arg("-s")
-        .arg(path.to_str().unwrap())
-        .args(["--", "true"])
-        .output()
-        .assert_code(1)
-        .assert_stderr_contains("is in use");
+    unix_spec_refused(path.to_str().unwrap()).assert_stderr_contains("is in use");
     assert!(path.exists());
     // The live listener still works.
     std::os::unix::net::UnixStream::connect(&path).unwrap();
@@ -669,13 +673,7 @@ fn a_listener_with_a_full_backlog_is_in_use_too() {
         }
         assert!(clients.len() < 1000, "the backlog never filled");
     }
-    systemfd()
-        .arg("-s")
-        .arg(path.to_str().unwrap())
-        .args(["--", "true"])
-        .output()
-        .assert_code(1)
-        .assert_stderr_contains("is in use");
+    unix_spec_refused(path.to_str().unwrap()).assert_stderr_contains("is in use");
     assert!(path.exists());
 }
 
@@ -684,23 +682,13 @@ fn non_socket_paths_are_never_deleted() {
     let dir = TempDir::new("nonsock");
     let file = dir.join("notes.txt");
     std::fs::write(&file, "precious").unwrap();
-    systemfd()
-        .arg("-s")
-        .arg(format!("unix::{}", file.display()))
-        .args(["--", "true"])
-        .output()
-        .assert_code(1)
+    unix_spec_refused(format!("unix::{}", file.display()))
         .assert_stderr_contains("exists and is a regular file; refusing to replace it");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
 
     let sub = dir.join("sub");
     std::fs::create_dir(&sub).unwrap();
-    systemfd()
-        .arg("-s")
-        .arg(format!("unix::{}", sub.display()))
-        .args(["--", "true"])
-        .output()
-        .assert_code(1)
+    unix_spec_refused(format!("unix::{}", sub.display()))
         .assert_stderr_contains("exists and is a directory");
     assert!(sub.is_dir());
 }

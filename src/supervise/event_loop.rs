@@ -178,7 +178,7 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
 fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
     let mut environment: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(key, _)| {
-            key != readiness::VARIABLE && !activation::VARIABLES.iter().any(|name| key == *name)
+            key != readiness::VARIABLE && !sys::STALE_VARIABLES.iter().any(|name| key == *name)
         })
         .collect();
     environment.extend(
@@ -203,10 +203,10 @@ enum StartError {
 }
 
 impl StartError {
-    fn describe(&self, program: &std::ffi::OsStr) -> String {
+    fn describe(self, program: &std::ffi::OsStr) -> String {
         match self {
             StartError::Setup(err) => format!("{err:#}"),
-            StartError::Exec(err) => format!("cannot run '{}': {err}", program.to_string_lossy()),
+            StartError::Exec(err) => Failure::exec(program, err).to_string(),
         }
     }
 }

@@ -617,10 +617,7 @@ impl Supervisor {
         }
         self.shutting_down = true;
         self.start_after = None;
-        if self.active.as_ref().is_some_and(Child::is_running)
-            || self.replacement.is_some()
-            || !self.retiring.is_empty()
-        {
+        if self.anything_runs() {
             out.push(Action::Say(Report::ShuttingDown { signal }));
         }
         if let Some(replacement) = self.replacement.take() {
@@ -634,12 +631,16 @@ impl Supervisor {
 
     /// Once shutting down and nothing runs any more, leave.
     fn finish_shutdown(&self, out: &mut Vec<Action>) {
-        let running = self.active.as_ref().is_some_and(Child::is_running)
-            || self.replacement.is_some()
-            || !self.retiring.is_empty();
-        if self.shutting_down && !running {
+        if self.shutting_down && !self.anything_runs() {
             out.push(Action::Exit(0));
         }
+    }
+
+    /// Whether any child may still be running.
+    fn anything_runs(&self) -> bool {
+        self.active.as_ref().is_some_and(Child::is_running)
+            || self.replacement.is_some()
+            || !self.retiring.is_empty()
     }
 
     fn child_mut(&mut self, generation: Generation) -> Option<&mut Child> {

@@ -18,6 +18,20 @@ use crate::output::Printer;
 use crate::socket::Sockets;
 use crate::{activation, socket_server};
 
+/// The socket-passing variables an outer provider may have left in the
+/// environment: none of them reaches COMMAND unless systemfd sets it anew.
+pub const STALE_VARIABLES: [&str; 6] = {
+    let listen = activation::VARIABLES;
+    [
+        listen[0],
+        listen[1],
+        listen[2],
+        listen[3],
+        socket_server::SERVER_VAR,
+        socket_server::SECRET_VAR,
+    ]
+};
+
 /// What to run, and how.
 #[derive(Debug)]
 pub struct Launch<'a> {
@@ -38,10 +52,7 @@ impl Launch<'_> {
     pub fn command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(self.program());
         command.args(&self.command[1..]);
-        for name in activation::VARIABLES
-            .into_iter()
-            .chain([socket_server::SERVER_VAR, socket_server::SECRET_VAR])
-        {
+        for name in STALE_VARIABLES {
             command.env_remove(name);
         }
         command
