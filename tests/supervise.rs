@@ -506,6 +506,9 @@ while True:
     s.expect_text(&format!(
         "~> handover: pid {second} is ready; stopping pid {first}"
     ));
+    // Until it has exited, the old server (which dies on SIGTERM, request in
+    // hand or not) may still accept the next connection.
+    s.expect_text(&format!("~> stopped pid {first}"));
     assert_eq!(ask(port), second);
     assert!(!s.saw("AssertionError"), "{}", s.report());
 }
