@@ -6,6 +6,8 @@
 pub mod activation;
 pub mod cli;
 pub mod error;
+#[cfg(unix)]
+pub mod listening;
 pub mod output;
 #[cfg(unix)]
 pub mod readiness;
