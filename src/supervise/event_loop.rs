@@ -9,6 +9,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt as _;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -17,10 +19,14 @@ use anyhow::Context as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::options::{self, Signal};
-use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+#[cfg(target_os = "linux")]
+use super::state::Waiter;
+use super::state::{Action, Event, Generation, Policy, Readiness, Status, Supervisor};
 use crate::activation::{self, FIRST_FD};
 use crate::cli::Cli;
 use crate::error::Failure;
+#[cfg(target_os = "linux")]
+use crate::listening;
 use crate::output::Printer;
 use crate::readiness::{self, Directory, Listener, Message};
 use crate::socket::Sockets;
@@ -52,9 +58,16 @@ struct Running {
 pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failure> {
     sys::ignore_sigpipe();
     let stop_signal = cli.stop_signal.unwrap_or(Signal::TERM);
+    // Listening is seen through Linux's /proc, and only on passed sockets.
+    let ready = if cfg!(target_os = "linux") && !sockets.is_empty() {
+        Readiness::Auto
+    } else {
+        Readiness::Notify
+    };
     let policy = Policy {
         stop_first: cli.stop_first,
         grace: cli.stop_timeout.unwrap_or(options::DEFAULT_STOP_TIMEOUT),
+        ready,
     };
     let directory = Directory::create()
         .context("cannot create a private directory for the readiness sockets")
@@ -92,6 +105,10 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     .map_err(Failure::setup)?;
 
     let staged = sys::stage(&sockets, FIRST_FD + sockets.len() as i32).map_err(Failure::setup)?;
+    #[cfg(target_os = "linux")]
+    let watched = listening::Watched::new(staged.iter().map(AsFd::as_fd))
+        .context("cannot identify the sockets")
+        .map_err(Failure::setup)?;
     let environment = environment(&sockets);
     let program = &cli.command[0];
     let starter = Starter {
@@ -130,6 +147,20 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
                 }
                 Action::Stop { pid } => send(pid, stop_signal, printer),
                 Action::Kill { pid } => send(pid, Signal(libc::SIGKILL), printer),
+                #[cfg(target_os = "linux")]
+                Action::Look { generation, pid } => {
+                    if let Some(found) = listening::find(pid, &watched) {
+                        let waiter = Waiter {
+                            pid: found.pid,
+                            fd: FIRST_FD + found.socket as i32,
+                        };
+                        let event = Event::Listening { generation, waiter };
+                        actions.extend(supervisor.handle(event, Instant::now()));
+                    }
+                }
+                // Only asked for where listening can be seen.
+                #[cfg(not(target_os = "linux"))]
+                Action::Look { .. } => {}
                 Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
                 Action::Say(report) => printer.status(&report.to_string()),
                 Action::Exit(code) => return Ok(code),
@@ -170,6 +201,13 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
         };
         for event in events {
             actions.extend(supervisor.handle(event, Instant::now()));
+        }
+        // A steady stream of input must not hold off what is due.
+        if supervisor
+            .next_deadline()
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
+            actions.extend(supervisor.handle(Event::Tick, Instant::now()));
         }
     }
 }

@@ -9,9 +9,15 @@
 //! at once:
 //! - the **active** child, the one serving (or the last one, once exited);
 //! - a **replacement**, started by a restart while the active child is ready,
-//!   which takes over when it reports `READY=1`;
+//!   which takes over once it is ready;
 //! - **retiring** children, sent the stop signal and awaited (SIGKILL after
 //!   the grace period).
+//!
+//! A child is ready when it says so (`READY=1`) or, on Linux, when a process
+//! of its tree is seen waiting for connections on a passed socket; which of
+//! the two counts is the [`Readiness`] policy. Seeing requires looking: while
+//! a child starts, the supervisor asks for a look ([`Action::Look`]) at
+//! growing intervals, and for none once every child is ready.
 //!
 //! A restart while a replacement is still starting supersedes it: the
 //! unready replacement is stopped and a fresh one started, so the files of
@@ -49,9 +55,9 @@ impl fmt::Display for Status {
 /// Where a child is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
-    /// Started; has not reported `READY=1`.
+    /// Started; not ready yet.
     Starting,
-    /// Reported `READY=1`.
+    /// Ready: it serves.
     Ready,
     /// Sent the stop signal at `since`; `killed` once SIGKILL followed.
     Stopping { since: Instant, killed: bool },
@@ -67,6 +73,12 @@ pub struct Child {
     pub pid: Option<u32>,
     pub state: State,
     pub started: Instant,
+    /// While starting: when it sent `READY=1`.
+    notified: Option<Instant>,
+    /// While starting: where it was seen listening.
+    listening: Option<Waiter>,
+    /// While starting and looked at: when to look next.
+    next_look: Option<Instant>,
 }
 
 impl Child {
@@ -86,6 +98,55 @@ pub struct Policy {
     pub stop_first: bool,
     /// `--stop-timeout`: how long after the stop signal SIGKILL follows.
     pub grace: Duration,
+    /// `--ready`, as it applies here: [`Readiness::Notify`] wherever
+    /// listening cannot be seen (not Linux, or no sockets).
+    pub ready: Readiness,
+}
+
+/// Which signals make a starting child ready (`--ready`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// `READY=1` only.
+    Notify,
+    /// Being seen waiting on a passed socket only; `READY=1` is not needed.
+    Listen,
+    /// Listening, as long as no child of this run has sent `READY=1`. Once
+    /// one has, its successors are ready at their `READY=1`, and only once
+    /// they are also seen listening: a server such as gunicorn reports
+    /// `READY=1` from its master before its workers serve. Listening that
+    /// does not show within [`CONFIRM`] after `READY=1` is not waited for.
+    Auto,
+}
+
+/// The first look at a starting child comes this long after its start, and
+/// the next ones at a tenth of its time so far, at least this far apart…
+pub const LOOK_MIN: Duration = Duration::from_millis(10);
+/// … and at most this far apart, so a long build costs a few looks a second.
+pub const LOOK_MAX: Duration = Duration::from_millis(250);
+/// How long after `READY=1` a child may take to be seen listening
+/// ([`Readiness::Auto`]) before its `READY=1` counts alone.
+pub const CONFIRM: Duration = Duration::from_secs(5);
+
+/// A process of a child's tree seen waiting on a passed socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiter {
+    /// The child itself or one of its descendants.
+    pub pid: u32,
+    /// The fd the socket was passed at (3, 4, …).
+    pub fd: i32,
+}
+
+/// What made a child ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `READY=1`.
+    Notify,
+    /// Waiting for connections.
+    Listening(Waiter),
+    /// `READY=1`, and waiting for connections.
+    Both(Waiter),
+    /// `READY=1`, not seen listening within [`CONFIRM`].
+    NotifyUnseen,
 }
 
 /// What happened.
@@ -104,6 +165,11 @@ pub enum Event {
     },
     /// `generation` sent `READY=1`.
     Ready { generation: Generation },
+    /// A look found a process of `generation`'s tree waiting on a socket.
+    Listening {
+        generation: Generation,
+        waiter: Waiter,
+    },
     /// `generation` sent `STATUS=…`.
     Status {
         generation: Generation,
@@ -114,7 +180,7 @@ pub enum Event {
         generation: Generation,
         status: Status,
     },
-    /// Time passed: a stop may have run out of grace.
+    /// Time passed: a stop may have run out of grace, a look may be due.
     Tick,
     /// systemfd received SIGINT or SIGTERM.
     Shutdown { signal: Signal },
@@ -129,6 +195,9 @@ pub enum Action {
     Stop { pid: u32 },
     /// Send SIGKILL to the process group of `pid`.
     Kill { pid: u32 },
+    /// See whether a process of `pid`'s tree waits on a passed socket; if
+    /// so, report `Listening` for `generation`.
+    Look { generation: Generation, pid: u32 },
     /// Tell the user.
     Say(Report),
     /// Leave with this status.
@@ -142,8 +211,14 @@ pub enum Plan {
     Start,
     /// The active child is ready: start a replacement beside it.
     Replace { old: u32 },
-    /// Stop the active child, then start.
-    StopFirst { old: u32, forced: bool },
+    /// Stop the active child, then start. `forced` by `--stop-first`;
+    /// otherwise the child is not ready, and `listen` tells whether being
+    /// seen listening would have made it so.
+    StopFirst {
+        old: u32,
+        forced: bool,
+        listen: bool,
+    },
     /// A replacement was still starting: stop it and start another.
     Supersede { pending: u32 },
     /// A stop-first restart is waiting for `old` to exit already.
@@ -165,6 +240,12 @@ pub enum Report {
     Ready {
         pid: u32,
         after: Duration,
+        source: Source,
+    },
+    /// Seen listening, but its predecessors sent `READY=1`: it should too.
+    AwaitingNotify {
+        pid: u32,
+        waiter: Waiter,
     },
     Status {
         pid: u32,
@@ -227,12 +308,26 @@ impl fmt::Display for Report {
                 f,
                 "restart: starting a replacement; pid {old} serves until it is ready"
             ),
-            Report::Restart(Plan::StopFirst { old, forced: true }) => {
+            Report::Restart(Plan::StopFirst {
+                old, forced: true, ..
+            }) => {
                 write!(f, "restart: stopping pid {old} first (--stop-first)")
             }
-            Report::Restart(Plan::StopFirst { old, forced: false }) => write!(
+            Report::Restart(Plan::StopFirst {
+                old,
+                forced: false,
+                listen: false,
+            }) => write!(
                 f,
                 "restart: stopping pid {old} first (it has not reported READY=1)"
+            ),
+            Report::Restart(Plan::StopFirst {
+                old,
+                forced: false,
+                listen: true,
+            }) => write!(
+                f,
+                "restart: stopping pid {old} first (it is not ready: no READY=1, not seen listening)"
             ),
             Report::Restart(Plan::Supersede { pending }) => write!(
                 f,
@@ -243,8 +338,27 @@ impl fmt::Display for Report {
                 "restart: already waiting for pid {old} to stop before starting"
             ),
             Report::Started { pid } => write!(f, "started pid {pid}"),
-            Report::Ready { pid, after } => {
-                write!(f, "ready: pid {pid} after {} ms", after.as_millis())
+            Report::Ready { pid, after, source } => {
+                write!(f, "ready: pid {pid} after {} ms (", after.as_millis())?;
+                match source {
+                    Source::Notify => f.write_str("READY=1")?,
+                    Source::Listening(waiter) => listening(f, *pid, waiter)?,
+                    Source::Both(waiter) => {
+                        f.write_str("READY=1, ")?;
+                        listening(f, *pid, waiter)?;
+                    }
+                    Source::NotifyUnseen => write!(
+                        f,
+                        "READY=1; not seen listening within {}",
+                        humanize(CONFIRM)
+                    )?,
+                }
+                f.write_str(")")
+            }
+            Report::AwaitingNotify { pid, waiter } => {
+                write!(f, "pid {pid}: ")?;
+                listening(f, *pid, waiter)?;
+                f.write_str("; waiting for its READY=1, as an earlier child sent one")
             }
             Report::Status { pid, text } => write!(f, "status of pid {pid}: {text}"),
             Report::Handover { new, old } => {
@@ -284,6 +398,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// `listening on fd 3`, or `pid 125 listening on fd 3` when the waiter is
+/// not the child `pid` itself (a worker, or a server below a wrapper).
+fn listening(f: &mut fmt::Formatter<'_>, pid: u32, waiter: &Waiter) -> fmt::Result {
+    if waiter.pid != pid {
+        write!(f, "pid {} ", waiter.pid)?;
+    }
+    write!(f, "listening on fd {}", waiter.fd)
+}
+
 /// `500ms`, `5s`, `1.5s`: the forms `--stop-timeout` accepts.
 fn humanize(duration: Duration) -> String {
     if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
@@ -306,6 +429,8 @@ pub struct Supervisor {
     /// A stop-first restart: start once this generation has exited.
     start_after: Option<Generation>,
     shutting_down: bool,
+    /// Whether a child of this run has sent `READY=1` ([`Readiness::Auto`]).
+    notifies: bool,
 }
 
 impl Supervisor {
@@ -318,6 +443,7 @@ impl Supervisor {
             retiring: Vec::new(),
             start_after: None,
             shutting_down: false,
+            notifies: false,
         }
     }
 
@@ -340,18 +466,29 @@ impl Supervisor {
         &self.retiring
     }
 
-    /// When the next [`Event::Tick`] is due: the earliest end of a grace period.
+    /// When the next [`Event::Tick`] is due: the earliest end of a grace
+    /// period, look, or wait for listening after `READY=1`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.retiring
-            .iter()
-            .filter_map(|child| match child.state {
-                State::Stopping {
-                    since,
-                    killed: false,
-                } => Some(since + self.policy.grace),
-                _ => None,
-            })
-            .min()
+        let graces = self.retiring.iter().filter_map(|child| match child.state {
+            State::Stopping {
+                since,
+                killed: false,
+            } => Some(since + self.policy.grace),
+            _ => None,
+        });
+        let starting = self.starting().flat_map(|child| {
+            let unconfirmed = child.notified.filter(|_| child.listening.is_none());
+            [child.next_look, unconfirmed.map(|at| at + CONFIRM)]
+        });
+        graces.chain(starting.flatten()).min()
+    }
+
+    /// The children that are starting: the active one, a replacement.
+    fn starting(&self) -> impl Iterator<Item = &Child> {
+        [self.active.as_ref(), self.replacement.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter(|child| child.state == State::Starting)
     }
 
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
@@ -370,15 +507,22 @@ impl Supervisor {
                 }
             }
             Event::Started { generation, pid } => {
+                let looks = self.policy.ready != Readiness::Notify;
                 if let Some(child) = self.child_mut(generation) {
                     child.pid = Some(pid);
+                    if looks {
+                        child.next_look = Some(now + LOOK_MIN);
+                    }
                     out.push(Action::Say(Report::Started { pid }));
                 }
             }
             Event::StartFailed { generation, error } => {
                 self.start_failed(generation, error, &mut out)
             }
-            Event::Ready { generation } => self.ready(generation, now, &mut out),
+            Event::Ready { generation } => self.notified(generation, now, &mut out),
+            Event::Listening { generation, waiter } => {
+                self.listening(generation, waiter, now, &mut out)
+            }
             Event::Status { generation, text } => {
                 let known = [self.active.as_ref(), self.replacement.as_ref()]
                     .into_iter()
@@ -425,6 +569,7 @@ impl Supervisor {
                     out.push(Action::Say(Report::Restart(Plan::StopFirst {
                         old: active.pid(),
                         forced: self.policy.stop_first,
+                        listen: self.policy.ready != Readiness::Notify,
                     })));
                     self.start_after = Some(active.generation);
                     self.retire(active, now, out);
@@ -445,6 +590,9 @@ impl Supervisor {
             pid: None,
             state: State::Starting,
             started: now,
+            notified: None,
+            listening: None,
+            next_look: None,
         }
     }
 
@@ -493,26 +641,100 @@ impl Supervisor {
         }
     }
 
-    fn ready(&mut self, generation: Generation, now: Instant, out: &mut Vec<Action>) {
+    /// `READY=1` from `generation`.
+    fn notified(&mut self, generation: Generation, now: Instant, out: &mut Vec<Action>) {
+        let known = [self.active.as_ref(), self.replacement.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|c| c.generation == generation && c.is_running());
+        if known {
+            self.notifies = true;
+        }
+        let ready = self.policy.ready;
+        let Some(child) = self.starting_mut(generation) else {
+            return;
+        };
+        match (ready, child.listening) {
+            (Readiness::Notify, _) => self.ready(generation, Source::Notify, now, out),
+            (Readiness::Listen, _) => {}
+            (Readiness::Auto, Some(waiter)) => {
+                self.ready(generation, Source::Both(waiter), now, out)
+            }
+            (Readiness::Auto, None) => {
+                if child.notified.is_none() {
+                    child.notified = Some(now);
+                    // Look at once rather than at the next interval.
+                    child.next_look = Some(now);
+                }
+            }
+        }
+    }
+
+    /// A look found `generation` listening.
+    fn listening(
+        &mut self,
+        generation: Generation,
+        waiter: Waiter,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let (ready, notifies) = (self.policy.ready, self.notifies);
+        let Some(child) = self.starting_mut(generation) else {
+            return;
+        };
+        if child.listening.is_some() {
+            return;
+        }
+        child.listening = Some(waiter);
+        child.next_look = None;
+        let source = match ready {
+            Readiness::Notify => return,
+            Readiness::Listen => Source::Listening(waiter),
+            Readiness::Auto if child.notified.is_some() => Source::Both(waiter),
+            Readiness::Auto if !notifies => Source::Listening(waiter),
+            Readiness::Auto => {
+                out.push(Action::Say(Report::AwaitingNotify {
+                    pid: child.pid(),
+                    waiter,
+                }));
+                return;
+            }
+        };
+        self.ready(generation, source, now, out);
+    }
+
+    fn starting_mut(&mut self, generation: Generation) -> Option<&mut Child> {
+        self.child_mut(generation)
+            .filter(|c| c.state == State::Starting)
+    }
+
+    /// `generation`, starting, is ready: a replacement takes over.
+    fn ready(
+        &mut self,
+        generation: Generation,
+        source: Source,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let is = |child: &Option<Child>| {
             child
                 .as_ref()
                 .is_some_and(|c| c.generation == generation && c.state == State::Starting)
         };
-        if is(&self.active) {
-            let active = self.active.as_mut().expect("checked");
-            active.state = State::Ready;
+        let mut report = |child: &mut Child| {
+            child.state = State::Ready;
+            child.next_look = None;
             out.push(Action::Say(Report::Ready {
-                pid: active.pid(),
-                after: now.saturating_duration_since(active.started),
+                pid: child.pid(),
+                after: now.saturating_duration_since(child.started),
+                source,
             }));
+        };
+        if is(&self.active) {
+            report(self.active.as_mut().expect("checked"));
         } else if is(&self.replacement) {
             let mut new = self.replacement.take().expect("checked");
-            new.state = State::Ready;
-            out.push(Action::Say(Report::Ready {
-                pid: new.pid(),
-                after: now.saturating_duration_since(new.started),
-            }));
+            report(&mut new);
             let new_pid = new.pid();
             if let Some(old) = self.active.replace(new) {
                 if old.is_running() {
@@ -585,6 +807,26 @@ impl Supervisor {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let generations: Vec<Generation> = self.starting().map(|c| c.generation).collect();
+        for generation in generations {
+            let Some(child) = self.starting_mut(generation) else {
+                continue;
+            };
+            if child
+                .notified
+                .is_some_and(|at| child.listening.is_none() && now >= at + CONFIRM)
+            {
+                self.ready(generation, Source::NotifyUnseen, now, out);
+                continue;
+            }
+            if let (Some(at), Some(pid)) = (child.next_look, child.pid) {
+                if now >= at {
+                    let so_far = now.saturating_duration_since(child.started);
+                    child.next_look = Some(now + (so_far / 10).clamp(LOOK_MIN, LOOK_MAX));
+                    out.push(Action::Look { generation, pid });
+                }
+            }
+        }
         for child in &mut self.retiring {
             if let State::Stopping {
                 since,
@@ -666,9 +908,14 @@ mod tests {
 
     impl Harness {
         fn new(stop_first: bool) -> (Harness, Vec<Action>) {
+            Harness::with(stop_first, Readiness::Notify)
+        }
+
+        fn with(stop_first: bool, ready: Readiness) -> (Harness, Vec<Action>) {
             let policy = Policy {
                 stop_first,
                 grace: GRACE,
+                ready,
             };
             let mut harness = Harness {
                 supervisor: Supervisor::new(policy),
@@ -726,6 +973,19 @@ mod tests {
             })
         }
 
+        fn listening(&mut self, generation: Generation, pid: u32) -> Vec<Action> {
+            let waiter = Waiter { pid, fd: 3 };
+            self.send(Event::Listening { generation, waiter })
+        }
+
+        /// Moves time to the next deadline and ticks; the looks asked for.
+        fn next_tick(&mut self) -> Vec<Action> {
+            let deadline = self.supervisor.next_deadline().expect("a deadline");
+            assert!(deadline >= self.now, "a deadline in the past");
+            self.now = deadline;
+            self.send(Event::Tick)
+        }
+
         fn active(&self) -> (Generation, State) {
             let active = self.supervisor.active().expect("an active child");
             (active.generation, active.state)
@@ -769,7 +1029,7 @@ mod tests {
         let (mut h, _) = Harness::new(false);
         h.later(Duration::from_millis(215));
         let actions = h.ready(1);
-        assert_eq!(reports(&actions), ["ready: pid 101 after 215 ms"]);
+        assert_eq!(reports(&actions), ["ready: pid 101 after 215 ms (READY=1)"]);
         assert_eq!(h.active(), (1, State::Ready));
         // A repeated READY=1 changes nothing.
         assert!(h.ready(1).is_empty());
@@ -1057,6 +1317,259 @@ mod tests {
                 text: "?".into()
             })
             .is_empty());
+    }
+
+    fn looks(actions: &[Action]) -> Vec<Generation> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Look { generation, .. } => Some(*generation),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn notify_alone_never_looks() {
+        let (mut h, _) = Harness::new(false);
+        assert_eq!(h.supervisor.next_deadline(), None);
+        h.later(Duration::from_secs(1));
+        assert!(h.send(Event::Tick).is_empty());
+        // Listening, were it reported, does not make it ready.
+        assert!(h.listening(1, 101).is_empty());
+        assert_eq!(h.active(), (1, State::Starting));
+    }
+
+    #[test]
+    fn a_child_that_listens_is_ready_auto_or_listen() {
+        for ready in [Readiness::Auto, Readiness::Listen] {
+            let (mut h, _) = Harness::with(false, ready);
+            assert_eq!(h.supervisor.next_deadline(), Some(h.now + LOOK_MIN));
+            h.later(LOOK_MIN - Duration::from_millis(1));
+            assert!(h.send(Event::Tick).is_empty(), "not due yet");
+            h.later(Duration::from_millis(1));
+            assert_eq!(
+                deeds(&h.send(Event::Tick)),
+                [Action::Look {
+                    generation: 1,
+                    pid: 101
+                }]
+            );
+            let actions = h.listening(1, 101);
+            assert_eq!(
+                reports(&actions),
+                ["ready: pid 101 after 10 ms (listening on fd 3)"]
+            );
+            assert_eq!(h.active(), (1, State::Ready));
+            // Nothing to look at any more: no deadline, no looks.
+            assert_eq!(h.supervisor.next_deadline(), None);
+            h.later(Duration::from_secs(60));
+            assert!(h.send(Event::Tick).is_empty());
+        }
+    }
+
+    #[test]
+    fn looks_grow_apart_while_a_child_starts() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let start = h.now;
+        let mut times = Vec::new();
+        while h.now < start + Duration::from_secs(30) {
+            let actions = h.next_tick();
+            assert_eq!(looks(&actions), [1]);
+            times.push(h.now - start);
+        }
+        let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().all(|g| (LOOK_MIN..=LOOK_MAX).contains(g)),
+            "{gaps:?}"
+        );
+        assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
+        // A 1.5 s start is seen within a tenth of its time; a 30 s build
+        // costs about four looks a second.
+        let by = |limit: u64| {
+            times
+                .iter()
+                .filter(|t| **t <= Duration::from_millis(limit))
+                .count()
+        };
+        assert!(by(1500) < 40, "{} looks in 1.5 s", by(1500));
+        let late = times
+            .iter()
+            .filter(|t| **t > Duration::from_secs(20))
+            .count();
+        assert!((39..=41).contains(&late), "{late} looks in the last 10 s");
+    }
+
+    #[test]
+    fn a_replacement_that_listens_takes_over() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.next_tick();
+        h.listening(1, 101);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        h.later(Duration::from_millis(1500));
+        // Only the replacement is looked at; the old one serves meanwhile.
+        assert_eq!(looks(&h.send(Event::Tick)), [2]);
+        assert_eq!(h.active(), (1, State::Ready));
+        // gunicorn: a worker (a grandchild) is the one that listens.
+        let actions = h.listening(2, 205);
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert_eq!(
+            reports(&actions),
+            [
+                "ready: pid 102 after 1500 ms (pid 205 listening on fd 3)",
+                "handover: pid 102 is ready; stopping pid 101"
+            ]
+        );
+        assert_eq!(h.active(), (2, State::Ready));
+        assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+    }
+
+    #[test]
+    fn once_a_child_sent_ready_1_its_successors_must_too() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.next_tick();
+        h.listening(1, 101);
+        // It sends READY=1 once its warm-up is done, after it listens.
+        assert!(deeds(&h.ready(1)).is_empty());
+        h.change();
+        h.next_tick();
+        let actions = h.listening(2, 102);
+        assert!(deeds(&actions).is_empty(), "{actions:?}");
+        assert_eq!(
+            reports(&actions),
+            ["pid 102: listening on fd 3; waiting for its READY=1, as an earlier child sent one"]
+        );
+        assert_eq!(h.supervisor.replacement().unwrap().state, State::Starting);
+        // Seen once is enough: no more looks, and no deadline.
+        assert_eq!(h.supervisor.next_deadline(), None);
+        h.later(Duration::from_secs(2));
+        let actions = h.ready(2);
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(reports(&actions)[0].ends_with("(READY=1, listening on fd 3)"));
+    }
+
+    #[test]
+    fn ready_1_before_the_workers_listen_waits_for_them() {
+        // gunicorn: the master reports READY=1, the workers serve later.
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.later(Duration::from_millis(300));
+        assert!(deeds(&h.ready(1)).is_empty());
+        assert_eq!(h.active(), (1, State::Starting));
+        // Looked at once, without waiting for the next interval.
+        assert_eq!(h.supervisor.next_deadline(), Some(h.now));
+        let actions = h.next_tick();
+        assert_eq!(looks(&actions), [1]);
+        h.later(Duration::from_millis(700));
+        let actions = h.listening(1, 111);
+        assert_eq!(
+            reports(&actions),
+            ["ready: pid 101 after 1000 ms (READY=1, pid 111 listening on fd 3)"]
+        );
+
+        h.change();
+        h.ready(2);
+        for _ in 0..5 {
+            h.later(Duration::from_millis(200));
+            h.send(Event::Tick);
+        }
+        assert_eq!(h.active(), (1, State::Ready), "not cut over at READY=1");
+        assert_eq!(deeds(&h.listening(2, 222)), [Action::Stop { pid: 101 }]);
+    }
+
+    #[test]
+    fn ready_1_counts_alone_if_listening_never_shows() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.ready(1);
+        let notified = h.now;
+        loop {
+            let actions = h.next_tick();
+            if h.now >= notified + CONFIRM {
+                assert!(looks(&actions).is_empty());
+                assert_eq!(
+                    reports(&actions),
+                    ["ready: pid 101 after 5000 ms (READY=1; not seen listening within 5s)"]
+                );
+                break;
+            }
+            assert_eq!(looks(&actions), [1]);
+        }
+        assert_eq!(h.active(), (1, State::Ready));
+        assert_eq!(h.supervisor.next_deadline(), None);
+    }
+
+    #[test]
+    fn listen_ignores_ready_1() {
+        let (mut h, _) = Harness::with(false, Readiness::Listen);
+        assert!(h.ready(1).is_empty());
+        assert_eq!(h.active(), (1, State::Starting));
+        h.later(CONFIRM * 2);
+        assert_eq!(looks(&h.send(Event::Tick)), [1]);
+        assert_eq!(h.active(), (1, State::Starting));
+        h.listening(1, 101);
+        assert_eq!(h.active(), (1, State::Ready));
+    }
+
+    #[test]
+    fn an_unready_child_is_stopped_first_whatever_is_awaited() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(reports(&actions).contains(
+            &"restart: stopping pid 101 first (it is not ready: no READY=1, not seen listening)"
+                .into()
+        ));
+        // A stopping child is not looked at, nor is a late sighting taken.
+        assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+        assert!(h.listening(1, 101).is_empty());
+    }
+
+    #[test]
+    fn stop_first_wins_over_listening() {
+        let (mut h, _) = Harness::with(true, Readiness::Auto);
+        h.next_tick();
+        h.listening(1, 101);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+        assert!(
+            reports(&actions).contains(&"restart: stopping pid 101 first (--stop-first)".into())
+        );
+    }
+
+    #[test]
+    fn a_superseded_replacement_is_no_longer_looked_at() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.next_tick();
+        h.listening(1, 101);
+        h.change();
+        h.next_tick();
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Stop { pid: 102 }, Action::Start(3)]
+        );
+        // Its sighting, late, changes nothing; the newest one's takes over.
+        assert!(deeds(&h.listening(2, 102)).is_empty());
+        assert_eq!(looks(&h.next_tick()), [3]);
+        assert_eq!(deeds(&h.listening(3, 103)), [Action::Stop { pid: 101 }]);
+        assert_eq!(h.active(), (3, State::Ready));
+    }
+
+    #[test]
+    fn a_replacement_that_exits_before_it_listens_leaves_the_old_one_serving() {
+        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        h.next_tick();
+        h.listening(1, 101);
+        h.change();
+        h.next_tick();
+        let actions = h.exited(2, 101);
+        assert!(deeds(&actions).is_empty());
+        assert_eq!(h.active(), (1, State::Ready));
+        assert_eq!(
+            h.supervisor.next_deadline(),
+            None,
+            "nothing left to look at"
+        );
     }
 
     #[cfg(unix)]
