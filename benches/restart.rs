@@ -25,10 +25,20 @@
 //!   -- SERVER`; SIGHUP restarts.
 //! - **supervise**: the same without `--stop-first`: the server reports
 //!   `READY=1`, so the next one takes over before the old one stops.
+//! - **no READY=1, 1.5 s start**: the server sends nothing and starts
+//!   through `sh -c 'sleep 1.5; exec …'`, standing for `cargo run`
+//!   compiling; once with `--stop-first` (what any such server got before
+//!   systemfd could see it listen), once as is: on Linux systemfd sees the
+//!   new one waiting on the socket and hands over then.
 //!
 //! After each restart the driver waits for the new server's `READY=1` (sent
 //! to the driver's own socket, or seen in systemfd's `~> ready:` line), then
 //! lets it serve for 300 ms before the next restart.
+//!
+//! For the supervised set-ups, the last columns give systemfd's own CPU time
+//! per restart, from `/proc` (Linux): all its threads (in clock ticks, so
+//! 10 ms steps), and its main thread alone, which runs the event loop and
+//! the looks at starting children (nanoseconds, from `schedstat`).
 
 #[cfg(unix)]
 #[path = "../examples/hello.rs"]
@@ -72,6 +82,8 @@ mod bench {
 
     /// How long the server takes to start (its default).
     const START: Duration = Duration::from_millis(200);
+    /// The wrapper's delay before the server that sends no `READY=1`.
+    const DELAY: &str = "1.5";
     /// Each client starts a request at most this often.
     const INTERVAL: Duration = Duration::from_millis(5);
     /// How long a new server serves before the next restart.
@@ -87,6 +99,10 @@ mod bench {
         ExecCompare,
         StopFirst,
         Supervise,
+        /// No `READY=1`, a 1.5 s delay, `--stop-first`.
+        SilentStopFirst,
+        /// No `READY=1`, a 1.5 s delay; systemfd sees it listen.
+        Silent,
     }
 
     impl Setup {
@@ -97,7 +113,16 @@ mod bench {
                 Setup::ExecCompare => "SYSTEMFD_COMPARE, exec + restarter",
                 Setup::StopFirst => "supervise --stop-first",
                 Setup::Supervise => "supervise (READY=1 handover)",
+                Setup::SilentStopFirst => "no READY=1, 1.5 s: --stop-first",
+                Setup::Silent => "no READY=1, 1.5 s: seen listening",
             }
+        }
+
+        fn supervised(self) -> bool {
+            matches!(
+                self,
+                Setup::StopFirst | Setup::Supervise | Setup::SilentStopFirst | Setup::Silent
+            )
         }
     }
 
@@ -121,18 +146,26 @@ mod bench {
         );
         println!();
         println!(
-            "{:<34} {:>8} {:>7} {:>8} {:>8} {:>8}  failures",
-            "set-up", "requests", "failed", "p50 ms", "p99 ms", "max ms"
+            "{:<34} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9}  failures",
+            "set-up", "requests", "failed", "p50 ms", "p99 ms", "max ms", "cpu/rst", "loop/rst"
         );
         let compare = std::env::var_os("SYSTEMFD_COMPARE").map(|_| Setup::ExecCompare);
         let setups = [Setup::Rebind, Setup::Exec]
             .into_iter()
             .chain(compare)
-            .chain([Setup::StopFirst, Setup::Supervise]);
+            .chain([
+                Setup::StopFirst,
+                Setup::Supervise,
+                Setup::SilentStopFirst,
+                Setup::Silent,
+            ]);
         for setup in setups {
             let outcome = measure(setup, restarts, clients);
-            println!("{}", outcome.row(setup.label()));
+            println!("{}", outcome.row(setup.label(), restarts));
         }
+        println!();
+        println!("cpu/rst: systemfd's CPU ms per restart, all threads (10 ms ticks);");
+        println!("loop/rst: its main thread's (event loop and looks at starting children).");
     }
 
     /// The system under test: what gets signalled, and where readiness shows.
@@ -195,6 +228,14 @@ mod bench {
             signal(&self.process, Signal::TERM);
             wait(&mut self.process);
         }
+
+        /// systemfd's CPU time so far: all threads, and the main thread.
+        fn cpu(&self) -> Option<Cpu> {
+            if !self.setup.supervised() {
+                return None;
+            }
+            Cpu::of(self.process.id())
+        }
     }
 
     /// Starts `setup`'s top process; readiness reaches `ready_tx` either
@@ -203,7 +244,7 @@ mod bench {
         let me = std::env::current_exe().expect("own path");
         let systemfd = env!("CARGO_BIN_EXE_systemfd");
         let http = format!("http::{port}");
-        let supervised = matches!(setup, Setup::StopFirst | Setup::Supervise);
+        let supervised = setup.supervised();
         let mut command = match setup {
             Setup::Rebind => {
                 let mut c = Command::new(&me);
@@ -227,6 +268,17 @@ mod bench {
                     c.arg("--stop-first");
                 }
                 c.arg("--").arg(&me).arg("server");
+                c
+            }
+            Setup::SilentStopFirst | Setup::Silent => {
+                let mut c = Command::new(systemfd);
+                c.args(["-s", &http, "-w"]).arg(dir.join("watched"));
+                if setup == Setup::SilentStopFirst {
+                    c.arg("--stop-first");
+                }
+                // The server never learns where READY=1 would go.
+                let script = format!("sleep {DELAY}; exec env -u NOTIFY_SOCKET \"$0\" server");
+                c.args(["--", "sh", "-c", &script]).arg(&me);
                 c
             }
         };
@@ -283,14 +335,48 @@ mod bench {
         system.wait_ready();
         let load = Load::start(port, clients);
         std::thread::sleep(SETTLE);
+        let before = system.cpu();
         for _ in 0..restarts {
             system.restart();
             system.wait_ready();
             std::thread::sleep(SETTLE);
         }
-        let outcome = load.finish();
+        let mut outcome = load.finish();
+        outcome.cpu = before.zip(system.cpu()).map(|(a, b)| b.since(&a));
         system.stop();
         outcome
+    }
+
+    /// CPU time, from `/proc/PID/stat` (all threads) and the main thread's
+    /// `/proc/PID/schedstat`.
+    #[derive(Clone, Copy, Debug, Default)]
+    struct Cpu {
+        all: Duration,
+        main: Duration,
+    }
+
+    impl Cpu {
+        fn of(pid: u32) -> Option<Cpu> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After "(comm)": state is field 3; utime and stime are 14 and 15.
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+            let main_ns: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
+            Some(Cpu {
+                // USER_HZ is 100 on every Linux this runs on.
+                all: Duration::from_millis(ticks * 10),
+                main: Duration::from_nanos(main_ns),
+            })
+        }
+
+        fn since(&self, earlier: &Cpu) -> Cpu {
+            Cpu {
+                all: self.all.saturating_sub(earlier.all),
+                main: self.main.saturating_sub(earlier.main),
+            }
+        }
     }
 
     /// Why a request failed.
@@ -377,10 +463,12 @@ mod bench {
     struct Outcome {
         latencies: Vec<Duration>,
         failures: Vec<Failure>,
+        /// systemfd's CPU time over the restarts (supervised set-ups).
+        cpu: Option<Cpu>,
     }
 
     impl Outcome {
-        fn row(mut self, label: &str) -> String {
+        fn row(mut self, label: &str, restarts: usize) -> String {
             self.latencies.sort();
             let at = |q: f64| -> f64 {
                 if self.latencies.is_empty() {
@@ -403,14 +491,24 @@ mod bench {
                     kinds.push(format!("{kind:?} {count}").to_lowercase());
                 }
             }
+            let per_restart = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / restarts.max(1) as f64;
+            let (all, main) = match self.cpu {
+                Some(cpu) => (
+                    format!("{:.1}", per_restart(cpu.all)),
+                    format!("{:.2}", per_restart(cpu.main)),
+                ),
+                None => ("-".into(), "-".into()),
+            };
             format!(
-                "{:<34} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2}  {}",
+                "{:<34} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>9} {:>9}  {}",
                 label,
                 self.latencies.len() + self.failures.len(),
                 self.failures.len(),
                 at(0.5),
                 at(0.99),
                 at(1.0),
+                all,
+                main,
                 if kinds.is_empty() {
                     "-".into()
                 } else {

@@ -60,10 +60,53 @@ pub fn find(root: u32, watched: &Watched) -> Option<Found> {
     tree(root).into_iter().find_map(|pid| inspect(pid, watched))
 }
 
-/// `root` and the live processes below it: descendants by parent pid, and
-/// anything left in its process group (a daemonised grandchild has another
-/// parent but keeps the group), breadth first.
+/// `root` and the live processes below it, breadth first.
+///
+/// Each thread's `children` file lists the processes it forked, so the walk
+/// costs a few reads per process of the tree, however many processes the
+/// machine runs; it misses a process whose parent has exited (it moved to
+/// a subreaper or init). Without those files (a kernel built without
+/// `CONFIG_PROC_CHILDREN`), every `/proc/PID/stat` is read instead, which
+/// also finds such a process by its process group.
 fn tree(root: u32) -> Vec<u32> {
+    let mut members = vec![root];
+    let mut index = 0;
+    while index < members.len() {
+        let Some(children) = children(members[index]) else {
+            return if index == 0 { scan(root) } else { members };
+        };
+        for child in children {
+            if !members.contains(&child) {
+                members.push(child);
+            }
+        }
+        index += 1;
+    }
+    members
+}
+
+/// The processes forked by any thread of `pid`; `None` if its threads'
+/// `children` files cannot be read.
+fn children(pid: u32) -> Option<Vec<u32>> {
+    let mut children = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let Ok(list) = fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        children.extend(
+            list.split_ascii_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    // A live process has at least one thread whose file could be read.
+    fs::metadata(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    Some(children)
+}
+
+/// [`tree`] by reading every process's `stat`: descendants by parent pid,
+/// and anything left in `root`'s process group (a daemonised grandchild has
+/// another parent but keeps the group).
+fn scan(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     let mut members = vec![root];
     let Ok(entries) = fs::read_dir("/proc") else {
@@ -384,6 +427,7 @@ mod tests {
             }
         );
         assert!(tree(wrapper.id()).contains(&(python as u32)));
+        assert!(scan(wrapper.id()).contains(&(python as u32)));
         TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
         assert!(wrapper.wait().unwrap().success());
     }
