@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::options::Signal;
+use crate::signal::Signal;
 
 /// A child's generation number: 1 for the first child, then 2, 3, ….
 pub type Generation = u64;
@@ -328,14 +328,17 @@ impl Supervisor {
         out
     }
 
+    #[cfg(test)]
     pub fn active(&self) -> Option<&Child> {
         self.active.as_ref()
     }
 
+    #[cfg(test)]
     pub fn replacement(&self) -> Option<&Child> {
         self.replacement.as_ref()
     }
 
+    #[cfg(test)]
     pub fn retiring(&self) -> &[Child] {
         &self.retiring
     }
