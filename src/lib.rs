@@ -2,7 +2,23 @@
 //! using the systemd socket-activation protocol (see `docs/protocol.md`).
 //!
 //! The binary parses its command line with [`cli`] into a [`config::Config`]
-//! and calls [`run`]; everything else is internal.
+//! and calls [`run`]; everything else is internal. The modules form layers,
+//! and each imports only from the layers below it:
+//!
+//! 1. `cli`: the command line, checked and turned into a `Config`.
+//! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
+//!    modes.
+//! 3. `watch`, `readiness`: what supervise mode listens to.
+//! 4. `output`: the status lines.
+//! 5. `config`, `activation`: the settings, and the variables a command
+//!    receives.
+//! 6. `socket`: creating the sockets.
+//! 7. `spec`, `signal`, `socket_server`, `error`: plain Rust, tested on
+//!    every platform.
+//! 8. `sys`: the operating system's primitives, one file per OS; the only
+//!    place with `unsafe`.
+//!
+//! `tests/layers.rs` checks that every import points down.
 
 pub mod cli;
 pub mod config;
