@@ -118,12 +118,45 @@ pub struct Cli {
     #[arg(long, help_heading = "Supervise mode")]
     stop_first: bool,
 
+    /// On a change, send SIGNAL to COMMAND instead of restarting it (HUP, USR1, …)
+    ///
+    /// For servers that reload themselves in place, such as gunicorn (HUP) or nginx
+    /// (HUP). The signal goes to COMMAND's own process, not to the processes it started.
+    /// SIGHUP sent to systemfd still restarts COMMAND, and a change while COMMAND is not
+    /// running starts it.
+    #[arg(long, value_name = "SIGNAL", value_parser = values::signal, help_heading = "Supervise mode")]
+    signal: Option<Signal>,
+
+    /// Clear the terminal before each start of COMMAND
+    #[arg(short = 'c', long, help_heading = "Supervise mode")]
+    clear: bool,
+
+    /// Print a man page or a shell completion script on stdout, and exit
+    #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
+    generate: Option<Generate>,
+
     /// The command to run, with its arguments, after `--`
     #[arg(value_name = "COMMAND", required = true, last = true)]
     command: Vec<OsString>,
 }
 
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page (roff), for `man -l` or a `man1` directory.
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompletePowershell,
+}
+
 impl Cli {
+    /// `--generate`, when given: systemfd prints that and runs nothing.
+    pub fn generate(&self) -> Option<Generate> {
+        self.generate
+    }
+
     /// What the flags ask for, as the library's settings: the combinations
     /// are checked here (a usage error before any socket exists) and every
     /// default is applied.
@@ -181,6 +214,8 @@ impl Cli {
             stop_signal: self.stop_signal.unwrap_or(Supervise::DEFAULT_STOP_SIGNAL),
             stop_timeout: self.stop_timeout.unwrap_or(Supervise::DEFAULT_STOP_TIMEOUT),
             stop_first: self.stop_first,
+            signal_on_change: self.signal,
+            clear: self.clear,
         }))
     }
 
@@ -193,6 +228,8 @@ impl Cli {
             ("--stop-signal", self.stop_signal.is_some()),
             ("--stop-timeout", self.stop_timeout.is_some()),
             ("--stop-first", self.stop_first),
+            ("--signal", self.signal.is_some()),
+            ("--clear", self.clear),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -215,6 +252,22 @@ impl From<ColorChoice> for config::Color {
             ColorChoice::Never => config::Color::Never,
         }
     }
+}
+
+/// Writes what `--generate` asks for.
+pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let mut command = Cli::command();
+    let shell = match kind {
+        Generate::Man => return clap_mangen::Man::new(command).render(out),
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+        Generate::CompletePowershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, "systemfd", out);
+    Ok(())
 }
 
 fn parse_spec(text: &str) -> Result<SocketSpec, crate::spec::SpecError> {
@@ -368,6 +421,8 @@ mod tests {
                 stop_signal: Signal::TERM,
                 stop_timeout: Supervise::DEFAULT_STOP_TIMEOUT,
                 stop_first: false,
+                signal_on_change: None,
+                clear: false,
             }
         );
         assert!(config.launch.set_pid);

@@ -90,6 +90,10 @@ pub struct Supervise {
     pub stop_timeout: Duration,
     /// Never run the old and the new child side by side.
     pub stop_first: bool,
+    /// On a change, send this to the running child instead of restarting it.
+    pub signal_on_change: Option<Signal>,
+    /// Clear the terminal before each start.
+    pub clear: bool,
 }
 
 #[cfg(unix)]

@@ -19,12 +19,25 @@ fn main() -> ExitCode {
 /// Parses the command line, runs, and returns the exit status.
 fn run() -> i32 {
     let config = match Cli::try_parse() {
-        Ok(cli) => cli.into_config(),
+        Ok(cli) => match cli.generate() {
+            Some(kind) => return generate(kind),
+            None => cli.into_config(),
+        },
         Err(err) => return usage_error(err),
     };
     match config.and_then(systemfd::run) {
         Ok(status) => status,
         Err(failure) => report(&failure),
+    }
+}
+
+/// `--generate`: the man page or a completion script on stdout.
+fn generate(kind: systemfd::cli::Generate) -> i32 {
+    match systemfd::cli::generate(kind, &mut std::io::stdout().lock()) {
+        Ok(()) => 0,
+        Err(err) => report(&Failure::setup(
+            anyhow::Error::new(err).context("cannot write to stdout"),
+        )),
     }
 }
 

@@ -65,6 +65,19 @@ impl Printer {
         self.write(&format!("{} {message}\n", self.paint(WARN, "~> warning:")));
     }
 
+    /// Clears the terminal and its scrollback (`--clear`), when stdout or
+    /// stderr is one; a pipe or a file gets nothing.
+    pub fn clear_screen(&self) {
+        const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            let mut stdout = stdout.lock();
+            let _ = stdout.write_all(CLEAR).and_then(|()| stdout.flush());
+        } else if std::io::stderr().is_terminal() {
+            let _ = std::io::stderr().lock().write_all(CLEAR);
+        }
+    }
+
     /// Writes already-formatted lines in one call, unless quiet.
     pub fn write(&self, text: &str) {
         if !self.quiet && !text.is_empty() {

@@ -58,6 +58,7 @@ pub fn run(
     let policy = Policy {
         stop_first: settings.stop_first,
         grace: settings.stop_timeout,
+        signal_on_change: settings.signal_on_change,
     };
     let directory = Directory::create()
         .context("cannot create a private directory for the readiness sockets")
@@ -114,6 +115,9 @@ pub fn run(
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Start(generation) => {
+                    if settings.clear {
+                        printer.clear_screen();
+                    }
                     let event = match starter.start(generation) {
                         Ok((pid, child)) => {
                             running.insert(generation, child);
@@ -135,6 +139,11 @@ pub fn run(
                 }
                 Action::Stop { pid } => send(pid, settings.stop_signal, printer),
                 Action::Kill { pid } => send(pid, Signal::KILL, printer),
+                Action::Signal { pid, signal } => {
+                    if let Err(err) = sys::signal_process(pid, signal.0) {
+                        printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
+                    }
+                }
                 Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
                 Action::Say(report) => printer.status(&report.to_string()),
                 Action::Exit(code) => return Ok(code),

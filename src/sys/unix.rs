@@ -188,6 +188,22 @@ pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// Sends `signal` to the process `pid` alone. A process that is already
+/// gone is not an error.
+pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill reads no memory. `pid` is a child of ours that has not
+    // been reaped (the caller knows it runs), so the pid is not reused.
+    let rv = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    if rv == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(err),
+    }
+}
+
 /// Waits for the child `pid` to exit and reaps it.
 pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
     use std::os::unix::process::ExitStatusExt as _;
