@@ -718,3 +718,54 @@ fn a_command_that_cannot_run_ends_supervision_with_126_or_127() {
         assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
     }
 }
+
+#[test]
+fn signal_reloads_the_command_in_place_instead_of_restarting_it() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--ignore",
+            "tmp/",
+            "--signal",
+            "USR1",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo reloaded' USR1; echo armed; while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect("armed", |l| l == "armed");
+    write(dir.path().join("app.conf"), "changed");
+    s.expect_text(&format!("~> sending SIGUSR1 to pid {pid} (--signal)"));
+    s.expect("reloaded", |l| l == "reloaded");
+    // SIGHUP to systemfd still restarts.
+    s.signal("HUP");
+    s.expect_text(&format!("~> stopped pid {pid}"));
+    let second = s.started();
+    assert_ne!(second, pid);
+    let starts = s
+        .run
+        .seen
+        .iter()
+        .filter(|l| l.text().contains("~> started pid "))
+        .count();
+    assert_eq!(starts, 2, "{}", s.report());
+}
+
+#[test]
+fn clear_sends_nothing_to_a_pipe() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &["-w", ".", "--clear", "--", "sh", "-c", "echo up; sleep 60"],
+    );
+    s.started();
+    s.expect("up", |l| l == "up");
+    s.signal("TERM");
+    s.run.wait();
+    assert!(!s.saw("\u{1b}["), "{}", s.report());
+}
