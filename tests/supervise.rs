@@ -676,8 +676,24 @@ fn bad_values_are_usage_errors_with_no_side_effect() {
             "invalid value '[oops' for '--ignore <GLOB>': not a valid pattern",
         ),
         (
+            &["-w", ".", "--stop-timeout", "10000000000000000000"],
+            "invalid value '10000000000000000000' for '--stop-timeout <DURATION>': the duration is too long",
+        ),
+        (
+            &["-w", ".", "--debounce", "9300000000000000000000"],
+            "invalid value '9300000000000000000000' for '--debounce <DURATION>': the duration is too long",
+        ),
+        (
+            &["-w", ".", "--signal", "0"],
+            "invalid value '0' for '--signal <SIGNAL>': there is no signal 0",
+        ),
+        (
             &["--stop-first"],
             "--stop-first applies only in supervise mode: add --watch PATH",
+        ),
+        (
+            &["--clear"],
+            "--clear applies only in supervise mode: add --watch PATH",
         ),
     ] {
         let ran = systemfd()

@@ -307,6 +307,16 @@ fn humanize(duration: Duration) -> String {
     }
 }
 
+/// When a stop that began at `since` runs out of `grace`. The command line
+/// bounds the grace to a day; one too long for the clock would end a day
+/// after `since`.
+fn grace_end(since: Instant, grace: Duration) -> Instant {
+    since
+        .checked_add(grace)
+        .or_else(|| since.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(since)
+}
+
 /// The supervisor's whole state.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -363,7 +373,7 @@ impl Supervisor {
                 State::Stopping {
                     since,
                     killed: false,
-                } => Some(since + self.policy.grace),
+                } => Some(grace_end(since, self.policy.grace)),
                 _ => None,
             })
             .min()
@@ -623,7 +633,7 @@ impl Supervisor {
                 killed: false,
             } = child.state
             {
-                if now >= since + self.policy.grace {
+                if now >= grace_end(since, self.policy.grace) {
                     child.state = State::Stopping {
                         since,
                         killed: true,
