@@ -785,3 +785,57 @@ fn clear_sends_nothing_to_a_pipe() {
     s.run.wait();
     assert!(!s.saw("\u{1b}["), "{}", s.report());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_broken_stderr_does_not_stop_supervision() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::process::Stdio;
+
+    let dir = project();
+    let script = dir.path().join("run.sh");
+    let install = || {
+        std::fs::write(&script, "#!/bin/sh\necho up $$\nexec sleep 60\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    install();
+    let mut child = Command::new(util::systemfd_path())
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("tmp"))
+        .args(["-w", "run.sh", "--", "./run.sh"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stderr any more: every write to it fails with EPIPE.
+    drop(child.stderr.take());
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let up = |rx: &mpsc::Receiver<String>| -> u32 {
+        let line = rx.recv_timeout(DEADLINE).expect("the command starts");
+        number_after(&line, "up ")
+    };
+    let first = up(&rx);
+    // The restart stops the old child, then cannot start the program, which
+    // is gone, and says so on the broken stderr.
+    std::fs::remove_file(&script).unwrap();
+    signal(child.id(), "HUP");
+    wait_until("the old child is gone", || !alive(first));
+    // systemfd lives on: the next restart runs the program again.
+    install();
+    signal(child.id(), "HUP");
+    up(&rx);
+    signal(child.id(), "TERM");
+    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    assert_eq!(status.code(), Some(0));
+}

@@ -144,7 +144,7 @@ pub fn run(
                         printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
                     }
                 }
-                Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
+                Action::Say(report) if report.is_error() => printer.error(&report.to_string()),
                 Action::Say(report) => printer.status(&report.to_string()),
                 Action::Exit(code) => return Ok(code),
             }
