@@ -110,6 +110,9 @@ fn signal(pid: u32, name: &str) {
         "TERM" => Signal::TERM,
         "INT" => Signal::INT,
         "KILL" => Signal::KILL,
+        "QUIT" => Signal::QUIT,
+        "USR1" => Signal::USR1,
+        "USR2" => Signal::USR2,
         other => panic!("no signal {other} in this test"),
     };
     let pid = Pid::from_raw(pid as i32).expect("a pid");
@@ -838,4 +841,148 @@ fn a_broken_stderr_does_not_stop_supervision() {
     signal(child.id(), "TERM");
     let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
     assert_eq!(status.code(), Some(0));
+}
+
+/// The pid a command printed on its `server PID` line.
+fn server_pid(s: &mut Supervised) -> u32 {
+    let line = s.expect("server PID", |l| l.starts_with("server "));
+    number_after(&line, "server ")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_outliving_its_wrapper_is_stopped_too() {
+    // The wrapper exits on SIGTERM at once; the server under it ignores it.
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-timeout",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            "sh -c 'trap \"\" TERM; echo server $$; while :; do sleep 0.1; done' & trap 'exit 0' TERM; wait",
+        ],
+    );
+    let wrapper = s.started();
+    let server = server_pid(&mut s);
+    s.signal("HUP");
+    // The restart waits for the whole group, SIGKILL after the timeout.
+    s.expect_text(&format!(
+        "~> pid {wrapper} did not stop within 300ms; sending SIGKILL"
+    ));
+    s.expect_text(&format!(
+        "~> stopped pid {wrapper}: it exited with status 0"
+    ));
+    assert!(!alive(server), "{}", s.report());
+    s.started();
+    let next = server_pid(&mut s);
+    s.signal("TERM");
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(!alive(next), "the server outlived systemfd\n{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_command_that_exits_leaving_its_server_behind_still_runs() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "sh -c 'echo server $$; exec sleep 60' & exit 0",
+        ],
+    );
+    let leader = s.started();
+    let server = server_pid(&mut s);
+    wait_until("the leader is reaped", || !alive(leader));
+    s.signal("TERM");
+    s.expect_text(&format!("~> stopped pid {leader}: it exited with status 0"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(!alive(server), "{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn processes_that_leave_the_group_are_stopped_too() {
+    let dir = project();
+    // One leaves with setsid while its parent lives, one is orphaned.
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "setsid sh -c 'echo server $$; exec sleep 60' & \
+             sh -c 'setsid sh -c \"echo server \\$\\$; exec sleep 60\" &'; wait",
+        ],
+    );
+    s.started();
+    let first = server_pid(&mut s);
+    let second = server_pid(&mut s);
+    s.signal("TERM");
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    wait_until("both servers are gone", || !alive(first) && !alive(second));
+}
+
+#[test]
+fn a_stopped_child_is_reported_and_continued_when_it_is_stopped() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-timeout",
+            "15s",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; echo up; kill -STOP $$; while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect_text(&format!("~> warning: pid {pid} was stopped by SIGSTOP"));
+    s.signal("TERM");
+    s.expect("bye", |l| l == "bye");
+    // It exited by itself, long before the timeout's SIGKILL.
+    s.expect_text(&format!("~> stopped pid {pid}: it exited with status 0"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+}
+
+#[test]
+fn quit_stops_and_user_signals_are_passed_on() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got USR1' USR1; trap 'echo got USR2' USR2; echo up; \
+             while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect("up", |l| l == "up");
+    signal(s.run.pid(), "USR1");
+    s.expect("got USR1", |l| l == "got USR1");
+    s.expect_text(&format!("~> SIGUSR1: passing it on to pid {pid}"));
+    signal(s.run.pid(), "USR2");
+    s.expect("got USR2", |l| l == "got USR2");
+    signal(s.run.pid(), "QUIT");
+    s.expect_text(&format!("~> stopped pid {pid}"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(temp_entries(dir.path()).is_empty(), "{}", s.report());
 }
