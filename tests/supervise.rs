@@ -986,3 +986,57 @@ fn quit_stops_and_user_signals_are_passed_on() {
     assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
     assert!(temp_entries(dir.path()).is_empty(), "{}", s.report());
 }
+
+/// The resident memory of `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_flood_of_status_messages_stays_bounded_and_signals_get_through() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+
+    const FLOOD: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+path = os.environ["NOTIFY_SOCKET"]
+n = 0
+while True:
+    s.sendto(b"STATUS=busy %d" % n, path)
+    n += 1
+    if n == 1000000:
+        print("flooded", flush=True)
+"#;
+    let dir = project();
+    let mut child = Command::new(util::systemfd_path())
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("tmp"))
+        .args(["-w", ".", "--ignore", "tmp/", "--", "python3", "-c", FLOOD])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stderr for now: systemfd blocks on it once the pipe is full.
+    let stderr = child.stderr.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "flooded");
+    let rss = resident_kib(child.id());
+    assert!(
+        rss < 40 * 1024,
+        "systemfd holds {rss} KiB after 1000000 messages"
+    );
+    signal(child.id(), "TERM");
+    // Once stderr drains, SIGTERM is among the next few things handled.
+    std::thread::spawn(move || std::io::copy(&mut { stderr }, &mut std::io::sink()));
+    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    assert_eq!(status.code(), Some(0));
+}

@@ -100,3 +100,57 @@ fn without_clear_nothing_is_cleared() {
     );
     assert!(!shown.contains("\u{1b}[2J"), "{shown:?}");
 }
+
+/// Starts systemfd as the session leader of a fresh pseudo-terminal (its
+/// controlling terminal), waits for `started pid N`, then closes the
+/// terminal as a terminal window does and waits for systemfd to exit.
+/// Prints `exit STATUS` and `command N`.
+const HANG_UP: &str = r#"
+import os, pty, re, select, sys, time
+pid, master = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+shown = b""
+end = time.monotonic() + 20
+while b"started pid" not in shown or not re.search(rb"started pid \d+\D", shown):
+    ready, _, _ = select.select([master], [], [], max(0.0, end - time.monotonic()))
+    if not ready:
+        sys.exit("no start line: %r" % shown)
+    shown += os.read(master, 4096)
+command = re.search(rb"started pid (\d+)", shown).group(1).decode()
+os.close(master)
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exit", os.waitstatus_to_exitcode(status))
+        print("command", command)
+        sys.exit(0)
+    time.sleep(0.01)
+sys.exit("systemfd did not exit after its terminal closed")
+"#;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn closing_the_terminal_stops_the_command_and_systemfd() {
+    let dir = temp_dir();
+    let ran = TestCommand::new("python3")
+        .current_dir(dir.path())
+        .args(["-c", HANG_UP])
+        .arg(systemfd_path())
+        .args(["-s", "0", "-w", ".", "--", "sleep", "60"])
+        .output()
+        .assert_code(0);
+    let out = ran.stdout();
+    let command: u32 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("command "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", ran.report()));
+    assert!(out.contains("exit 0"), "{}", ran.report());
+    let stat = std::fs::read_to_string(format!("/proc/{command}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "the command outlived its terminal: {stat}"
+    );
+}
