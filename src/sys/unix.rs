@@ -258,6 +258,19 @@ pub fn reap() -> io::Result<Option<(u32, Reaped)>> {
     }
 }
 
+/// Whether a process `pid` exists (a zombie counts).
+pub fn process_exists(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks; it reads no memory.
+    let rv = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This process's real user id.
+pub fn user_id() -> u32 {
+    // SAFETY: getuid cannot fail and reads no memory.
+    unsafe { libc::getuid() }
+}
+
 /// Whether the process group `group` still has a member (a zombie counts
 /// until it is reaped).
 pub fn group_exists(group: u32) -> bool {
