@@ -535,7 +535,10 @@ mod tests {
                     .add_path(root.join(name)),
             )
         };
-        let printer = Printer::new(true, crate::cli::ColorChoice::Never);
+        let printer = Printer::new(crate::config::Output {
+            quiet: true,
+            color: crate::config::Color::Never,
+        });
         let debounce = Duration::from_millis(50);
         let (tx, rx) = mpsc::channel();
         for name in ["b.rs", "x.log", "a.rs", "b.rs"] {

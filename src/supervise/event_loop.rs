@@ -2,81 +2,139 @@
 //!
 //! Everything that happens arrives over one channel, from threads that only
 //! forward: the signal thread (signal-hook's self-pipe; the handlers do
-//! nothing else), the file watcher, one readiness listener per child and one
-//! waiter per child. The loop runs on the main thread, which also forks every
-//! child, so that the children's parent-death signal (Linux) is tied to the
-//! thread that lives as long as systemfd.
+//! nothing else), the file watcher and one readiness listener per child. The
+//! loop runs on the main thread, which also forks every child and reaps them
+//! all (on SIGCHLD), so that the children's parent-death signal (Linux) is
+//! tied to the thread that lives as long as systemfd.
+//!
+//! Readiness messages are coalesced per child (the latest `STATUS=` wins,
+//! with a count of those skipped), so a child that floods `NOTIFY_SOCKET`
+//! queues at most one message, and signals are never far behind.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::io::IsTerminal as _;
 #[cfg(target_os = "linux")]
 use std::os::fd::AsFd;
-use std::os::unix::process::ExitStatusExt as _;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
-use super::options::{self, Signal};
+use super::children::Children;
 #[cfg(target_os = "linux")]
 use super::state::Waiter;
-use super::state::{Action, Event, Generation, Policy, Readiness, Status, Supervisor};
+use super::state::{Action, Event, Generation, Policy, Supervisor};
 use crate::activation::{self, FIRST_FD};
-use crate::cli::Cli;
+use crate::config::{Launch, Readiness, Supervise};
 use crate::error::Failure;
 #[cfg(target_os = "linux")]
 use crate::listening;
 use crate::output::Printer;
 use crate::readiness::{self, Directory, Listener, Message};
+use crate::signal::Signal;
 use crate::socket::Sockets;
 use crate::sys;
 use crate::watch::{self, Change};
+
+/// How often a group whose leader has exited is looked at until it empties.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// What the threads forward to the loop.
 enum Input {
     Change(Change),
     Signal(i32),
+    /// A child's mailbox has news.
     Notify {
         generation: Generation,
-        message: Message,
-    },
-    Exited {
-        generation: Generation,
-        status: Status,
+        mailbox: Arc<Mutex<Mailbox>>,
     },
 }
 
-/// A child that has been started and not yet seen to exit.
-struct Running {
-    /// Closes the child's readiness socket when dropped.
-    _listener: Listener,
+/// What a child has sent on `NOTIFY_SOCKET` since the loop last looked.
+#[derive(Debug, Default)]
+struct Mailbox {
+    ready: bool,
+    /// The latest `STATUS=` text.
+    status: Option<String>,
+    /// `STATUS=` texts replaced by a later one before the loop saw them.
+    skipped: usize,
+    /// Whether an `Input::Notify` for this mailbox is in the channel.
+    queued: bool,
+}
+
+impl Mailbox {
+    /// Takes the news, as events for the supervisor.
+    fn take(&mut self, generation: Generation) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(text) = self.status.take() {
+            let text = match std::mem::take(&mut self.skipped) {
+                0 => text,
+                skipped => format!("{text} ({skipped} earlier not shown)"),
+            };
+            events.push(Event::Status { generation, text });
+        }
+        if std::mem::take(&mut self.ready) {
+            events.push(Event::Ready { generation });
+        }
+        self.queued = false;
+        events
+    }
+}
+
+/// Which of stdin, stdout and stderr were terminals at the start.
+struct Terminal([bool; 3]);
+
+impl Terminal {
+    fn now() -> Terminal {
+        Terminal([
+            std::io::stdin().is_terminal(),
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        ])
+    }
+
+    /// Whether a terminal systemfd had is gone (hung up: it no longer
+    /// answers as a terminal). SIGHUP then means "the terminal closed", not
+    /// "restart".
+    fn hung_up(&self) -> bool {
+        let now = Terminal::now();
+        self.0.iter().zip(now.0).any(|(&was, is)| was && !is)
+    }
 }
 
 /// Runs COMMAND under supervision until SIGINT or SIGTERM; returns the
 /// status systemfd exits with.
-pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failure> {
-    sys::ignore_sigpipe();
-    let stop_signal = cli.stop_signal.unwrap_or(Signal::TERM);
-    // Listening is seen through Linux's /proc, and only on passed sockets.
-    let ready = if cfg!(target_os = "linux") && !sockets.is_empty() {
-        Readiness::Auto
-    } else {
-        Readiness::Notify
-    };
+pub fn run(
+    settings: &Supervise,
+    launch: &Launch,
+    sockets: Sockets,
+    printer: &Printer,
+) -> Result<i32, Failure> {
     let policy = Policy {
-        stop_first: cli.stop_first,
-        grace: cli.stop_timeout.unwrap_or(options::DEFAULT_STOP_TIMEOUT),
-        ready,
+        stop_first: settings.stop_first,
+        grace: settings.stop_timeout,
+        signal_on_change: settings.signal_on_change,
+        ready: readiness(settings.ready, &sockets),
     };
     let directory = Directory::create()
         .context("cannot create a private directory for the readiness sockets")
         .map_err(Failure::setup)?;
     let (tx, rx) = mpsc::channel();
+    let terminal = Terminal::now();
+    #[cfg(target_os = "linux")]
+    if let Err(err) = sys::become_subreaper() {
+        printer.warn(&format!(
+            "cannot become a child subreaper ({err}); processes that leave the command's group may outlive it"
+        ));
+    }
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
-        .context("cannot handle signals")
-        .map_err(Failure::setup)?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD,
+    ])
+    .context("cannot handle signals")
+    .map_err(Failure::setup)?;
     let signal_tx = tx.clone();
     std::thread::Builder::new()
         .name("signals".into())
@@ -94,9 +152,9 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     let change_tx = tx.clone();
     let _watcher = watch::start(
         watch::Settings {
-            paths: &cli.watch,
-            ignores: &cli.ignore,
-            debounce: cli.debounce.unwrap_or(options::DEFAULT_DEBOUNCE),
+            paths: &settings.watch,
+            ignores: &settings.ignore,
+            debounce: settings.debounce,
             exclude: vec![directory.path().to_owned()],
         },
         *printer,
@@ -104,15 +162,17 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     )
     .map_err(Failure::setup)?;
 
-    let staged = sys::stage(&sockets, FIRST_FD + sockets.len() as i32).map_err(Failure::setup)?;
+    let staged = sys::stage(&sockets.fds(), FIRST_FD + sockets.len() as i32)
+        .context("cannot duplicate a socket")
+        .map_err(Failure::setup)?;
     #[cfg(target_os = "linux")]
     let watched = listening::Watched::new(staged.iter().map(AsFd::as_fd))
         .context("cannot identify the sockets")
         .map_err(Failure::setup)?;
     let environment = environment(&sockets);
-    let program = &cli.command[0];
+    let program = launch.program();
     let starter = Starter {
-        cli,
+        launch,
         directory: &directory,
         environment: &environment,
         staged: &staged,
@@ -120,15 +180,18 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     };
 
     let mut supervisor = Supervisor::new(policy);
-    let mut running: HashMap<Generation, Running> = HashMap::new();
+    let mut children = Children::default();
     let mut actions: VecDeque<Action> = supervisor.begin(Instant::now()).into();
     loop {
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Start(generation) => {
+                    if settings.clear {
+                        printer.clear_screen();
+                    }
                     let event = match starter.start(generation) {
-                        Ok((pid, child)) => {
-                            running.insert(generation, child);
+                        Ok((pid, listener)) => {
+                            children.insert(generation, pid, listener);
                             Event::Started { generation, pid }
                         }
                         // The first start decides whether COMMAND can run at all.
@@ -145,8 +208,17 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
-                Action::Stop { pid } => send(pid, stop_signal, printer),
-                Action::Kill { pid } => send(pid, Signal(libc::SIGKILL), printer),
+                Action::Stop { pid } => {
+                    send(&children, pid, settings.stop_signal, printer);
+                    // A stopped child cannot act on the stop signal.
+                    send(&children, pid, Signal::CONT, printer);
+                }
+                Action::Kill { pid } => send(&children, pid, Signal::KILL, printer),
+                Action::Signal { pid, signal } => {
+                    if let Err(err) = sys::signal_process(pid, signal.0) {
+                        printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
+                    }
+                }
                 #[cfg(target_os = "linux")]
                 Action::Look { generation, pid } => {
                     if let Some(found) = listening::find(pid, &watched) {
@@ -158,47 +230,62 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
                         actions.extend(supervisor.handle(event, Instant::now()));
                     }
                 }
-                // Only asked for where listening can be seen.
+                // Asked for only where listening can be seen.
                 #[cfg(not(target_os = "linux"))]
                 Action::Look { .. } => {}
-                Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
+                Action::Say(report) if report.is_error() => printer.error(&report.to_string()),
                 Action::Say(report) => printer.status(&report.to_string()),
-                Action::Exit(code) => return Ok(code),
+                Action::Exit(code) => {
+                    #[cfg(target_os = "linux")]
+                    end_orphans(&mut children, settings, code == 0, printer);
+                    return Ok(code);
+                }
             }
         }
 
-        let input = match supervisor.next_deadline() {
+        let mut deadline = supervisor.next_deadline();
+        if children.draining() {
+            let poll = Instant::now() + DRAIN_POLL;
+            deadline = Some(deadline.map_or(poll, |at| at.min(poll)));
+        }
+        let input = match deadline {
             Some(deadline) => rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .ok(),
             // The loop holds a sender, so this never ends with an error.
             None => rx.recv().ok(),
         };
-        let events = match input {
+        let mut events = match input {
             None => vec![Event::Tick],
             Some(Input::Change(Change { path, more })) => vec![Event::Change { path, more }],
+            Some(Input::Signal(SIGCHLD)) => {
+                children.reap(printer);
+                Vec::new()
+            }
+            Some(Input::Signal(SIGHUP)) if terminal.hung_up() => vec![Event::Shutdown {
+                signal: Signal(SIGHUP),
+            }],
             Some(Input::Signal(SIGHUP)) => vec![Event::Hangup],
+            Some(Input::Signal(signal @ (SIGUSR1 | SIGUSR2))) => vec![Event::Forward {
+                signal: Signal(signal),
+            }],
             Some(Input::Signal(signal)) => vec![Event::Shutdown {
                 signal: Signal(signal),
             }],
             Some(Input::Notify {
                 generation,
-                message,
-            }) => {
-                let mut events = Vec::new();
-                if let Some(text) = message.status {
-                    events.push(Event::Status { generation, text });
-                }
-                if message.ready {
-                    events.push(Event::Ready { generation });
-                }
-                events
-            }
-            Some(Input::Exited { generation, status }) => {
-                running.remove(&generation);
-                vec![Event::Exited { generation, status }]
-            }
+                mailbox,
+            }) => match mailbox.lock() {
+                Ok(mut mailbox) => mailbox.take(generation),
+                Err(_) => Vec::new(),
+            },
         };
+        events.extend(
+            children
+                .ended()
+                .into_iter()
+                .map(|(generation, status)| Event::Exited { generation, status }),
+        );
         for event in events {
             actions.extend(supervisor.handle(event, Instant::now()));
         }
@@ -212,11 +299,54 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     }
 }
 
+/// At exit, the orphans systemfd inherited from its commands (Linux) get the
+/// stop signal and, if they outlast the stop timeout (or the exit is the
+/// second Ctrl-C's), SIGKILL: nothing systemfd started outlives it.
+#[cfg(target_os = "linux")]
+fn end_orphans(children: &mut Children, settings: &Supervise, graceful: bool, printer: &Printer) {
+    let orphans = children.orphans();
+    if orphans.is_empty() {
+        return;
+    }
+    let first = if graceful {
+        settings.stop_signal
+    } else {
+        Signal::KILL
+    };
+    for &pid in &orphans {
+        let _ = sys::signal_process(pid, first.0);
+        let _ = sys::signal_process(pid, Signal::CONT.0);
+    }
+    let end = Instant::now() + settings.stop_timeout;
+    while Instant::now() < end {
+        children.reap(printer);
+        if children.orphans().is_empty() {
+            return;
+        }
+        std::thread::sleep(DRAIN_POLL);
+    }
+    for pid in children.orphans() {
+        let _ = sys::signal_process(pid, Signal::KILL.0);
+    }
+    children.reap(printer);
+}
+
+/// What `--ready` comes to here: listening is seen through Linux's `/proc`,
+/// and only on passed sockets; elsewhere only `READY=1` can tell.
+fn readiness(asked: Readiness, sockets: &Sockets) -> Readiness {
+    if cfg!(target_os = "linux") && !sockets.is_empty() {
+        asked
+    } else {
+        Readiness::Notify
+    }
+}
+
 /// The environment every child gets, but for `NOTIFY_SOCKET` and `LISTEN_PID`.
 fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
     let mut environment: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(key, _)| {
-            key != readiness::VARIABLE && !sys::STALE_VARIABLES.iter().any(|name| key == *name)
+            key != readiness::VARIABLE
+                && !activation::STALE_VARIABLES.iter().any(|name| key == *name)
         })
         .collect();
     environment.extend(
@@ -227,9 +357,9 @@ fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
     environment
 }
 
-/// Signals a child's process group, saying so if that fails.
-fn send(pid: u32, signal: Signal, printer: &Printer) {
-    if let Err(err) = sys::signal_group(pid, signal.0) {
+/// Signals a child's process group (and its strays), saying so if that fails.
+fn send(children: &Children, pid: u32, signal: Signal, printer: &Printer) {
+    if let Err(err) = children.signal(pid, signal) {
         printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
     }
 }
@@ -251,7 +381,7 @@ impl StartError {
 
 /// Starts children: everything a start needs besides the generation.
 struct Starter<'a> {
-    cli: &'a Cli,
+    launch: &'a Launch,
     directory: &'a Directory,
     environment: &'a [(OsString, OsString)],
     staged: &'a [std::os::fd::OwnedFd],
@@ -259,15 +389,28 @@ struct Starter<'a> {
 }
 
 impl Starter<'_> {
-    fn start(&self, generation: Generation) -> Result<(u32, Running), StartError> {
+    fn start(&self, generation: Generation) -> Result<(u32, Listener), StartError> {
         let notify_tx = self.tx.clone();
+        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
         let listener = self
             .directory
-            .listen(generation, move |message| {
-                let _ = notify_tx.send(Input::Notify {
-                    generation,
-                    message,
-                });
+            .listen(generation, move |message: Message| {
+                let Ok(mut news) = mailbox.lock() else {
+                    return;
+                };
+                news.ready |= message.ready;
+                if let Some(text) = message.status {
+                    if news.status.replace(text).is_some() {
+                        news.skipped += 1;
+                    }
+                }
+                if !news.queued {
+                    news.queued = true;
+                    let _ = notify_tx.send(Input::Notify {
+                        generation,
+                        mailbox: Arc::clone(&mailbox),
+                    });
+                }
             })
             .with_context(|| {
                 format!(
@@ -279,39 +422,13 @@ impl Starter<'_> {
         let mut environment = self.environment.to_vec();
         environment.push((readiness::VARIABLE.into(), listener.path().into()));
         let pid = sys::spawn(&sys::ChildSpec {
-            command: &self.cli.command,
+            command: &self.launch.command,
             env: &environment,
             sockets: self.staged,
-            set_pid: !self.cli.no_pid,
+            first_fd: FIRST_FD,
+            pid_variable: (self.launch.set_pid && !self.staged.is_empty()).then_some("LISTEN_PID"),
         })
         .map_err(StartError::Exec)?;
-        let exit_tx = self.tx.clone();
-        let waiter = std::thread::Builder::new()
-            .name(format!("wait-{pid}"))
-            .spawn(move || {
-                let status = match sys::wait(pid) {
-                    Ok(status) => match status.signal() {
-                        Some(signal) => Status::Signal(Signal(signal)),
-                        None => Status::Code(status.code().unwrap_or(-1)),
-                    },
-                    // Only possible if someone else reaped our child.
-                    Err(_) => Status::Code(-1),
-                };
-                let _ = exit_tx.send(Input::Exited { generation, status });
-            });
-        if let Err(err) = waiter {
-            // Without a waiter nobody would notice its exit: take it back.
-            let _ = sys::signal_group(pid, libc::SIGKILL);
-            let _ = sys::wait(pid);
-            return Err(StartError::Setup(
-                anyhow::Error::new(err).context("cannot start a thread to wait for the command"),
-            ));
-        }
-        Ok((
-            pid,
-            Running {
-                _listener: listener,
-            },
-        ))
+        Ok((pid, listener))
     }
 }

@@ -29,7 +29,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::options::Signal;
+use crate::config::Readiness;
+use crate::signal::Signal;
 
 /// A child's generation number: 1 for the first child, then 2, 3, ….
 pub type Generation = u64;
@@ -98,24 +99,12 @@ pub struct Policy {
     pub stop_first: bool,
     /// `--stop-timeout`: how long after the stop signal SIGKILL follows.
     pub grace: Duration,
+    /// `--signal`: on a change, send this to the running child instead of
+    /// restarting it.
+    pub signal_on_change: Option<Signal>,
     /// `--ready`, as it applies here: [`Readiness::Notify`] wherever
     /// listening cannot be seen (not Linux, or no sockets).
     pub ready: Readiness,
-}
-
-/// Which signals make a starting child ready (`--ready`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Readiness {
-    /// `READY=1` only.
-    Notify,
-    /// Being seen waiting on a passed socket only; `READY=1` is not needed.
-    Listen,
-    /// Listening, as long as no child of this run has sent `READY=1`. Once
-    /// one has, its successors are ready at their `READY=1`, and only once
-    /// they are also seen listening: a server such as gunicorn reports
-    /// `READY=1` from its master before its workers serve. Listening that
-    /// does not show within [`CONFIRM`] after `READY=1` is not waited for.
-    Auto,
 }
 
 /// The first look at a starting child comes this long after its start, and
@@ -182,8 +171,10 @@ pub enum Event {
     },
     /// Time passed: a stop may have run out of grace, a look may be due.
     Tick,
-    /// systemfd received SIGINT or SIGTERM.
+    /// systemfd received SIGINT, SIGTERM, SIGQUIT or its terminal hung up.
     Shutdown { signal: Signal },
+    /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).
+    Forward { signal: Signal },
 }
 
 /// What to do.
@@ -198,6 +189,8 @@ pub enum Action {
     /// See whether a process of `pid`'s tree waits on a passed socket; if
     /// so, report `Listening` for `generation`.
     Look { generation: Generation, pid: u32 },
+    /// Send `signal` to the process `pid` alone (`--signal`).
+    Signal { pid: u32, signal: Signal },
     /// Tell the user.
     Say(Report),
     /// Leave with this status.
@@ -234,6 +227,14 @@ pub enum Report {
     },
     Hangup,
     Restart(Plan),
+    Signalled {
+        pid: u32,
+        signal: Signal,
+    },
+    Forwarded {
+        pid: u32,
+        signal: Signal,
+    },
     Started {
         pid: u32,
     },
@@ -337,6 +338,10 @@ impl fmt::Display for Report {
                 f,
                 "restart: already waiting for pid {old} to stop before starting"
             ),
+            Report::Signalled { pid, signal } => {
+                write!(f, "sending {signal} to pid {pid} (--signal)")
+            }
+            Report::Forwarded { pid, signal } => write!(f, "{signal}: passing it on to pid {pid}"),
             Report::Started { pid } => write!(f, "started pid {pid}"),
             Report::Ready { pid, after, source } => {
                 write!(f, "ready: pid {pid} after {} ms (", after.as_millis())?;
@@ -418,6 +423,16 @@ fn humanize(duration: Duration) -> String {
     }
 }
 
+/// When a stop that began at `since` runs out of `grace`. The command line
+/// bounds the grace to a day; one too long for the clock would end a day
+/// after `since`.
+fn grace_end(since: Instant, grace: Duration) -> Instant {
+    since
+        .checked_add(grace)
+        .or_else(|| since.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(since)
+}
+
 /// The supervisor's whole state.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -454,14 +469,17 @@ impl Supervisor {
         out
     }
 
+    #[cfg(test)]
     pub fn active(&self) -> Option<&Child> {
         self.active.as_ref()
     }
 
+    #[cfg(test)]
     pub fn replacement(&self) -> Option<&Child> {
         self.replacement.as_ref()
     }
 
+    #[cfg(test)]
     pub fn retiring(&self) -> &[Child] {
         &self.retiring
     }
@@ -473,7 +491,7 @@ impl Supervisor {
             State::Stopping {
                 since,
                 killed: false,
-            } => Some(since + self.policy.grace),
+            } => Some(grace_end(since, self.policy.grace)),
             _ => None,
         });
         let starting = self.starting().flat_map(|child| {
@@ -497,7 +515,13 @@ impl Supervisor {
             Event::Change { path, more } => {
                 if !self.shutting_down {
                     out.push(Action::Say(Report::Change { path, more }));
-                    self.restart(now, &mut out);
+                    match self.to_signal() {
+                        Some((pid, signal)) => {
+                            out.push(Action::Say(Report::Signalled { pid, signal }));
+                            out.push(Action::Signal { pid, signal });
+                        }
+                        None => self.restart(now, &mut out),
+                    }
                 }
             }
             Event::Hangup => {
@@ -538,8 +562,26 @@ impl Supervisor {
             Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
             Event::Tick => self.tick(now, &mut out),
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
+            Event::Forward { signal } => {
+                let serving = self.active.as_ref().filter(|child| child.is_running());
+                if let Some(pid) = serving.and_then(|child| child.pid) {
+                    out.push(Action::Say(Report::Forwarded { pid, signal }));
+                    out.push(Action::Signal { pid, signal });
+                }
+            }
         }
         out
+    }
+
+    /// With `--signal`, the child a change is signalled to instead of a
+    /// restart: the active one, when it runs and no restart is under way.
+    fn to_signal(&self) -> Option<(u32, Signal)> {
+        let signal = self.policy.signal_on_change?;
+        if self.replacement.is_some() || self.start_after.is_some() {
+            return None;
+        }
+        let active = self.active.as_ref().filter(|child| child.is_running())?;
+        Some((active.pid?, signal))
     }
 
     fn restart(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -833,7 +875,7 @@ impl Supervisor {
                 killed: false,
             } = child.state
             {
-                if now >= since + self.policy.grace {
+                if now >= grace_end(since, self.policy.grace) {
                     child.state = State::Stopping {
                         since,
                         killed: true,
@@ -908,15 +950,25 @@ mod tests {
 
     impl Harness {
         fn new(stop_first: bool) -> (Harness, Vec<Action>) {
-            Harness::with(stop_first, Readiness::Notify)
-        }
-
-        fn with(stop_first: bool, ready: Readiness) -> (Harness, Vec<Action>) {
-            let policy = Policy {
+            Harness::with(Policy {
                 stop_first,
                 grace: GRACE,
+                signal_on_change: None,
+                ready: Readiness::Notify,
+            })
+        }
+
+        /// A harness whose children may be ready by listening.
+        fn with_ready(stop_first: bool, ready: Readiness) -> (Harness, Vec<Action>) {
+            Harness::with(Policy {
+                stop_first,
+                grace: GRACE,
+                signal_on_change: None,
                 ready,
-            };
+            })
+        }
+
+        fn with(policy: Policy) -> (Harness, Vec<Action>) {
             let mut harness = Harness {
                 supervisor: Supervisor::new(policy),
                 now: Instant::now(),
@@ -1015,6 +1067,73 @@ mod tests {
     const TERM: Signal = Signal(libc::SIGTERM);
     #[cfg(not(unix))]
     const TERM: Signal = Signal(15);
+
+    #[test]
+    fn with_signal_a_change_signals_the_running_child_instead_of_restarting() {
+        let hup = Signal(1);
+        let (mut h, _) = Harness::with(Policy {
+            stop_first: false,
+            grace: GRACE,
+            signal_on_change: Some(hup),
+            ready: Readiness::Notify,
+        });
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Signal {
+                pid: 101,
+                signal: hup
+            }]
+        );
+        assert_eq!(
+            reports(&actions),
+            [
+                "change: src/main.rs",
+                "sending SIGHUP to pid 101 (--signal)"
+            ]
+        );
+        assert_eq!(h.active(), (1, State::Starting));
+
+        // SIGHUP to systemfd still restarts.
+        h.ready(1);
+        let actions = h.send(Event::Hangup);
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        // While a replacement starts, a change restarts as usual.
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Stop { pid: 102 }, Action::Start(3)]
+        );
+    }
+
+    #[test]
+    fn with_signal_a_change_starts_a_command_that_is_not_running() {
+        let (mut h, _) = Harness::with(Policy {
+            stop_first: false,
+            grace: GRACE,
+            signal_on_change: Some(Signal(1)),
+            ready: Readiness::Notify,
+        });
+        h.exited(1, 0);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+    }
+
+    #[test]
+    fn user_signals_are_passed_on_to_the_serving_child() {
+        let usr1 = Signal(10);
+        let (mut h, _) = Harness::new(false);
+        let actions = h.send(Event::Forward { signal: usr1 });
+        assert_eq!(
+            deeds(&actions),
+            [Action::Signal {
+                pid: 101,
+                signal: usr1
+            }]
+        );
+        h.exited(1, 0);
+        assert!(h.send(Event::Forward { signal: usr1 }).is_empty());
+    }
 
     #[test]
     fn begins_with_one_start() {
@@ -1343,7 +1462,7 @@ mod tests {
     #[test]
     fn a_child_that_listens_is_ready_auto_or_listen() {
         for ready in [Readiness::Auto, Readiness::Listen] {
-            let (mut h, _) = Harness::with(false, ready);
+            let (mut h, _) = Harness::with_ready(false, ready);
             assert_eq!(h.supervisor.next_deadline(), Some(h.now + LOOK_MIN));
             h.later(LOOK_MIN - Duration::from_millis(1));
             assert!(h.send(Event::Tick).is_empty(), "not due yet");
@@ -1370,7 +1489,7 @@ mod tests {
 
     #[test]
     fn looks_grow_apart_while_a_child_starts() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         let start = h.now;
         let mut times = Vec::new();
         while h.now < start + Duration::from_secs(30) {
@@ -1402,7 +1521,7 @@ mod tests {
 
     #[test]
     fn a_replacement_that_listens_takes_over() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.next_tick();
         h.listening(1, 101);
         let actions = h.change();
@@ -1427,7 +1546,7 @@ mod tests {
 
     #[test]
     fn once_a_child_sent_ready_1_its_successors_must_too() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.next_tick();
         h.listening(1, 101);
         // It sends READY=1 once its warm-up is done, after it listens.
@@ -1452,7 +1571,7 @@ mod tests {
     #[test]
     fn ready_1_before_the_workers_listen_waits_for_them() {
         // gunicorn: the master reports READY=1, the workers serve later.
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.later(Duration::from_millis(300));
         assert!(deeds(&h.ready(1)).is_empty());
         assert_eq!(h.active(), (1, State::Starting));
@@ -1479,7 +1598,7 @@ mod tests {
 
     #[test]
     fn ready_1_counts_alone_if_listening_never_shows() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.ready(1);
         let notified = h.now;
         loop {
@@ -1500,7 +1619,7 @@ mod tests {
 
     #[test]
     fn listen_ignores_ready_1() {
-        let (mut h, _) = Harness::with(false, Readiness::Listen);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Listen);
         assert!(h.ready(1).is_empty());
         assert_eq!(h.active(), (1, State::Starting));
         h.later(CONFIRM * 2);
@@ -1512,7 +1631,7 @@ mod tests {
 
     #[test]
     fn an_unready_child_is_stopped_first_whatever_is_awaited() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         let actions = h.change();
         assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
         assert!(reports(&actions).contains(
@@ -1526,7 +1645,7 @@ mod tests {
 
     #[test]
     fn stop_first_wins_over_listening() {
-        let (mut h, _) = Harness::with(true, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(true, Readiness::Auto);
         h.next_tick();
         h.listening(1, 101);
         let actions = h.change();
@@ -1538,7 +1657,7 @@ mod tests {
 
     #[test]
     fn a_superseded_replacement_is_no_longer_looked_at() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.next_tick();
         h.listening(1, 101);
         h.change();
@@ -1557,7 +1676,7 @@ mod tests {
 
     #[test]
     fn a_replacement_that_exits_before_it_listens_leaves_the_old_one_serving() {
-        let (mut h, _) = Harness::with(false, Readiness::Auto);
+        let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
         h.next_tick();
         h.listening(1, 101);
         h.change();
