@@ -480,6 +480,41 @@ mod tests {
         assert_eq!(config.socket_options.backlog, i32::MAX);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn ready_is_checked_against_what_can_be_seen() {
+        use crate::config::Readiness;
+        let ready = |args: &[&str]| -> Result<Readiness, Failure> {
+            let mut all = vec!["systemfd", "-w", "."];
+            all.extend_from_slice(args);
+            all.extend(["--", "true"]);
+            match Cli::try_parse_from(all).unwrap().into_config()?.mode {
+                Mode::Supervise(supervise) => Ok(supervise.ready),
+                Mode::Exec => panic!("-w selects supervise mode"),
+            }
+        };
+        assert_eq!(ready(&[]).unwrap(), Readiness::Auto);
+        assert_eq!(ready(&["--ready", "notify"]).unwrap(), Readiness::Notify);
+        assert_eq!(ready(&["--ready", "auto"]).unwrap(), Readiness::Auto);
+        let err = ready(&["--ready", "listen"]).unwrap_err();
+        assert_eq!(err.code, crate::error::EXIT_USAGE);
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                ready(&["-s", "5000", "--ready", "listen"]).unwrap(),
+                Readiness::Listen
+            );
+            assert_eq!(
+                err.to_string(),
+                "--ready listen needs a socket (-s) for COMMAND to listen on"
+            );
+        } else {
+            assert!(
+                err.to_string().starts_with("--ready listen needs Linux"),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn supervise_flags_without_watch_are_usage_errors() {
         let err = Cli::try_parse_from(["systemfd", "--stop-first", "--", "true"])

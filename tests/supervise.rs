@@ -419,7 +419,17 @@ fn a_child_that_never_reports_ready_is_stopped_first() {
     let dir = project();
     let mut s = Supervised::start(
         dir.path(),
-        &["-s", "tcp::0", "-w", ".", "--", &probe(), "serve"],
+        &[
+            "-s",
+            "tcp::0",
+            "-w",
+            ".",
+            "--ready",
+            "notify",
+            "--",
+            &probe(),
+            "serve",
+        ],
     );
     let port = s.port();
     let first = s.started();
@@ -697,6 +707,14 @@ fn bad_values_are_usage_errors_with_no_side_effect() {
         (
             &["--clear"],
             "--clear applies only in supervise mode: add --watch PATH",
+        ),
+        (
+            &["-w", ".", "--ready", "soon"],
+            "invalid value 'soon' for '--ready <HOW>'",
+        ),
+        (
+            &["--ready", "notify"],
+            "--ready applies only in supervise mode: add --watch PATH",
         ),
     ] {
         let ran = systemfd()

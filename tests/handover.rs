@@ -1,0 +1,432 @@
+//! Zero-gap restarts of servers that never send `READY=1`: on Linux,
+//! systemfd sees the new server wait for connections on the socket and only
+//! then stops the old one.
+//!
+//! Each server is real (the std example, a tokio server through `listenfd`,
+//! Python's asyncio, Node) and starts through `sh -c 'sleep 1.5; exec …'`,
+//! standing for `cargo run` compiling. Clients keep asking while SIGHUP
+//! restarts it; every request must succeed, and the old server must go on
+//! answering while the new one starts.
+#![cfg(target_os = "linux")]
+
+mod util;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use util::{example, systemfd, temp_dir, Running, DEADLINE};
+
+/// The wrapper every server starts through: the delay stands for a build;
+/// no `NOTIFY_SOCKET` reaches the server, as none would use it.
+const DELAYED: &str = "sleep 1.5; unset NOTIFY_SOCKET; exec \"$@\"";
+
+/// Python's asyncio, standard library only: on SIGTERM it stops accepting
+/// and finishes the requests it has accepted.
+const ASYNCIO: &str = r#"
+import asyncio, os, signal, socket
+
+pending = set()
+
+async def handle(reader, writer):
+    pending.add(asyncio.current_task())
+    try:
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass
+        body = b"Hello from pid %d!\n" % os.getpid()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+    finally:
+        pending.discard(asyncio.current_task())
+
+async def main():
+    server = await asyncio.start_server(handle, sock=socket.socket(fileno=3))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    server.close()
+    # Connections accepted just before the close get their handlers first.
+    await asyncio.sleep(0.05)
+    while pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+asyncio.run(main())
+"#;
+
+/// Node's `http`, listening on fd 3; on SIGTERM it closes the server, which
+/// lets the requests in hand finish.
+const NODE: &str = r#"
+const http = require("http");
+const server = http.createServer((req, res) => {
+  res.setHeader("Connection", "close");
+  res.end(`Hello from pid ${process.pid}!\n`);
+});
+server.listen({ fd: 3 });
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
+"#;
+
+/// A gunicorn-like server, standard library only: the master reports
+/// `READY=1` at once, then forks a worker that loads for a second before it
+/// serves, waiting in `select` on the (non-blocking) socket.
+const PREFORK: &str = r#"
+import os, select, signal, socket, sys, time
+
+listener = socket.socket(fileno=3)
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+worker = os.fork()
+if worker == 0:
+    time.sleep(1.0)
+    listener.setblocking(False)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        readable, _, _ = select.select([listener], [], [], 0.2)
+        if not readable:
+            continue
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            continue
+        conn.setblocking(True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        body = b"Hello from pid %d!\n" % os.getpid()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        conn.close()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.waitpid(worker, 0)
+"#;
+
+/// One request: when it started, and the pid that answered (or why not).
+struct Answer {
+    started: Instant,
+    took: Duration,
+    result: Result<u32, String>,
+}
+
+/// Clients asking the server on `port` over and over, each on a fresh
+/// connection, until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<JoinHandle<Vec<Answer>>>,
+}
+
+impl Load {
+    fn start(port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..2)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let result = ask(port);
+                        let took = started.elapsed();
+                        answers.push(Answer {
+                            started,
+                            took,
+                            result,
+                        });
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    fn finish(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all: Vec<Answer> = self
+            .clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("a client thread"))
+            .collect();
+        all.sort_by_key(|a| a.started);
+        all
+    }
+}
+
+/// The pid in the server's `Hello from pid N!`.
+fn ask(port: u16) -> Result<u32, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let pid = answer
+        .rsplit("Hello from pid ")
+        .next()
+        .filter(|_| answer.starts_with("HTTP/1.1 200 OK\r\n"))
+        .and_then(|rest| rest.strip_suffix("!\n"))
+        .and_then(|digits| digits.parse().ok());
+    pid.ok_or_else(|| format!("a bad answer: {answer:?}"))
+}
+
+fn number_after(line: &str, prefix: &str) -> u32 {
+    let at = line.find(prefix).unwrap() + prefix.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
+}
+
+fn hangup(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::HUP).unwrap();
+}
+
+/// What a restart under load showed.
+struct Restart {
+    run: Running,
+    /// The pid each generation answers with (the child, or its worker).
+    old: u32,
+    new: u32,
+    /// When `~> started pid NEW` and `~> ready: pid NEW` arrived.
+    new_started: Instant,
+    new_ready: Instant,
+    /// The ready lines of the first and the second child.
+    ready_lines: [String; 2],
+    answers: Vec<Answer>,
+}
+
+impl Restart {
+    /// Runs `command` under systemfd with `flags`, restarts it once with
+    /// SIGHUP while clients ask, and keeps asking until the new server has
+    /// answered for a while.
+    fn run(dir: &Path, flags: &[&str], command: &[&str]) -> Restart {
+        let mut run = systemfd()
+            .current_dir(dir)
+            .args(["-s", "tcp::0", "-w", "watched"])
+            .args(flags)
+            .arg("--")
+            .args(command)
+            .spawn();
+        let socket = run.wait_for_text("~> socket 127.0.0.1:");
+        let port = number_after(&socket, "127.0.0.1:") as u16;
+        let first = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+        let first_ready = run.wait_for_text(&format!("~> ready: pid {first} "));
+        let old = ask(port).unwrap_or_else(|e| panic!("{e}\n{}", run.report()));
+
+        let load = Load::start(port);
+        // Let the clients get going against the old server.
+        std::thread::sleep(Duration::from_millis(100));
+        hangup(run.pid());
+        let second = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+        let new_started = Instant::now();
+        let second_ready = run.wait_for_text(&format!("~> ready: pid {second} "));
+        let new_ready = Instant::now();
+        run.wait_for_text(&format!("~> stopped pid {first}"));
+        let stopped = Instant::now();
+        // Ask the new server until it has answered for a while.
+        let new = loop {
+            let pid = ask(port).unwrap_or_else(|e| panic!("{e}\n{}", run.report()));
+            if pid != old || stopped.elapsed() > DEADLINE {
+                break pid;
+            }
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let answers = load.finish();
+        Restart {
+            run,
+            old,
+            new,
+            new_started,
+            new_ready,
+            ready_lines: [first_ready, second_ready],
+            answers,
+        }
+    }
+
+    /// No request failed; the old server answered requests made while the
+    /// new one started, and the new one answers from the handover on.
+    fn assert_zero_gap(&self) {
+        let report = || self.run.report();
+        let failed: Vec<&String> = self
+            .answers
+            .iter()
+            .filter_map(|a| a.result.as_ref().err())
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "failed requests: {failed:?}\n{}",
+            report()
+        );
+        assert_ne!(self.old, self.new, "{}", report());
+        let during_start = self
+            .answers
+            .iter()
+            .filter(|a| a.started > self.new_started && a.started < self.new_ready)
+            .filter(|a| a.result == Ok(self.old))
+            .count();
+        assert!(
+            during_start > 0,
+            "the old server answered nothing while the new one started\n{}",
+            report()
+        );
+        let after = self
+            .answers
+            .iter()
+            .filter(|a| a.started > self.new_ready + Duration::from_secs(1));
+        assert!(
+            after.clone().all(|a| a.result == Ok(self.new)),
+            "{}",
+            report()
+        );
+    }
+}
+
+/// The lines of a restart that waited for the new server to listen.
+fn assert_listening_handover(restart: &Restart) {
+    for line in &restart.ready_lines {
+        assert!(
+            line.ends_with("(listening on fd 3)"),
+            "{line}\n{}",
+            restart.run.report()
+        );
+    }
+    assert!(
+        restart.run.seen.iter().any(|l| l
+            .text()
+            .contains("~> restart: starting a replacement; pid ")),
+        "{}",
+        restart.run.report()
+    );
+}
+
+/// `sh -c DELAYED sh PROGRAM ARGS…`
+fn delayed<'a>(program: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut command = vec!["sh", "-c", DELAYED, "sh", program];
+    command.extend_from_slice(args);
+    command
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = temp_dir();
+    std::fs::create_dir(dir.path().join("watched")).unwrap();
+    dir
+}
+
+#[test]
+fn a_std_server_is_replaced_without_a_gap() {
+    let dir = project();
+    let hello = example("hello").display().to_string();
+    let restart = Restart::run(dir.path(), &[], &delayed(&hello, &[]));
+    restart.assert_zero_gap();
+    assert_listening_handover(&restart);
+}
+
+#[test]
+fn a_tokio_server_through_listenfd_is_replaced_without_a_gap() {
+    let dir = project();
+    let server = example("tokio_hello").display().to_string();
+    let restart = Restart::run(dir.path(), &[], &delayed(&server, &[]));
+    restart.assert_zero_gap();
+    assert_listening_handover(&restart);
+}
+
+#[test]
+fn a_python_asyncio_server_is_replaced_without_a_gap() {
+    let dir = project();
+    std::fs::write(dir.path().join("server.py"), ASYNCIO).unwrap();
+    let restart = Restart::run(dir.path(), &[], &delayed("python3", &["server.py"]));
+    restart.assert_zero_gap();
+    assert_listening_handover(&restart);
+}
+
+#[test]
+fn a_node_server_is_replaced_without_a_gap() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("node is not installed: skipped");
+        return;
+    }
+    let dir = project();
+    std::fs::write(dir.path().join("server.js"), NODE).unwrap();
+    let restart = Restart::run(dir.path(), &[], &delayed("node", &["server.js"]));
+    restart.assert_zero_gap();
+    assert_listening_handover(&restart);
+}
+
+#[test]
+fn ready_1_before_the_workers_serve_waits_for_them() {
+    let dir = project();
+    std::fs::write(dir.path().join("server.py"), PREFORK).unwrap();
+    let restart = Restart::run(dir.path(), &[], &["python3", "server.py"]);
+    restart.assert_zero_gap();
+    // The worker, not the master, answers and is seen listening; the master
+    // reported READY=1 a second earlier.
+    let [_, second] = &restart.ready_lines;
+    let expected = format!("(READY=1, pid {} listening on fd 3)", restart.new);
+    assert!(
+        second.ends_with(&expected),
+        "{second}\n{}",
+        restart.run.report()
+    );
+    let after = number_after(second, " after ");
+    assert!(after >= 1000, "{second}\n{}", restart.run.report());
+}
+
+#[test]
+fn without_looking_the_same_restart_stops_first() {
+    // What any server that sends no READY=1 got before: the old one stops,
+    // and clients wait for the new one to start.
+    let dir = project();
+    let hello = example("hello").display().to_string();
+    let mut run = systemfd()
+        .current_dir(dir.path())
+        .args(["-s", "tcp::0", "-w", "watched", "--ready", "notify", "--"])
+        .args(delayed(&hello, &[]))
+        .spawn();
+    let socket = run.wait_for_text("~> socket 127.0.0.1:");
+    let port = number_after(&socket, "127.0.0.1:") as u16;
+    let first = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+    assert_eq!(ask(port), Ok(first), "{}", run.report());
+    let load = Load::start(port);
+    std::thread::sleep(Duration::from_millis(100));
+    hangup(run.pid());
+    run.wait_for_text(&format!(
+        "~> restart: stopping pid {first} first (it has not reported READY=1)"
+    ));
+    let second = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+    assert_eq!(ask(port), Ok(second), "{}", run.report());
+    let answers = load.finish();
+    assert!(answers.iter().all(|a| a.result.is_ok()), "{}", run.report());
+    // Some request waited through the new server's start.
+    let slowest = answers.iter().map(|a| a.took).max().unwrap();
+    assert!(
+        slowest >= Duration::from_secs(1),
+        "{slowest:?}\n{}",
+        run.report()
+    );
+    assert!(
+        !run.seen.iter().any(|l| l.text().contains("~> ready:")),
+        "{}",
+        run.report()
+    );
+}
