@@ -21,13 +21,15 @@
 //! every platform; `linux.rs` reads `/proc`. Other systems have no such
 //! interface, so there supervise mode relies on `READY=1` alone.
 
+// The parsing is checked on every platform but needed only where `/proc`
+// is read.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 #[cfg(target_os = "linux")]
 mod linux;
 
 #[cfg(target_os = "linux")]
 pub use linux::{find, Watched};
-
-use std::fmt;
 
 /// How a process was seen waiting on a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,18 +54,6 @@ pub struct Found {
     /// Which of the passed sockets, by position (0 is the one at fd 3).
     pub socket: usize,
     pub wait: Wait,
-}
-
-impl fmt::Display for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Wait::Epoll => "epoll",
-            Wait::Accept => "accept",
-            Wait::Poll => "poll",
-            Wait::Select => "select",
-            Wait::Receive => "receive",
-        })
-    }
 }
 
 /// The fields of `/proc/PID/stat` that place a process in a tree.

@@ -154,7 +154,9 @@ pub enum Event {
     },
     /// `generation` sent `READY=1`.
     Ready { generation: Generation },
-    /// A look found a process of `generation`'s tree waiting on a socket.
+    /// A look found a process of `generation`'s tree waiting on a socket
+    /// (Linux only: elsewhere nothing looks).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Listening {
         generation: Generation,
         waiter: Waiter,
