@@ -29,7 +29,7 @@ Examples:
     $ systemfd -s unix::/tmp/app.sock -s udp::5353 -- ./server
 
   Supervise: rebuild and restart the server whenever a file under src/ changes
-  (SIGHUP restarts it too; a server that sends READY=1 is replaced without a gap):
+  (SIGHUP restarts it too; the old server serves until the new one is ready):
     $ systemfd -s http::5000 -w src -- cargo run
 
   Supervise, ignoring generated files and stopping the old server first:
@@ -92,9 +92,9 @@ pub struct Cli {
     ///
     /// systemfd keeps the sockets, starts COMMAND with them (LISTEN_PID is its pid) and
     /// restarts it on a change under PATH or on SIGHUP. .gitignore and .ignore files are
-    /// honoured. A command that sends READY=1 to NOTIFY_SOCKET is replaced only once its
-    /// successor is ready; any other is stopped first, while the sockets hold new
-    /// connections. Unix only.
+    /// honoured. A ready command (it sent READY=1 to NOTIFY_SOCKET or, on Linux, it waits
+    /// for connections on a socket: see --ready) is replaced only once its successor is
+    /// ready; any other is stopped first, while the sockets hold new connections. Unix only.
     #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = values::watch_path, help_heading = "Supervise mode")]
     watch: Vec<PathBuf>,
 
@@ -114,7 +114,7 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = values::stop_timeout, help_heading = "Supervise mode")]
     stop_timeout: Option<Duration>,
 
-    /// Always stop the running COMMAND before starting the next, even if it reported READY=1
+    /// Always stop the running COMMAND before starting the next, even if it is ready
     #[arg(long, help_heading = "Supervise mode")]
     stop_first: bool,
 
