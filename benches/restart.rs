@@ -27,9 +27,11 @@
 //!   `READY=1`, so the next one takes over before the old one stops.
 //! - **no READY=1, 1.5 s start**: the server sends nothing and starts
 //!   through `sh -c 'sleep 1.5; exec …'`, standing for `cargo run`
-//!   compiling; once with `--stop-first` (what any such server got before
-//!   systemfd could see it listen), once as is: on Linux systemfd sees the
-//!   new one waiting on the socket and hands over then.
+//!   compiling; once with `--stop-first --ready notify` (what any such
+//!   server got before systemfd could see it listen, and systemfd does not
+//!   look), once as is: on Linux systemfd sees the new one waiting on the
+//!   socket and hands over then. The driver sees the first set-up's servers
+//!   ready by their own `hello: serving` line.
 //!
 //! After each restart the driver waits for the new server's `READY=1` (sent
 //! to the driver's own socket, or seen in systemfd's `~> ready:` line), then
@@ -113,7 +115,7 @@ mod bench {
                 Setup::ExecCompare => "SYSTEMFD_COMPARE, exec + restarter",
                 Setup::StopFirst => "supervise --stop-first",
                 Setup::Supervise => "supervise (READY=1 handover)",
-                Setup::SilentStopFirst => "no READY=1, 1.5 s: --stop-first",
+                Setup::SilentStopFirst => "no READY=1, 1.5 s: stop-first",
                 Setup::Silent => "no READY=1, 1.5 s: seen listening",
             }
         }
@@ -274,7 +276,7 @@ mod bench {
                 let mut c = Command::new(systemfd);
                 c.args(["-s", &http, "-w"]).arg(dir.join("watched"));
                 if setup == Setup::SilentStopFirst {
-                    c.arg("--stop-first");
+                    c.args(["--stop-first", "--ready", "notify"]);
                 }
                 // The server never learns where READY=1 would go.
                 let script = format!("sleep {DELAY}; exec env -u NOTIFY_SOCKET \"$0\" server");
@@ -296,11 +298,16 @@ mod bench {
         if supervised {
             // systemfd gives the server a NOTIFY_SOCKET of its own and says
             // `~> ready: pid N after M ms`.
+            // Without looking, only the server itself can say it serves.
+            let sign = match setup {
+                Setup::SilentStopFirst => "hello: serving",
+                _ => "~> ready: ",
+            };
             let stderr = child.stderr.take().expect("piped");
             let tx = ready_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("~> ready: ") {
+                    if line.contains(sign) {
                         let _ = tx.send(());
                     }
                 }
