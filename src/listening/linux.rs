@@ -357,6 +357,19 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_receiving_on_a_datagram_socket_is_found() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let watched = Watched::new([socket.as_fd()]).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let receiver = std::thread::spawn(move || socket.recv_from(&mut [0u8; 16]).map(drop));
+        let seen = eventually("recvfrom is seen", || find(me(), &watched));
+        assert_eq!(seen.wait, Wait::Receive);
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"x", addr).unwrap();
+        receiver.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn an_epoll_registration_for_input_is_found() {
         use rustix::event::epoll;
         let (listener, watched) = listener();
