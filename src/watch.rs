@@ -222,8 +222,7 @@ fn next_batch(
         let counted = match received {
             None => {
                 let counted = state.look_for_missing();
-                if counted.is_empty() && quiet_until.is_some_and(|until| Instant::now() >= until)
-                {
+                if counted.is_empty() && quiet_until.is_some_and(|until| Instant::now() >= until) {
                     return Some(batch);
                 }
                 counted
@@ -231,7 +230,10 @@ fn next_batch(
             Some(Ok(event)) => state.follow(&event),
             Some(Err(err)) => {
                 let err = state.placement.explain(err);
-                state.placement.printer.warn(&format!("watching files: {err:#}"));
+                state
+                    .placement
+                    .printer
+                    .warn(&format!("watching files: {err:#}"));
                 continue;
             }
         };
@@ -438,8 +440,7 @@ impl Placement {
         path: &Path,
         counted: &mut Vec<PathBuf>,
     ) {
-        if !PER_DIRECTORY || self.dirs.contains(path) || !path.is_dir() || !rules.wants_dir(path)
-        {
+        if !PER_DIRECTORY || self.dirs.contains(path) || !path.is_dir() || !rules.wants_dir(path) {
             return;
         }
         let is_link = path.symlink_metadata().is_ok_and(|m| m.is_symlink());

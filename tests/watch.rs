@@ -229,7 +229,15 @@ fn an_edited_gitignore_takes_effect_at_once() {
     p.write(".gitignore", "");
     assert_eq!(next_change(&mut run), ".gitignore");
     let all = p.inodes(&[
-        ".", "src", "gen", "gen/d0", "gen/d0/e0", "gen/d1", "gen/d1/e1", "gen/d2", "gen/d2/e2",
+        ".",
+        "src",
+        "gen",
+        "gen/d0",
+        "gen/d0/e0",
+        "gen/d1",
+        "gen/d1/e1",
+        "gen/d2",
+        "gen/d2/e2",
     ]);
     wait_for_watches(&run, &all);
     p.write("gen/d1/e1/out.txt", "");
@@ -301,7 +309,12 @@ fn unreadable_directories_are_skipped_ignored_ones_silently() {
     make_unreadable(&p.path("secrets"));
     let mut run = as_reader_that_is_refused(&p, &["--debounce", "50ms", "-w", "."]);
 
-    assert_eq!(count_lines(&run, "warning: not watching"), 1, "{}", run.report());
+    assert_eq!(
+        count_lines(&run, "warning: not watching"),
+        1,
+        "{}",
+        run.report()
+    );
     assert_eq!(
         count_lines(
             &run,
@@ -320,7 +333,12 @@ fn unreadable_directories_are_skipped_ignored_ones_silently() {
     assert_eq!(next_change(&mut run), ".gitignore");
     p.write("src/main.rs", "fn main() {}");
     assert_eq!(next_change(&mut run), "src/main.rs");
-    assert_eq!(count_lines(&run, "warning: not watching"), 1, "{}", run.report());
+    assert_eq!(
+        count_lines(&run, "warning: not watching"),
+        1,
+        "{}",
+        run.report()
+    );
     std::fs::set_permissions(p.path("secrets"), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
@@ -405,16 +423,12 @@ fn a_watched_file_replaced_by_its_editor_is_still_watched() {
 /// Runs `args` in a user namespace of its own where at most `limit` inotify
 /// watches may be held; `None` where such namespaces are not allowed.
 fn with_watch_limit(p: &Project, limit: u32, args: &[&str]) -> Option<util::Ran> {
-    let probe = TestCommand::new("unshare")
-        .args(["-Ur", "true"])
-        .output();
+    let probe = TestCommand::new("unshare").args(["-Ur", "true"]).output();
     if probe.code() != Some(0) {
         eprintln!("skipped: no user namespaces here ({})", probe.stderr());
         return None;
     }
-    let script = format!(
-        "echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""
-    );
+    let script = format!("echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
     Some(
         TestCommand::new("unshare")
             .args(["-Ur", "sh", "-c", &script])
