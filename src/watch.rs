@@ -261,6 +261,8 @@ struct Placement {
     missing: Vec<bool>,
     /// Directories already warned about, so each is named once.
     warned: HashSet<PathBuf>,
+    /// Whether the watch limit has been reported while following the tree.
+    limit_warned: bool,
     base: PathBuf,
     printer: Printer,
 }
@@ -272,6 +274,7 @@ impl Placement {
             given,
             dirs: BTreeSet::new(),
             warned: HashSet::new(),
+            limit_warned: false,
             base,
             printer,
         }
@@ -387,11 +390,16 @@ impl Placement {
         counted: &mut Vec<PathBuf>,
     ) {
         if event.need_rescan() {
-            // Events were lost, directories made among them too.
-            let targets: Vec<PathBuf> = self.dirs.iter().cloned().collect();
-            for dir in targets {
-                self.rewalk(watcher, rules, &dir);
+            // Events were lost, and directories made or removed among them.
+            for index in 0..self.given.len() {
+                let target = rules.roots[index].target().to_owned();
+                self.rewalk(watcher, rules, &target);
             }
+        }
+        if matches!(event.kind, EventKind::Access(_)) {
+            // Reading a file moves nothing (and reading ignore files is
+            // what placing watches does).
+            return;
         }
         let paths = &event.paths;
         match event.kind {
@@ -473,14 +481,14 @@ impl Placement {
     }
 
     /// Places the watches at and below `dir` again, after its ignore rules
-    /// changed: newly ignored directories lose their watch, newly wanted
-    /// ones get one.
+    /// changed or events were lost: directories now ignored or gone lose
+    /// their watch, newly wanted ones get one.
     fn rewalk(&mut self, watcher: &mut dyn notify::Watcher, rules: &mut Rules, dir: &Path) {
         if !PER_DIRECTORY {
             return;
         }
         for d in self.under(dir) {
-            if self.dirs.contains(&d) && !rules.wants_dir(&d) {
+            if self.dirs.contains(&d) && (!d.is_dir() || !rules.wants_dir(&d)) {
                 self.drop_under(watcher, &d);
             }
         }
@@ -558,7 +566,7 @@ impl Placement {
     /// limit, once.
     fn warn_error(&mut self, err: notify::Error) {
         let limit = matches!(err.kind, notify::ErrorKind::MaxFilesWatch);
-        if limit && !self.warned.insert(PathBuf::new()) {
+        if limit && std::mem::replace(&mut self.limit_warned, true) {
             return;
         }
         let err = self.explain(err);
@@ -871,6 +879,10 @@ mod tests {
         Rules::new(&roots, &patterns, &root, Vec::new()).unwrap()
     }
 
+    fn printer() -> Printer {
+        Printer::new(true, crate::cli::ColorChoice::Never)
+    }
+
     fn counted(rules: &mut Rules, root: &Path, path: &str) -> bool {
         let root = fs::canonicalize(root).unwrap();
         rules.is_counted(&root.join(path))
@@ -1004,7 +1016,7 @@ mod tests {
     fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
         let dir = tree(&[(".gitignore", "*.log\n")]);
         let root = fs::canonicalize(dir.path()).unwrap();
-        let printer = Printer::new(true, crate::cli::ColorChoice::Never);
+        let printer = printer();
         // No backend: only the filtering and the batching are under test.
         let mut state = State {
             rules: rules(dir.path(), &["."], &[]),
@@ -1033,6 +1045,31 @@ mod tests {
 
         drop(tx);
         assert_eq!(next_batch(&rx, &mut state, debounce), None);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
+        let message = limit_message(Some(8192), 8190);
+        assert!(message.starts_with(
+            "the system's limit of 8192 inotify watches per user is reached \
+             (systemfd holds 8190, one per watched directory)"
+        ));
+        assert!(message.contains("sysctl fs.inotify.max_user_watches="));
+        let err = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        let placement = Placement::new(Vec::new(), PathBuf::from("/"), printer());
+        let explained = format!("{:#}", placement.explain(err));
+        assert!(
+            explained.contains("fs.inotify.max_user_watches"),
+            "{explained}"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_their_reason_without_notify_s_path_list() {
+        let err =
+            notify::Error::io(std::io::Error::from_raw_os_error(13)).add_path(PathBuf::from("/x"));
+        assert_eq!(reason(&err), "Permission denied (os error 13)");
     }
 
     #[test]
