@@ -4,7 +4,15 @@
 //! ```text
 //! $ cargo bench --bench exec_overhead
 //! $ SYSTEMFD_COMPARE=/path/to/other/systemfd cargo bench --bench exec_overhead
+//! $ cargo build --release --target x86_64-unknown-linux-musl
+//! $ SYSTEMFD_MUSL=target/x86_64-unknown-linux-musl/release/systemfd \
+//!     cargo bench --bench exec_overhead
 //! ```
+//!
+//! `SYSTEMFD_MUSL` adds a static build of this version (musl links statically
+//! by default, so the binary needs no dynamic loader and no relocation of
+//! shared libraries at start-up); `SYSTEMFD_COMPARE` adds any other build,
+//! such as systemfd 0.4.6 from crates.io.
 //!
 //! The runs are interleaved (plain, env, systemfd, other, plain, …) so that a
 //! busy machine slows every variant alike; the overhead is the difference of
@@ -31,8 +39,10 @@ fn main() {
         ("/usr/bin/env".into(), vec![truth.into()]),
         (ours.into(), args()),
     ];
-    if let Ok(other) = std::env::var("SYSTEMFD_COMPARE") {
-        variants.push((other, args()));
+    for variable in ["SYSTEMFD_MUSL", "SYSTEMFD_COMPARE"] {
+        if let Ok(other) = std::env::var(variable) {
+            variants.push((other, args()));
+        }
     }
 
     let mut samples = vec![Vec::with_capacity(iterations); variants.len()];

@@ -1,4 +1,9 @@
 //! The command line, compatible with systemfd 0.4's flags.
+//!
+//! clap parses; [`Cli::into_config`] checks what the flags mean together and
+//! applies every default, once, to make the [`Config`] the library runs.
+
+mod values;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -6,8 +11,11 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::config::{self, Config, Launch, Mode, Output};
+use crate::error::Failure;
+use crate::signal::Signal;
+use crate::socket;
 use crate::spec::SocketSpec;
-use crate::supervise::options::{self, Signal};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -50,35 +58,35 @@ In supervise mode (-w): 0 once SIGINT or SIGTERM has stopped the command,
 pub struct Cli {
     /// A socket to open, as [NAME=][TYPE::]VALUE (repeatable; fds follow this order)
     #[arg(short = 's', long = "socket", value_name = "SPEC", value_parser = parse_spec)]
-    pub sockets: Vec<SocketSpec>,
+    sockets: Vec<SocketSpec>,
 
     /// The listen backlog [default: the system maximum]
     #[arg(short = 'b', long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
-    pub backlog: Option<i32>,
+    backlog: Option<i32>,
 
     /// Do not set SO_REUSEADDR (on Windows: do not claim the port exclusively)
     #[arg(long)]
-    pub no_reuse: bool,
+    no_reuse: bool,
 
     /// Set SO_REUSEPORT, letting other processes bind the same port (Unix only)
     #[arg(long, conflicts_with = "no_reuse")]
-    pub reuse_port: bool,
+    reuse_port: bool,
 
     /// Hand the sockets over in non-blocking mode (as tokio's from_std wants)
     #[arg(long)]
-    pub nonblocking: bool,
+    nonblocking: bool,
 
     /// Do not set LISTEN_PID (for commands that run the server as a grandchild)
     #[arg(long)]
-    pub no_pid: bool,
+    no_pid: bool,
 
     /// Print nothing but errors
     #[arg(short, long)]
-    pub quiet: bool,
+    quiet: bool,
 
     /// When to colour the output (NO_COLOR turns `auto` off)
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+    color: ColorChoice,
 
     /// Supervise: stay the parent and restart COMMAND when files under PATH change (repeatable)
     ///
@@ -87,37 +95,132 @@ pub struct Cli {
     /// honoured. A command that sends READY=1 to NOTIFY_SOCKET is replaced only once its
     /// successor is ready; any other is stopped first, while the sockets hold new
     /// connections. Unix only.
-    #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = options::watch_path, help_heading = "Supervise mode")]
-    pub watch: Vec<PathBuf>,
+    #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = values::watch_path, help_heading = "Supervise mode")]
+    watch: Vec<PathBuf>,
 
     /// Ignore changes to paths matching GLOB, in .gitignore syntax (repeatable)
-    #[arg(long = "ignore", value_name = "GLOB", value_parser = options::ignore_pattern, help_heading = "Supervise mode")]
-    pub ignore: Vec<String>,
+    #[arg(long = "ignore", value_name = "GLOB", value_parser = values::ignore_pattern, help_heading = "Supervise mode")]
+    ignore: Vec<String>,
 
     /// Restart once changes have settled for this long (500ms, 1s; plain numbers are ms) [default: 100ms]
-    #[arg(long, value_name = "DURATION", value_parser = options::debounce, help_heading = "Supervise mode")]
-    pub debounce: Option<Duration>,
+    #[arg(long, value_name = "DURATION", value_parser = values::debounce, help_heading = "Supervise mode")]
+    debounce: Option<Duration>,
 
     /// The signal that stops COMMAND's process group (TERM, SIGINT, 15, …) [default: TERM]
-    #[arg(long, value_name = "SIGNAL", value_parser = options::signal, help_heading = "Supervise mode")]
-    pub stop_signal: Option<Signal>,
+    #[arg(long, value_name = "SIGNAL", value_parser = values::signal, help_heading = "Supervise mode")]
+    stop_signal: Option<Signal>,
 
     /// How long COMMAND has to exit after the stop signal before SIGKILL (500ms, 5s; plain numbers are seconds) [default: 5s]
-    #[arg(long, value_name = "DURATION", value_parser = options::stop_timeout, help_heading = "Supervise mode")]
-    pub stop_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION", value_parser = values::stop_timeout, help_heading = "Supervise mode")]
+    stop_timeout: Option<Duration>,
 
     /// Always stop the running COMMAND before starting the next, even if it reported READY=1
     #[arg(long, help_heading = "Supervise mode")]
-    pub stop_first: bool,
+    stop_first: bool,
+
+    /// On a change, send SIGNAL to COMMAND instead of restarting it (HUP, USR1, …)
+    ///
+    /// For servers that reload themselves in place, such as gunicorn (HUP) or nginx
+    /// (HUP). The signal goes to COMMAND's own process, not to the processes it started.
+    /// SIGHUP sent to systemfd still restarts COMMAND, and a change while COMMAND is not
+    /// running starts it.
+    #[arg(long, value_name = "SIGNAL", value_parser = values::signal, help_heading = "Supervise mode")]
+    signal: Option<Signal>,
+
+    /// Clear the terminal before each start of COMMAND
+    #[arg(short = 'c', long, help_heading = "Supervise mode")]
+    clear: bool,
+
+    /// Print a man page or a shell completion script on stdout, and exit
+    #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
+    generate: Option<Generate>,
 
     /// The command to run, with its arguments, after `--`
     #[arg(value_name = "COMMAND", required = true, last = true)]
-    pub command: Vec<OsString>,
+    command: Vec<OsString>,
+}
+
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page (roff), for `man -l` or a `man1` directory.
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompletePowershell,
 }
 
 impl Cli {
+    /// `--generate`, when given: systemfd prints that and runs nothing.
+    pub fn generate(&self) -> Option<Generate> {
+        self.generate
+    }
+
+    /// What the flags ask for, as the library's settings: the combinations
+    /// are checked here (a usage error before any socket exists) and every
+    /// default is applied.
+    pub fn into_config(self) -> Result<Config, Failure> {
+        let mode = self.mode()?;
+        let defaults = socket::Options::default();
+        Ok(Config {
+            sockets: self.sockets,
+            socket_options: socket::Options {
+                backlog: self.backlog.unwrap_or(defaults.backlog),
+                reuse_addr: !self.no_reuse,
+                reuse_port: self.reuse_port,
+                nonblocking: self.nonblocking,
+            },
+            launch: Launch {
+                command: self.command,
+                set_pid: !self.no_pid,
+            },
+            output: Output {
+                quiet: self.quiet,
+                color: self.color.into(),
+            },
+            mode,
+        })
+    }
+
+    /// Any supervise-mode flag selects supervise mode, which needs Unix
+    /// and `--watch`.
+    fn mode(&self) -> Result<Mode, Failure> {
+        match self.supervise_flags().first() {
+            None => Ok(Mode::Exec),
+            Some(flag) => self.supervise(flag),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn supervise(&self, flag: &str) -> Result<Mode, Failure> {
+        Err(Failure::usage(anyhow::anyhow!(
+            "{flag} is not supported on Windows: supervise mode needs Unix process groups and signals"
+        )))
+    }
+
+    #[cfg(unix)]
+    fn supervise(&self, flag: &str) -> Result<Mode, Failure> {
+        use config::Supervise;
+        if self.watch.is_empty() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{flag} applies only in supervise mode: add --watch PATH"
+            )));
+        }
+        Ok(Mode::Supervise(Supervise {
+            watch: self.watch.clone(),
+            ignore: self.ignore.clone(),
+            debounce: self.debounce.unwrap_or(Supervise::DEFAULT_DEBOUNCE),
+            stop_signal: self.stop_signal.unwrap_or(Supervise::DEFAULT_STOP_SIGNAL),
+            stop_timeout: self.stop_timeout.unwrap_or(Supervise::DEFAULT_STOP_TIMEOUT),
+            stop_first: self.stop_first,
+            signal_on_change: self.signal,
+            clear: self.clear,
+        }))
+    }
+
     /// The supervise-mode flags given, as written on the command line.
-    pub fn supervise_flags(&self) -> Vec<&'static str> {
+    fn supervise_flags(&self) -> Vec<&'static str> {
         [
             ("--watch", !self.watch.is_empty()),
             ("--ignore", !self.ignore.is_empty()),
@@ -125,6 +228,8 @@ impl Cli {
             ("--stop-signal", self.stop_signal.is_some()),
             ("--stop-timeout", self.stop_timeout.is_some()),
             ("--stop-first", self.stop_first),
+            ("--signal", self.signal.is_some()),
+            ("--clear", self.clear),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -137,6 +242,32 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl From<ColorChoice> for config::Color {
+    fn from(choice: ColorChoice) -> config::Color {
+        match choice {
+            ColorChoice::Auto => config::Color::Auto,
+            ColorChoice::Always => config::Color::Always,
+            ColorChoice::Never => config::Color::Never,
+        }
+    }
+}
+
+/// Writes what `--generate` asks for.
+pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let mut command = Cli::command();
+    let shell = match kind {
+        Generate::Man => return clap_mangen::Man::new(command).render(out),
+        Generate::CompleteBash => Shell::Bash,
+        Generate::CompleteZsh => Shell::Zsh,
+        Generate::CompleteFish => Shell::Fish,
+        Generate::CompletePowershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, "systemfd", out);
+    Ok(())
 }
 
 fn parse_spec(text: &str) -> Result<SocketSpec, crate::spec::SpecError> {
@@ -249,6 +380,63 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_help_states_the_defaults_that_apply() {
+        use crate::config::Supervise;
+        // Wrapping may break a line anywhere between words.
+        let help = Cli::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for stated in [
+            format!("[default: {}ms]", Supervise::DEFAULT_DEBOUNCE.as_millis()),
+            format!("[default: {}s]", Supervise::DEFAULT_STOP_TIMEOUT.as_secs()),
+            format!(
+                "[default: {}]",
+                Supervise::DEFAULT_STOP_SIGNAL.name().unwrap()
+            ),
+        ] {
+            assert!(help.contains(&stated), "the help lacks {stated}:\n{help}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn defaults_are_applied_once_into_the_config() {
+        use crate::config::Supervise;
+        let config = Cli::try_parse_from(["systemfd", "-w", ".", "--", "true"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let Mode::Supervise(supervise) = config.mode else {
+            panic!("-w selects supervise mode");
+        };
+        assert_eq!(
+            supervise,
+            Supervise {
+                watch: vec![PathBuf::from(".")],
+                ignore: vec![],
+                debounce: Supervise::DEFAULT_DEBOUNCE,
+                stop_signal: Signal::TERM,
+                stop_timeout: Supervise::DEFAULT_STOP_TIMEOUT,
+                stop_first: false,
+                signal_on_change: None,
+                clear: false,
+            }
+        );
+        assert!(config.launch.set_pid);
+        assert_eq!(config.socket_options.backlog, i32::MAX);
+    }
+
+    #[test]
+    fn supervise_flags_without_watch_are_usage_errors() {
+        let err = Cli::try_parse_from(["systemfd", "--stop-first", "--", "true"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert_eq!(err.code, crate::error::EXIT_USAGE);
+        assert!(err.to_string().contains("--stop-first"), "{err}");
     }
 
     #[test]

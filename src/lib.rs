@@ -1,72 +1,71 @@
 //! systemfd: opens listening sockets and runs a command that inherits them,
 //! using the systemd socket-activation protocol (see `docs/protocol.md`).
 //!
-//! The binary is a thin wrapper around [`run`].
+//! The binary parses its command line with [`cli`] into a [`config::Config`]
+//! and calls [`run`]; everything else is internal. The modules form layers,
+//! and each imports only from the layers below it:
+//!
+//! 1. `cli`: the command line, checked and turned into a `Config`.
+//! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
+//!    modes.
+//! 3. `watch`, `readiness`: what supervise mode listens to.
+//! 4. `output`: the status lines.
+//! 5. `config`, `activation`: the settings, and the variables a command
+//!    receives.
+//! 6. `socket`: creating the sockets.
+//! 7. `spec`, `signal`, `socket_server`, `error`: plain Rust, tested on
+//!    every platform.
+//! 8. `sys`: the operating system's primitives, one file per OS; the only
+//!    place with `unsafe`.
+//!
+//! `tests/layers.rs` checks that every import points down.
 
-pub mod activation;
 pub mod cli;
+pub mod config;
 pub mod error;
-pub mod output;
-#[cfg(unix)]
-pub mod readiness;
-pub mod socket;
 pub mod socket_server;
-pub mod spec;
-pub mod supervise;
-pub mod sys;
-#[cfg(unix)]
-pub mod watch;
 
-use crate::cli::Cli;
+mod activation;
+mod exec;
+mod output;
+#[cfg(unix)]
+mod readiness;
+mod signal;
+mod socket;
+mod spec;
+#[cfg(unix)]
+mod supervise;
+#[cfg(unix)]
+mod watch;
+
+// The operating system's primitives, the floor every other module stands on.
+#[cfg_attr(unix, path = "sys/unix.rs")]
+#[cfg_attr(windows, path = "sys/windows.rs")]
+mod sys;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("systemfd supports Unix and Windows only");
+
+use crate::config::{Config, Mode};
 use crate::error::Failure;
 use crate::output::Printer;
-use crate::socket::{Options, Sockets};
+use crate::socket::Sockets;
 
 /// Creates the sockets, reports them, and hands them to the command.
 /// Returns the status systemfd should exit with.
-pub fn run(cli: Cli) -> Result<i32, Failure> {
-    check_supervise_flags(&cli)?;
-    let printer = Printer::new(cli.quiet, cli.color);
-    let options = Options {
-        backlog: cli.backlog.unwrap_or(Options::default().backlog),
-        reuse_addr: !cli.no_reuse,
-        reuse_port: cli.reuse_port,
-        nonblocking: cli.nonblocking,
-    };
-    let sockets = Sockets::open(&cli.sockets, &options).map_err(Failure::setup)?;
+pub fn run(config: Config) -> Result<i32, Failure> {
+    let printer = Printer::new(config.output);
+    let sockets = Sockets::open(&config.sockets, &config.socket_options).map_err(Failure::setup)?;
     if sockets.is_empty() {
         printer.warn("no sockets given (-s); running the command without any");
     } else if !printer.is_quiet() {
         printer.write(&describe(&sockets, &printer));
     }
-    #[cfg(unix)]
-    if !cli.watch.is_empty() {
-        return supervise::run(&cli, sockets, &printer);
+    match &config.mode {
+        Mode::Exec => exec::hand_over(sockets, &config.launch, &printer),
+        #[cfg(unix)]
+        Mode::Supervise(settings) => supervise::run(settings, &config.launch, sockets, &printer),
     }
-    let launch = sys::Launch {
-        command: &cli.command,
-        set_pid: !cli.no_pid,
-    };
-    sys::hand_over(sockets, &launch, &printer)
-}
-
-/// Supervise mode's flags need `--watch`, and Unix: anything else is a
-/// usage error, found before any socket exists.
-fn check_supervise_flags(cli: &Cli) -> Result<(), Failure> {
-    let Some(flag) = cli.supervise_flags().first().copied() else {
-        return Ok(());
-    };
-    if cfg!(not(unix)) {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "{flag} is not supported on Windows: supervise mode needs Unix process groups and signals"
-        )));
-    }
-    if cli.watch.is_empty() {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "{flag} applies only in supervise mode: add --watch PATH"
-        )));
-    }
-    Ok(())
 }
 
 /// One `~> socket …` line per socket, in order.
@@ -75,7 +74,7 @@ fn describe(sockets: &Sockets, printer: &Printer) -> String {
     for (index, open) in sockets.sockets.iter().enumerate() {
         text.push_str(&printer.socket_line(
             &open.describe(),
-            &sys::target_label(index),
+            &activation::target_label(index),
             open.spec.name.as_deref(),
         ));
     }

@@ -4,7 +4,7 @@ use std::io::{IsTerminal as _, Write as _};
 
 use anstyle::{AnsiColor, Style};
 
-use crate::cli::ColorChoice;
+use crate::config::{Color, Output};
 
 const ARROW: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
@@ -22,16 +22,19 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(quiet: bool, choice: ColorChoice) -> Printer {
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
+    pub fn new(output: Output) -> Printer {
+        let color = match output.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
                 std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                     && std::io::stderr().is_terminal()
             }
         };
-        Printer { quiet, color }
+        Printer {
+            quiet: output.quiet,
+            color,
+        }
     }
 
     pub fn is_quiet(&self) -> bool {
@@ -60,6 +63,19 @@ impl Printer {
 
     pub fn warn(&self, message: &str) {
         self.write(&format!("{} {message}\n", self.paint(WARN, "~> warning:")));
+    }
+
+    /// Clears the terminal and its scrollback (`--clear`), when stdout or
+    /// stderr is one; a pipe or a file gets nothing.
+    pub fn clear_screen(&self) {
+        const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            let mut stdout = stdout.lock();
+            let _ = stdout.write_all(CLEAR).and_then(|()| stdout.flush());
+        } else if std::io::stderr().is_terminal() {
+            let _ = std::io::stderr().lock().write_all(CLEAR);
+        }
     }
 
     /// Writes already-formatted lines in one call, unless quiet.

@@ -58,6 +58,7 @@ pub struct OpenSocket {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalAddr {
     Ip(SocketAddr),
+    #[cfg(unix)]
     Unix(String),
 }
 
@@ -87,6 +88,7 @@ impl fmt::Display for LocalAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LocalAddr::Ip(addr) => write!(f, "{addr}"),
+            #[cfg(unix)]
             LocalAddr::Unix(path) => f.write_str(path),
         }
     }
@@ -115,8 +117,19 @@ impl Sockets {
         Ok(sockets)
     }
 
+    #[cfg(unix)]
     pub fn len(&self) -> usize {
         self.sockets.len()
+    }
+
+    /// The sockets' descriptors, in order, borrowed.
+    #[cfg(unix)]
+    pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd as _;
+        self.sockets
+            .iter()
+            .map(|open| open.socket.as_fd())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {

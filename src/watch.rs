@@ -880,7 +880,10 @@ mod tests {
     }
 
     fn printer() -> Printer {
-        Printer::new(true, crate::cli::ColorChoice::Never)
+        Printer::new(crate::config::Output {
+            quiet: true,
+            color: crate::config::Color::Never,
+        })
     }
 
     fn counted(rules: &mut Rules, root: &Path, path: &str) -> bool {

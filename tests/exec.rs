@@ -5,52 +5,18 @@
 
 mod util;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use util::{example, free_port, systemfd, systemfd_path, Ran, TestCommand, DEADLINE};
-
-/// The probe's `key=value` report.
-fn report(ran: &Ran) -> BTreeMap<String, String> {
-    ran.stdout()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
+use util::{
+    example, free_port, probe_fds, systemfd, systemfd_path, temp_dir, Ran, TestCommand, DEADLINE,
+};
 
 fn probe() -> PathBuf {
     example("probe")
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "systemfd-test-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs systemfd from a launcher that closes every descriptor above 2 (and
@@ -101,15 +67,15 @@ fn printed_port(line: &str) -> u16 {
 
 #[test]
 fn listenfd_consumer_gets_every_socket_in_order() {
-    let dir = TempDir::new("order");
-    let sock = dir.join("app.sock");
+    let dir = temp_dir();
+    let sock = dir.path().join("app.sock");
     let ran = systemfd()
         .args(["-s", "http::0", "-s", "web=udp::0", "-s"])
         .arg(format!("unix::{}", sock.display()))
         .args(["-s", "@systemfd-test-abstract", "--"])
         .arg(probe())
         .success();
-    let r = report(&ran);
+    let r = ran.probe_report();
     assert_eq!(r["LISTEN_FDS"], "4", "{}", ran.report());
     assert_eq!(
         r["LISTEN_PID"], r["pid"],
@@ -196,9 +162,9 @@ conn.close()
 
 #[test]
 fn python_sees_the_socket_types_and_options() {
-    let dir = TempDir::new("types");
-    let dgram = dir.join("d.sock");
-    let seq = dir.join("q.sock");
+    let dir = temp_dir();
+    let dgram = dir.path().join("d.sock");
+    let seq = dir.path().join("q.sock");
     let ran = systemfd()
         .args(["-s", "a=tcp::0", "-s", "b=udp::0", "-s"])
         .arg(format!("c=unix-dgram::{}", dgram.display()))
@@ -309,9 +275,9 @@ fn parity_with_systemd_socket_activate() {
             Err(err) => panic!("cannot reach systemd-socket-activate: {err}"),
         }
     };
-    let status = running_output(&mut reference);
-    assert!(status.0.success(), "{}", reference.report());
-    let theirs = status.1;
+    let status = reference.wait();
+    assert!(status.success(), "{}", reference.report());
+    let theirs = reference.probe_report();
 
     let (port, other) = (free_port(), free_port());
     let ran = launched(
@@ -326,7 +292,7 @@ fn parity_with_systemd_socket_activate() {
     )
     .arg(probe())
     .success();
-    let ours = report(&ran);
+    let ours = ran.probe_report();
     for key in ["LISTEN_FDS", "LISTEN_FDNAMES", "count"] {
         assert_eq!(ours[key], theirs[key], "{key} differs\n{}", ran.report());
     }
@@ -345,37 +311,15 @@ fn parity_with_systemd_socket_activate() {
     assert_eq!(ours["socket1"], format!("tcp 127.0.0.1:{other}"));
 }
 
-/// Waits for a spawned probe and returns its status and report.
-fn running_output(
-    running: &mut util::Running,
-) -> (std::process::ExitStatus, BTreeMap<String, String>) {
-    let status = running.wait();
-    let map = running
-        .seen
-        .iter()
-        .filter_map(|l| match l {
-            util::Line::Stdout(s) => s.split_once('='),
-            util::Line::Stderr(_) => None,
-        })
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    (status, map)
-}
-
 fn fd_numbers(fds: &str) -> Vec<u32> {
-    fds.split(',')
-        .map(|f| {
-            f.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '?')
-                .parse()
-                .unwrap()
-        })
-        .collect()
+    probe_fds(fds).into_iter().map(|(fd, _)| fd).collect()
 }
 
-fn socket_fds(fds: &str) -> Vec<String> {
-    fds.split(',')
-        .filter(|f| f.contains('s'))
-        .map(str::to_owned)
+fn socket_fds(fds: &str) -> Vec<&str> {
+    probe_fds(fds)
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .filter(|entry| entry.contains('s'))
         .collect()
 }
 
@@ -384,7 +328,7 @@ fn child_has_exactly_the_expected_fds() {
     let ran = launched("", &["-s", "0", "-s", "udp::0", "--"])
         .arg(probe())
         .success();
-    let r = report(&ran);
+    let r = ran.probe_report();
     // stdio, then the two sockets, inheritable; nothing of systemfd's own.
     assert_eq!(fd_numbers(&r["fds"]), [0, 1, 2, 3, 4], "{}", ran.report());
     assert_eq!(socket_fds(&r["fds"]), ["3s", "4s"]);
@@ -398,7 +342,7 @@ fn parent_fds_in_the_range_are_replaced_and_others_pass_through() {
     let ran = launched(setup, &["-s", "http::0", "-s", "udp::0", "--"])
         .arg(probe())
         .success();
-    let r = report(&ran);
+    let r = ran.probe_report();
     assert_eq!(r["fds"], "0f,1p,2p,3s,4s,6f", "{}", ran.report());
     assert!(
         r["socket0"].starts_with("tcp 127.0.0.1:"),
@@ -439,7 +383,7 @@ fn host_names_ipv6_and_abstract_addresses() {
             "{}",
             ran.report()
         );
-        assert!(report(&ran)["socket0"].starts_with("tcp [::1]:"));
+        assert!(ran.probe_report()["socket0"].starts_with("tcp [::1]:"));
     } else {
         eprintln!("note: no IPv6 loopback here; the [::1] case was not run");
     }
@@ -454,7 +398,7 @@ fn no_sockets_warns_and_sets_no_variables() {
         .arg(probe())
         .success()
         .assert_stderr_contains("warning: no sockets given");
-    let r = report(&ran);
+    let r = ran.probe_report();
     for key in [
         "LISTEN_FDS",
         "LISTEN_PID",
@@ -472,7 +416,7 @@ fn no_pid_omits_listen_pid() {
         .args(["--no-pid", "-s", "0", "--"])
         .arg(probe())
         .success();
-    let r = report(&ran);
+    let r = ran.probe_report();
     assert_eq!(r["LISTEN_PID"], "<unset>");
     assert_eq!(r["LISTEN_FDS"], "1");
     assert_eq!(
@@ -527,8 +471,8 @@ fn command_not_found_or_not_executable() {
         .assert_stderr_contains(
             "systemfd: error: cannot run 'systemfd-no-such-command': No such file or directory",
         );
-    let dir = TempDir::new("noexec");
-    let file = dir.join("script");
+    let dir = temp_dir();
+    let file = dir.path().join("script");
     std::fs::write(&file, "#!/bin/sh\n").unwrap();
     systemfd()
         .arg("--")
@@ -579,8 +523,8 @@ fn bad_specs_are_usage_errors_quoting_the_spec() {
 
 #[test]
 fn every_spec_is_checked_before_anything_is_created() {
-    let dir = TempDir::new("validate");
-    let sock = dir.join("first.sock");
+    let dir = temp_dir();
+    let sock = dir.path().join("first.sock");
     systemfd()
         .arg("-s")
         .arg(format!("unix::{}", sock.display()))
@@ -628,8 +572,8 @@ fn unix_spec_refused(spec: impl AsRef<std::ffi::OsStr>) -> Ran {
 
 #[test]
 fn stale_unix_socket_is_replaced() {
-    let dir = TempDir::new("stale");
-    let path = dir.join("s.sock");
+    let dir = temp_dir();
+    let path = dir.path().join("s.sock");
     drop(UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let ran = systemfd()
@@ -638,13 +582,16 @@ fn stale_unix_socket_is_replaced() {
         .arg("--")
         .arg(probe())
         .success();
-    assert_eq!(report(&ran)["socket0"], format!("unix {}", path.display()));
+    assert_eq!(
+        ran.probe_report()["socket0"],
+        format!("unix {}", path.display())
+    );
 }
 
 #[test]
 fn live_unix_socket_is_in_use() {
-    let dir = TempDir::new("live");
-    let path = dir.join("s.sock");
+    let dir = temp_dir();
+    let path = dir.path().join("s.sock");
     let live = UnixListener::bind(&path).unwrap();
     unix_spec_refused(path.to_str().unwrap()).assert_stderr_contains("is in use");
     assert!(path.exists());
@@ -656,8 +603,8 @@ fn live_unix_socket_is_in_use() {
 #[test]
 fn a_listener_with_a_full_backlog_is_in_use_too() {
     use socket2::{Domain, SockAddr, Socket, Type};
-    let dir = TempDir::new("full");
-    let path = dir.join("s.sock");
+    let dir = temp_dir();
+    let path = dir.path().join("s.sock");
     let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
     listener.bind(&SockAddr::unix(&path).unwrap()).unwrap();
     listener.listen(0).unwrap();
@@ -679,14 +626,14 @@ fn a_listener_with_a_full_backlog_is_in_use_too() {
 
 #[test]
 fn non_socket_paths_are_never_deleted() {
-    let dir = TempDir::new("nonsock");
-    let file = dir.join("notes.txt");
+    let dir = temp_dir();
+    let file = dir.path().join("notes.txt");
     std::fs::write(&file, "precious").unwrap();
     unix_spec_refused(format!("unix::{}", file.display()))
         .assert_stderr_contains("exists and is a regular file; refusing to replace it");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
 
-    let sub = dir.join("sub");
+    let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     unix_spec_refused(format!("unix::{}", sub.display()))
         .assert_stderr_contains("exists and is a directory");
@@ -695,8 +642,8 @@ fn non_socket_paths_are_never_deleted() {
 
 #[test]
 fn a_failure_removes_the_socket_files_created_so_far() {
-    let dir = TempDir::new("cleanup");
-    let first = dir.join("first.sock");
+    let dir = temp_dir();
+    let first = dir.path().join("first.sock");
     let holder = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = holder.local_addr().unwrap().to_string();
     systemfd()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 
-use util::{example, systemfd, Running, DEADLINE};
+use util::{example, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
 
 /// A running systemfd whose output lines are each matched at most once, in
 /// any order: stdout and stderr arrive through separate pipes, so lines
@@ -76,9 +76,10 @@ impl Supervised {
 
     /// The probe's next `KEY=value` line on stdout.
     fn probe_value(&mut self, key: &str) -> String {
-        let prefix = format!("{key}=");
-        let line = self.expect(&format!("{key}="), |l| l.starts_with(&prefix));
-        line[prefix.len()..].to_owned()
+        let line = self.expect(&format!("{key}="), |l| {
+            probe_entry(l).is_some_and(|(k, _)| k == key)
+        });
+        probe_entry(&line).unwrap().1.to_owned()
     }
 
     fn signal(&self, name: &str) {
@@ -117,7 +118,7 @@ fn signal(pid: u32, name: &str) {
 
 /// A project directory for one test, with `tmp/` for systemfd's TMPDIR.
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
     dir
 }
@@ -257,19 +258,10 @@ fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
 /// started here directly inherits, with a socket at fd 3.
 fn fds_with_socket_at_3() -> String {
     let ran = util::TestCommand::new(example("probe")).success();
-    let line = ran
-        .stdout()
-        .lines()
-        .find_map(|l| l.strip_prefix("fds=").map(str::to_owned));
-    let mut fds: Vec<(u32, String)> = line
-        .unwrap()
-        .split(',')
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            let number: String = entry.chars().take_while(char::is_ascii_digit).collect();
-            (number.parse().unwrap(), entry.to_owned())
-        })
+    let mut fds: Vec<(u32, String)> = probe_fds(&ran.probe_report()["fds"])
+        .into_iter()
         .filter(|(fd, _)| *fd != 3)
+        .map(|(fd, entry)| (fd, entry.to_owned()))
         .collect();
     fds.push((3, "3s".to_owned()));
     fds.sort();

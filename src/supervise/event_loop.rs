@@ -16,13 +16,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::options::{self, Signal};
 use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
 use crate::activation::{self, FIRST_FD};
-use crate::cli::Cli;
+use crate::config::{Launch, Supervise};
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::readiness::{self, Directory, Listener, Message};
+use crate::signal::Signal;
 use crate::socket::Sockets;
 use crate::sys;
 use crate::watch::{self, Change};
@@ -49,12 +49,16 @@ struct Running {
 
 /// Runs COMMAND under supervision until SIGINT or SIGTERM; returns the
 /// status systemfd exits with.
-pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failure> {
-    sys::ignore_sigpipe();
-    let stop_signal = cli.stop_signal.unwrap_or(Signal::TERM);
+pub fn run(
+    settings: &Supervise,
+    launch: &Launch,
+    sockets: Sockets,
+    printer: &Printer,
+) -> Result<i32, Failure> {
     let policy = Policy {
-        stop_first: cli.stop_first,
-        grace: cli.stop_timeout.unwrap_or(options::DEFAULT_STOP_TIMEOUT),
+        stop_first: settings.stop_first,
+        grace: settings.stop_timeout,
+        signal_on_change: settings.signal_on_change,
     };
     let directory = Directory::create()
         .context("cannot create a private directory for the readiness sockets")
@@ -81,9 +85,9 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     let change_tx = tx.clone();
     let _watcher = watch::start(
         watch::Settings {
-            paths: &cli.watch,
-            ignores: &cli.ignore,
-            debounce: cli.debounce.unwrap_or(options::DEFAULT_DEBOUNCE),
+            paths: &settings.watch,
+            ignores: &settings.ignore,
+            debounce: settings.debounce,
             exclude: vec![directory.path().to_owned()],
         },
         *printer,
@@ -91,11 +95,13 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
     )
     .map_err(Failure::setup)?;
 
-    let staged = sys::stage(&sockets, FIRST_FD + sockets.len() as i32).map_err(Failure::setup)?;
+    let staged = sys::stage(&sockets.fds(), FIRST_FD + sockets.len() as i32)
+        .context("cannot duplicate a socket")
+        .map_err(Failure::setup)?;
     let environment = environment(&sockets);
-    let program = &cli.command[0];
+    let program = launch.program();
     let starter = Starter {
-        cli,
+        launch,
         directory: &directory,
         environment: &environment,
         staged: &staged,
@@ -109,6 +115,9 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
         while let Some(action) = actions.pop_front() {
             match action {
                 Action::Start(generation) => {
+                    if settings.clear {
+                        printer.clear_screen();
+                    }
                     let event = match starter.start(generation) {
                         Ok((pid, child)) => {
                             running.insert(generation, child);
@@ -128,8 +137,13 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
-                Action::Stop { pid } => send(pid, stop_signal, printer),
-                Action::Kill { pid } => send(pid, Signal(libc::SIGKILL), printer),
+                Action::Stop { pid } => send(pid, settings.stop_signal, printer),
+                Action::Kill { pid } => send(pid, Signal::KILL, printer),
+                Action::Signal { pid, signal } => {
+                    if let Err(err) = sys::signal_process(pid, signal.0) {
+                        printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
+                    }
+                }
                 Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
                 Action::Say(report) => printer.status(&report.to_string()),
                 Action::Exit(code) => return Ok(code),
@@ -178,7 +192,8 @@ pub fn run(cli: &Cli, sockets: Sockets, printer: &Printer) -> Result<i32, Failur
 fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
     let mut environment: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(key, _)| {
-            key != readiness::VARIABLE && !sys::STALE_VARIABLES.iter().any(|name| key == *name)
+            key != readiness::VARIABLE
+                && !activation::STALE_VARIABLES.iter().any(|name| key == *name)
         })
         .collect();
     environment.extend(
@@ -213,7 +228,7 @@ impl StartError {
 
 /// Starts children: everything a start needs besides the generation.
 struct Starter<'a> {
-    cli: &'a Cli,
+    launch: &'a Launch,
     directory: &'a Directory,
     environment: &'a [(OsString, OsString)],
     staged: &'a [std::os::fd::OwnedFd],
@@ -241,10 +256,11 @@ impl Starter<'_> {
         let mut environment = self.environment.to_vec();
         environment.push((readiness::VARIABLE.into(), listener.path().into()));
         let pid = sys::spawn(&sys::ChildSpec {
-            command: &self.cli.command,
+            command: &self.launch.command,
             env: &environment,
             sockets: self.staged,
-            set_pid: !self.cli.no_pid,
+            first_fd: FIRST_FD,
+            pid_variable: (self.launch.set_pid && !self.staged.is_empty()).then_some("LISTEN_PID"),
         })
         .map_err(StartError::Exec)?;
         let exit_tx = self.tx.clone();
@@ -263,7 +279,7 @@ impl Starter<'_> {
             });
         if let Err(err) = waiter {
             // Without a waiter nobody would notice its exit: take it back.
-            let _ = sys::signal_group(pid, libc::SIGKILL);
+            let _ = sys::signal_group(pid, Signal::KILL.0);
             let _ = sys::wait(pid);
             return Err(StartError::Setup(
                 anyhow::Error::new(err).context("cannot start a thread to wait for the command"),

@@ -1,15 +1,10 @@
 //! Supervise mode (`-w`): systemfd stays the parent, keeps the sockets, and
 //! restarts COMMAND when watched files change or on SIGHUP.
 //!
-//! The restart decisions are plain Rust in [`state`]; the flags' values are
-//! parsed in [`options`]. On Unix, `event_loop` feeds the decisions with what
-//! happens and carries out what they say.
+//! The restart decisions are plain Rust in [`state`]; `event_loop` feeds
+//! them with what happens and carries out what they say.
 
-pub mod options;
-pub mod state;
-
-#[cfg(unix)]
 mod event_loop;
+mod state;
 
-#[cfg(unix)]
 pub use event_loop::run;

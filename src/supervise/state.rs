@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::options::Signal;
+use crate::signal::Signal;
 
 /// A child's generation number: 1 for the first child, then 2, 3, ….
 pub type Generation = u64;
@@ -86,6 +86,9 @@ pub struct Policy {
     pub stop_first: bool,
     /// `--stop-timeout`: how long after the stop signal SIGKILL follows.
     pub grace: Duration,
+    /// `--signal`: on a change, send this to the running child instead of
+    /// restarting it.
+    pub signal_on_change: Option<Signal>,
 }
 
 /// What happened.
@@ -129,6 +132,8 @@ pub enum Action {
     Stop { pid: u32 },
     /// Send SIGKILL to the process group of `pid`.
     Kill { pid: u32 },
+    /// Send `signal` to the process `pid` alone (`--signal`).
+    Signal { pid: u32, signal: Signal },
     /// Tell the user.
     Say(Report),
     /// Leave with this status.
@@ -159,6 +164,10 @@ pub enum Report {
     },
     Hangup,
     Restart(Plan),
+    Signalled {
+        pid: u32,
+        signal: Signal,
+    },
     Started {
         pid: u32,
     },
@@ -242,6 +251,9 @@ impl fmt::Display for Report {
                 f,
                 "restart: already waiting for pid {old} to stop before starting"
             ),
+            Report::Signalled { pid, signal } => {
+                write!(f, "sending {signal} to pid {pid} (--signal)")
+            }
             Report::Started { pid } => write!(f, "started pid {pid}"),
             Report::Ready { pid, after } => {
                 write!(f, "ready: pid {pid} after {} ms", after.as_millis())
@@ -328,14 +340,17 @@ impl Supervisor {
         out
     }
 
+    #[cfg(test)]
     pub fn active(&self) -> Option<&Child> {
         self.active.as_ref()
     }
 
+    #[cfg(test)]
     pub fn replacement(&self) -> Option<&Child> {
         self.replacement.as_ref()
     }
 
+    #[cfg(test)]
     pub fn retiring(&self) -> &[Child] {
         &self.retiring
     }
@@ -360,7 +375,13 @@ impl Supervisor {
             Event::Change { path, more } => {
                 if !self.shutting_down {
                     out.push(Action::Say(Report::Change { path, more }));
-                    self.restart(now, &mut out);
+                    match self.to_signal() {
+                        Some((pid, signal)) => {
+                            out.push(Action::Say(Report::Signalled { pid, signal }));
+                            out.push(Action::Signal { pid, signal });
+                        }
+                        None => self.restart(now, &mut out),
+                    }
                 }
             }
             Event::Hangup => {
@@ -396,6 +417,17 @@ impl Supervisor {
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
         }
         out
+    }
+
+    /// With `--signal`, the child a change is signalled to instead of a
+    /// restart: the active one, when it runs and no restart is under way.
+    fn to_signal(&self) -> Option<(u32, Signal)> {
+        let signal = self.policy.signal_on_change?;
+        if self.replacement.is_some() || self.start_after.is_some() {
+            return None;
+        }
+        let active = self.active.as_ref().filter(|child| child.is_running())?;
+        Some((active.pid?, signal))
     }
 
     fn restart(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -666,10 +698,14 @@ mod tests {
 
     impl Harness {
         fn new(stop_first: bool) -> (Harness, Vec<Action>) {
-            let policy = Policy {
+            Harness::with(Policy {
                 stop_first,
                 grace: GRACE,
-            };
+                signal_on_change: None,
+            })
+        }
+
+        fn with(policy: Policy) -> (Harness, Vec<Action>) {
             let mut harness = Harness {
                 supervisor: Supervisor::new(policy),
                 now: Instant::now(),
@@ -755,6 +791,55 @@ mod tests {
     const TERM: Signal = Signal(libc::SIGTERM);
     #[cfg(not(unix))]
     const TERM: Signal = Signal(15);
+
+    #[test]
+    fn with_signal_a_change_signals_the_running_child_instead_of_restarting() {
+        let hup = Signal(1);
+        let (mut h, _) = Harness::with(Policy {
+            stop_first: false,
+            grace: GRACE,
+            signal_on_change: Some(hup),
+        });
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Signal {
+                pid: 101,
+                signal: hup
+            }]
+        );
+        assert_eq!(
+            reports(&actions),
+            [
+                "change: src/main.rs",
+                "sending SIGHUP to pid 101 (--signal)"
+            ]
+        );
+        assert_eq!(h.active(), (1, State::Starting));
+
+        // SIGHUP to systemfd still restarts.
+        h.ready(1);
+        let actions = h.send(Event::Hangup);
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+        // While a replacement starts, a change restarts as usual.
+        let actions = h.change();
+        assert_eq!(
+            deeds(&actions),
+            [Action::Stop { pid: 102 }, Action::Start(3)]
+        );
+    }
+
+    #[test]
+    fn with_signal_a_change_starts_a_command_that_is_not_running() {
+        let (mut h, _) = Harness::with(Policy {
+            stop_first: false,
+            grace: GRACE,
+            signal_on_change: Some(Signal(1)),
+        });
+        h.exited(1, 0);
+        let actions = h.change();
+        assert_eq!(deeds(&actions), [Action::Start(2)]);
+    }
 
     #[test]
     fn begins_with_one_start() {

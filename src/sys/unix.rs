@@ -1,59 +1,27 @@
-//! Unix: place the sockets at fds 3… and exec the command; in supervise
-//! mode, fork and exec each child with the sockets at 3… instead.
+//! Unix primitives: put sockets at fixed descriptors, and start, signal and
+//! reap children that receive them.
+//!
+//! Only the system calls are here; exec mode (`crate::exec`) and supervise
+//! mode (`crate::supervise`) decide what to do with them.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Read as _};
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-
-use anyhow::Context as _;
-
-use crate::activation::{self, FIRST_FD};
-use crate::error::Failure;
-use crate::output::Printer;
-use crate::socket::Sockets;
-
-use super::Launch;
-
-pub fn hand_over(
-    sockets: Sockets,
-    launch: &Launch<'_>,
-    _printer: &Printer,
-) -> Result<i32, Failure> {
-    let mut command = launch.command();
-    command.envs(activation::variables(&sockets));
-    if launch.set_pid && !sockets.is_empty() {
-        // exec keeps the pid, so the command's pid is ours.
-        command.env("LISTEN_PID", std::process::id().to_string());
-    }
-
-    let count = sockets.len() as RawFd;
-    let staged = stage(&sockets, FIRST_FD + count).map_err(Failure::setup)?;
-    for (target, fd) in (FIRST_FD..).zip(&staged) {
-        place(fd, target)
-            .with_context(|| format!("cannot move a socket to fd {target}"))
-            .map_err(Failure::setup)?;
-    }
-    let err = command.exec();
-    // Only reached when exec failed: dropping `sockets` removes the files.
-    Err(Failure::exec(launch.program(), err))
-}
 
 /// Duplicates every socket to a close-on-exec fd at or above `min`, so that
 /// moving them into 3… cannot overwrite one another.
-pub fn stage(sockets: &Sockets, min: RawFd) -> anyhow::Result<Vec<OwnedFd>> {
+pub fn stage(sockets: &[BorrowedFd<'_>], min: RawFd) -> io::Result<Vec<OwnedFd>> {
     sockets
-        .sockets
         .iter()
-        .map(|open| {
-            // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a descriptor owned by `open.socket`
-            // (alive for the call) only creates a new descriptor; it reads no memory.
-            let fd = unsafe { libc::fcntl(open.socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+        .map(|socket| {
+            // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a borrowed, open descriptor only
+            // creates a new descriptor; it reads no memory.
+            let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
             if fd < 0 {
-                return Err(io::Error::last_os_error()).context("cannot duplicate a socket");
+                return Err(io::Error::last_os_error());
             }
             // SAFETY: `fd` was just returned by fcntl and is owned by nobody else.
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -83,26 +51,25 @@ pub fn place(fd: &OwnedFd, target: RawFd) -> io::Result<()> {
     }
 }
 
-pub fn target_label(index: usize) -> String {
-    format!("fd #{}", FIRST_FD as usize + index)
-}
-
-// Supervise mode: systemfd stays the parent and forks each child itself,
-// because `LISTEN_PID` must be the child's pid, known only after the fork.
+// Children are forked and exec'd here rather than by std's Command, because
+// a child may need its own pid in a variable (`LISTEN_PID`), known only after
+// the fork.
 // Everything the child needs is prepared before the fork; between fork and
 // exec the child makes only async-signal-safe calls and allocates nothing.
 
-/// A child to start in supervise mode.
+/// A child to start.
 #[derive(Debug)]
 pub struct ChildSpec<'a> {
-    /// COMMAND and its arguments; never empty.
+    /// The program and its arguments; never empty.
     pub command: &'a [OsString],
-    /// The child's whole environment, except `LISTEN_PID`.
+    /// The child's whole environment, but for `pid_variable`.
     pub env: &'a [(OsString, OsString)],
-    /// The sockets as [`stage`] left them; the child gets them at 3….
+    /// The sockets as [`stage`] left them; the child gets them at
+    /// `first_fd`, `first_fd + 1`, ….
     pub sockets: &'a [OwnedFd],
-    /// Whether to set `LISTEN_PID` to the child's own pid.
-    pub set_pid: bool,
+    pub first_fd: RawFd,
+    /// A variable to set to the child's own pid, if any.
+    pub pid_variable: Option<&'a str>,
 }
 
 /// What a child reports through the pipe when it cannot exec: which step
@@ -144,8 +111,8 @@ impl Step {
     }
 }
 
-/// Starts a child in its own process group, with the sockets at fds 3…,
-/// `LISTEN_PID` set to its pid (unless `set_pid` is off), all signal
+/// Starts a child in its own process group, with the sockets at their
+/// fds, its pid in `pid_variable` (if set), all signal
 /// dispositions at their defaults and an empty signal mask. Returns its pid
 /// once it has exec'd. An error of kind `NotFound` means the program was not
 /// found (127); any other, that it could not be executed (126).
@@ -153,7 +120,7 @@ impl Step {
 /// Call it from the thread that outlives the children (the main thread): on
 /// Linux the parent-death signal fires when the thread that forked exits.
 pub fn spawn(spec: &ChildSpec<'_>) -> io::Result<u32> {
-    let min = FIRST_FD + spec.sockets.len() as RawFd;
+    let min = spec.first_fd + spec.sockets.len() as RawFd;
     let prepared = Prepared::new(spec)?;
     let (report_read, report_write) = report_pipe(min)?;
     let parent = std::process::id() as libc::pid_t;
@@ -221,6 +188,22 @@ pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// Sends `signal` to the process `pid` alone. A process that is already
+/// gone is not an error.
+pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill reads no memory. `pid` is a child of ours that has not
+    // been reaped (the caller knows it runs), so the pid is not reused.
+    let rv = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    if rv == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(err),
+    }
+}
+
 /// Waits for the child `pid` to exit and reaps it.
 pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
     use std::os::unix::process::ExitStatusExt as _;
@@ -236,16 +219,6 @@ pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
             return Err(err);
         }
     }
-}
-
-/// Makes SIGPIPE an error on write instead of death (std's default for Rust
-/// programs, which systemfd's own `main` skips): a supervisor whose stderr
-/// reader went away must still stop its children. Children get the default
-/// back before exec.
-pub fn ignore_sigpipe() {
-    // SAFETY: setting SIGPIPE's disposition to SIG_IGN installs no handler
-    // and touches no memory of ours.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 /// Finds `program` the way execvp does, before the fork: names with a slash
@@ -309,8 +282,7 @@ fn report_pipe(min: RawFd) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, unsafe { OwnedFd::from_raw_fd(high) }))
 }
 
-/// `LISTEN_PID=` followed by room for any pid's digits and the final NUL.
-const PID_PREFIX: &[u8] = b"LISTEN_PID=";
+/// Room for any pid's digits and the final NUL, after `NAME=`.
 const PID_ROOM: usize = 20;
 
 /// Everything the child touches, built before the fork: C strings, the
@@ -320,10 +292,11 @@ struct Prepared<'a> {
     _argv: Vec<CString>,
     argv: Vec<*const libc::c_char>,
     _env: Vec<CString>,
-    /// Owns the `LISTEN_PID=…` entry; `envp` and `pid_digits` point into it.
+    /// Owns the `NAME=…` entry of the pid variable; `envp` and `pid_digits`
+    /// point into it.
     _pid_entry: Vec<u8>,
     envp: Vec<*const libc::c_char>,
-    /// Where the digits go (`PID_ROOM` bytes), when `LISTEN_PID` is set.
+    /// Where the digits go (`PID_ROOM` bytes), when there is a pid variable.
     pid_digits: Option<*mut u8>,
     /// (staged socket, target fd) pairs.
     sockets: Vec<(&'a OwnedFd, RawFd)>,
@@ -342,7 +315,12 @@ impl<'a> Prepared<'a> {
                 )
             })
         };
-        let (name, _) = spec.command.split_first().expect("clap requires a command");
+        let Some(name) = spec.command.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no program to run",
+            ));
+        };
         let path_var = spec
             .env
             .iter()
@@ -367,21 +345,23 @@ impl<'a> Prepared<'a> {
             env_owned.push(cstring(OsStr::from_bytes(&entry))?);
         }
         let mut envp: Vec<*const libc::c_char> = env_owned.iter().map(|e| e.as_ptr()).collect();
-        let mut pid_entry = Vec::with_capacity(PID_PREFIX.len() + PID_ROOM + 1);
-        pid_entry.extend_from_slice(PID_PREFIX);
-        pid_entry.resize(PID_PREFIX.len() + PID_ROOM + 1, 0);
+        let mut pid_entry = Vec::new();
         let mut pid_digits = None;
-        if spec.set_pid && !spec.sockets.is_empty() {
+        if let Some(name) = spec.pid_variable {
+            pid_entry.extend_from_slice(name.as_bytes());
+            pid_entry.push(b'=');
+            let prefix = pid_entry.len();
+            pid_entry.resize(prefix + PID_ROOM + 1, 0);
             // Moving the Vec below does not move its heap buffer, so these
             // pointers stay valid for the life of `Prepared`.
             let base = pid_entry.as_mut_ptr();
             envp.push(base.cast_const().cast());
-            // SAFETY: PID_PREFIX.len() is within the buffer's length.
-            pid_digits = Some(unsafe { base.add(PID_PREFIX.len()) });
+            // SAFETY: `prefix` is within the buffer's length.
+            pid_digits = Some(unsafe { base.add(prefix) });
         }
         envp.push(std::ptr::null());
 
-        let sockets = spec.sockets.iter().zip(FIRST_FD..).collect();
+        let sockets = spec.sockets.iter().zip(spec.first_fd..).collect();
         // SAFETY: a zeroed sigaction is a valid value (no flags, empty mask);
         // setting its handler to SIG_DFL makes it "the default action".
         // sigemptyset writes only to the local sigset_t.
@@ -550,7 +530,8 @@ mod tests {
             command,
             env,
             sockets: &[],
-            set_pid: true,
+            first_fd: 3,
+            pid_variable: Some("LISTEN_PID"),
         }
     }
 

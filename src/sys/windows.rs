@@ -1,25 +1,22 @@
-//! Windows: spawn the command in a job object and serve it duplicates of the
-//! sockets over the socket server (see `crate::socket_server` and
-//! `docs/protocol.md`), then exit with the command's status.
+//! Windows primitives: `SO_EXCLUSIVEADDRUSE`, `WSADuplicateSocketW`, a
+//! process started suspended, the job object that ties a process tree to
+//! systemfd's lifetime, and Ctrl-C as an event to wait on.
 //!
-//! Only what needs the Windows API is here: `WSADuplicateSocketW`,
-//! `SO_EXCLUSIVEADDRUSE`, the job object that ties the command's process
-//! tree to systemfd's lifetime, and Ctrl-C.
+//! Only what needs the Windows API is here; what exec mode does with it is
+//! in `crate::exec`.
 
 use std::ffi::c_void;
 use std::io;
 use std::mem;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::windows::io::{AsRawHandle as _, AsRawSocket as _, FromRawHandle as _, OwnedHandle};
 use std::os::windows::process::CommandExt as _;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::Socket;
 use windows_sys::Win32::Foundation::{
     HANDLE, INVALID_HANDLE_VALUE, STATUS_CONTROL_C_EXIT, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
@@ -40,67 +37,6 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, OpenThread, ResumeThread, SetEvent, WaitForMultipleObjects, CREATE_SUSPENDED,
     THREAD_SUSPEND_RESUME,
 };
-
-use crate::error::Failure;
-use crate::output::Printer;
-use crate::socket::Sockets;
-use crate::socket_server::{Event, Limits, ProtocolInfo, Server, PROTOCOL_INFO_LEN};
-
-use super::Launch;
-
-// The reply is made of these structs, sent as bytes.
-const _: () = assert!(mem::size_of::<WSAPROTOCOL_INFOW>() == PROTOCOL_INFO_LEN);
-
-/// How long the command has to exit by itself after Ctrl-C (which it receives
-/// too when it shares the console) before its process tree is ended.
-const CTRL_C_GRACE: Duration = Duration::from_secs(3);
-
-pub fn hand_over(sockets: Sockets, launch: &Launch<'_>, printer: &Printer) -> Result<i32, Failure> {
-    // `LISTEN_PID` (and so `--no-pid`) has no meaning here: the command finds
-    // the sockets through the socket server, whatever its pid.
-    let mut command = launch.command();
-    if !sockets.is_empty() {
-        // Names in the order of the reply, for consumers that want them.
-        command.env("LISTEN_FDNAMES", sockets.fd_names());
-        let server = start_server(sockets, *printer).map_err(Failure::setup)?;
-        command.envs(server.variables());
-    }
-
-    let job = Job::new()
-        .context("cannot create a job object for the command")
-        .map_err(Failure::setup)?;
-    let interrupt = CtrlC::install()
-        .context("cannot handle Ctrl-C")
-        .map_err(Failure::setup)?;
-    // Suspended, so that it cannot start a process outside the job before it
-    // is in it.
-    command.creation_flags(CREATE_SUSPENDED);
-    let mut child = command
-        .spawn()
-        .map_err(|err| Failure::exec(launch.program(), err))?;
-    let job = match job.assign(&child) {
-        Ok(()) => Some(job),
-        Err(err) => {
-            printer.warn(&format!(
-                "cannot put the command in a job object ({err}); processes it starts may outlive systemfd"
-            ));
-            None
-        }
-    };
-    if let Err(err) = resume(child.id()) {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(Failure::setup(
-            anyhow::Error::new(err).context("cannot start the command's main thread"),
-        ));
-    }
-    let status = wait(&mut child, job.as_ref(), &interrupt, printer).map_err(Failure::setup)?;
-    Ok(status)
-}
-
-pub fn target_label(index: usize) -> String {
-    format!("socket #{index}")
-}
 
 /// Claims the socket's port with `SO_EXCLUSIVEADDRUSE`, which must be set
 /// before `bind`. Without it another process may bind the same port with
@@ -129,66 +65,33 @@ pub fn exclusive_address_use(socket: &Socket, exclusive: bool) -> anyhow::Result
     Ok(())
 }
 
-/// Starts the socket server on 127.0.0.1 with a random port. Its own port is
-/// claimed exclusively too, so no other process can intercept the secret.
-fn start_server(sockets: Sockets, printer: Printer) -> anyhow::Result<Server> {
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
-        .context("cannot create the socket server's socket")?;
-    exclusive_address_use(&listener, true)?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    listener
-        .bind(&addr.into())
-        .and_then(|()| listener.listen(128))
-        .with_context(|| format!("cannot listen on {addr} for the socket server"))?;
-    let sockets = Arc::new(sockets);
-    Server::start(
-        TcpListener::from(listener),
-        Limits::default(),
-        Box::new(move |pid| duplicate(&sockets, pid)),
-        Box::new(move |event| report(&printer, &event)),
-    )
-    .context("cannot start the socket server")
-}
+/// The size of the record [`duplicate`] makes.
+pub const PROTOCOL_INFO_LEN: usize = mem::size_of::<WSAPROTOCOL_INFOW>();
 
-/// Rejections and failures are worth a line; serving is what is expected.
-fn report(printer: &Printer, event: &Event) {
-    if !matches!(event, Event::Served { .. }) {
-        printer.warn(&format!("socket server: {event}"));
+/// A `WSAPROTOCOL_INFOW` record from which the process `pid` can make its
+/// own copy of `socket`, as bytes.
+pub fn duplicate(socket: &Socket, pid: u32) -> io::Result<[u8; PROTOCOL_INFO_LEN]> {
+    // SAFETY: WSAPROTOCOL_INFOW is plain data (integers, a GUID and a UTF-16
+    // array), for which all zeroes is a valid value.
+    let mut info: WSAPROTOCOL_INFOW = unsafe { mem::zeroed() };
+    // SAFETY: the socket handle is open for the duration of the call
+    // (borrowed from `socket`); `info` is a valid, writable WSAPROTOCOL_INFOW.
+    let rv = unsafe { WSADuplicateSocketW(socket.as_raw_socket() as SOCKET, pid, &mut info) };
+    if rv != 0 {
+        return Err(last_wsa_error());
     }
-}
-
-/// One `WSAPROTOCOL_INFOW` per socket, in order, for the process `pid`.
-fn duplicate(sockets: &Sockets, pid: u32) -> io::Result<Vec<ProtocolInfo>> {
-    sockets
-        .sockets
-        .iter()
-        .map(|open| {
-            // SAFETY: WSAPROTOCOL_INFOW is plain data (integers, a GUID and a
-            // UTF-16 array), for which all zeroes is a valid value.
-            let mut info: WSAPROTOCOL_INFOW = unsafe { mem::zeroed() };
-            // SAFETY: the socket handle is open for the duration of the call
-            // (owned by `open.socket`, which `sockets` keeps alive); `info` is a
-            // valid, writable WSAPROTOCOL_INFOW.
-            let rv = unsafe {
-                WSADuplicateSocketW(open.socket.as_raw_socket() as SOCKET, pid, &mut info)
-            };
-            if rv != 0 {
-                return Err(last_wsa_error());
-            }
-            let mut record = [0u8; PROTOCOL_INFO_LEN];
-            // SAFETY: `info` is PROTOCOL_INFO_LEN bytes (asserted above) of
-            // initialised data: zeroed, then written by WSADuplicateSocketW. The
-            // two regions are distinct locals.
-            unsafe {
-                ptr::copy_nonoverlapping(
-                    ptr::from_ref(&info).cast::<u8>(),
-                    record.as_mut_ptr(),
-                    PROTOCOL_INFO_LEN,
-                );
-            }
-            Ok(record)
-        })
-        .collect()
+    let mut record = [0u8; PROTOCOL_INFO_LEN];
+    // SAFETY: `info` is PROTOCOL_INFO_LEN bytes of initialised data: zeroed,
+    // then written by WSADuplicateSocketW. The two regions are distinct
+    // locals.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            ptr::from_ref(&info).cast::<u8>(),
+            record.as_mut_ptr(),
+            PROTOCOL_INFO_LEN,
+        );
+    }
+    Ok(record)
 }
 
 fn last_wsa_error() -> io::Error {
@@ -198,10 +101,10 @@ fn last_wsa_error() -> io::Error {
 
 /// A job object that ends every process in it when systemfd exits, however
 /// it exits: the last handle to it is systemfd's, and it is not inherited.
-struct Job(OwnedHandle);
+pub struct Job(OwnedHandle);
 
 impl Job {
-    fn new() -> io::Result<Job> {
+    pub fn new() -> io::Result<Job> {
         // SAFETY: null attributes (not inheritable) and a null name are
         // allowed; the call reads no other memory.
         let handle = unsafe { CreateJobObjectW(ptr::null(), ptr::null()) };
@@ -234,7 +137,7 @@ impl Job {
         self.0.as_raw_handle()
     }
 
-    fn assign(&self, child: &Child) -> io::Result<()> {
+    pub fn assign(&self, child: &Child) -> io::Result<()> {
         // SAFETY: both handles are open for the duration of the call: the job
         // is owned by `self`, the process handle by `child`.
         let ok = unsafe { AssignProcessToJobObject(self.handle(), child.as_raw_handle()) };
@@ -244,10 +147,11 @@ impl Job {
         Ok(())
     }
 
-    /// Ends every process in the job.
-    fn terminate(&self, code: u32) -> io::Result<()> {
+    /// Ends every process in the job, with the status of a process ended by
+    /// Ctrl-C.
+    pub fn terminate(&self) -> io::Result<()> {
         // SAFETY: the job handle is open (owned by `self`).
-        let ok = unsafe { TerminateJobObject(self.handle(), code) };
+        let ok = unsafe { TerminateJobObject(self.handle(), STATUS_CONTROL_C_EXIT as u32) };
         if ok == 0 {
             return Err(io::Error::last_os_error());
         }
@@ -258,7 +162,7 @@ impl Job {
 /// Resumes the threads of a process created suspended (it has one). The
 /// standard library keeps the thread handle from CreateProcess to itself, so
 /// the thread is found through a snapshot.
-fn resume(pid: u32) -> io::Result<()> {
+pub fn resume(pid: u32) -> io::Result<()> {
     // SAFETY: takes a snapshot of the system's threads; reads no memory of ours.
     let snapshot = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
     if snapshot == INVALID_HANDLE_VALUE {
@@ -307,20 +211,20 @@ static CTRL_C: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 /// Ctrl-C and Ctrl-Break, as an event to wait on. Closing the console,
 /// logging off and shutdown are left to the default handler, which ends
 /// systemfd, and with it, through the job, the command.
-struct CtrlC(OwnedHandle);
+///
+/// The event is never closed: the handler may run on its own thread at any
+/// moment until the process exits, so the handle it sets must stay open.
+pub struct CtrlC(HANDLE);
 
 impl CtrlC {
-    fn install() -> io::Result<CtrlC> {
+    pub fn install() -> io::Result<CtrlC> {
         // SAFETY: an unnamed auto-reset event, initially unset, with null
         // (non-inheritable) attributes.
         let event = unsafe { CreateEventW(ptr::null(), 0, 0, ptr::null()) };
         if event.is_null() {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `event` was just returned by CreateEventW, owned by nothing
-        // else.
-        let event = unsafe { OwnedHandle::from_raw_handle(event) };
-        CTRL_C.store(event.as_raw_handle(), Ordering::SeqCst);
+        CTRL_C.store(event, Ordering::SeqCst);
         // SAFETY: `on_ctrl` has the signature a handler routine must have and
         // touches only the static event.
         if unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) } == 0 {
@@ -330,7 +234,7 @@ impl CtrlC {
     }
 
     fn handle(&self) -> HANDLE {
-        self.0.as_raw_handle()
+        self.0
     }
 }
 
@@ -340,60 +244,48 @@ unsafe extern "system" fn on_ctrl(kind: u32) -> i32 {
     }
     let event = CTRL_C.load(Ordering::SeqCst);
     if !event.is_null() {
-        // SAFETY: the event is owned by the `CtrlC` that `hand_over` keeps
-        // until systemfd exits, so the handle is open.
+        // SAFETY: the event is never closed (see `CtrlC`), so the handle is
+        // open.
         unsafe { SetEvent(event) };
     }
     // Handled: systemfd stays to report the command's status.
     1
 }
 
-/// Waits for the command to exit and returns its status. On Ctrl-C the
-/// command has [`CTRL_C_GRACE`] to exit by itself; after that, or on a second
-/// Ctrl-C, its process tree is ended.
-fn wait(
-    child: &mut Child,
-    job: Option<&Job>,
-    interrupt: &CtrlC,
-    printer: &Printer,
-) -> anyhow::Result<i32> {
+/// Starts `command` with its main thread suspended, so that it cannot start
+/// a process outside a job before it is in one; [`resume`] lets it run.
+pub fn spawn_suspended(command: &mut Command) -> io::Result<Child> {
+    command.creation_flags(CREATE_SUSPENDED).spawn()
+}
+
+/// What [`wait_for`] woke up for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Woke {
+    /// The process exited.
+    Exited,
+    /// Ctrl-C or Ctrl-Break.
+    Interrupted,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Waits until `child` exits, Ctrl-C arrives or `deadline` (if any) passes.
+pub fn wait_for(child: &Child, interrupt: &CtrlC, deadline: Option<Instant>) -> io::Result<Woke> {
     let handles = [child.as_raw_handle(), interrupt.handle()];
-    let mut deadline: Option<Instant> = None;
-    loop {
-        let timeout = match deadline {
-            None => u32::MAX, // INFINITE
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now()).as_millis();
-                u32::try_from(left).unwrap_or(u32::MAX - 1)
-            }
-        };
-        // SAFETY: both handles are open (owned by `child` and `interrupt`) and
-        // the pointer and count describe the array.
-        let woke = unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, timeout) };
-        match woke {
-            WAIT_OBJECT_0 => break,
-            n if n == WAIT_OBJECT_0 + 1 && deadline.is_none() => {
-                deadline = Some(Instant::now() + CTRL_C_GRACE);
-            }
-            n if n == WAIT_OBJECT_0 + 1 || n == WAIT_TIMEOUT => {
-                printer.status("ending the command and the processes it started");
-                match job {
-                    Some(job) => job.terminate(STATUS_CONTROL_C_EXIT as u32),
-                    None => child.kill(),
-                }
-                .context("cannot end the command")?;
-                // Neither waits; the process handle is signalled once the
-                // command is gone.
-                deadline = None;
-            }
-            _ => {
-                return Err(io::Error::last_os_error()).context("cannot wait for the command");
-            }
+    let timeout = match deadline {
+        None => u32::MAX, // INFINITE
+        Some(at) => {
+            let left = at.saturating_duration_since(Instant::now()).as_millis();
+            u32::try_from(left).unwrap_or(u32::MAX - 1)
         }
+    };
+    // SAFETY: both handles are open (owned by `child` and `interrupt`) and
+    // the pointer and count describe the array.
+    let woke = unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, timeout) };
+    match woke {
+        WAIT_OBJECT_0 => Ok(Woke::Exited),
+        n if n == WAIT_OBJECT_0 + 1 => Ok(Woke::Interrupted),
+        WAIT_TIMEOUT => Ok(Woke::TimedOut),
+        _ => Err(io::Error::last_os_error()),
     }
-    let status = child
-        .wait()
-        .context("cannot read the command's exit status")?;
-    // On Windows every status is a code, NTSTATUS values included.
-    Ok(status.code().unwrap_or(1))
 }

@@ -1,19 +1,37 @@
 //! The harness the integration tests drive the real binary with.
 //!
-//! On failure every assertion prints the command, its status, stdout and
-//! stderr. Waits are bounded by deadlines, never bare sleeps.
+//! A [`TestCommand`] runs a program directly, or through a runner that takes
+//! the program as its first argument: the Windows build runs under Wine
+//! ([`wine`]) the way a cross-compiled build runs under an emulator. Output is
+//! read as it comes, line by line, so a test can wait for a line; the report
+//! on failure shows the command, its status, stdout and stderr. Waits are
+//! bounded by deadlines, never bare sleeps.
+//!
+//! The probe (examples/probe.rs) reports what it got as `KEY=VALUE` lines;
+//! [`probe_report`] and [`probe_fds`] are the one reading of that report.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead as _, BufReader};
+use std::io::{ErrorKind, Read, Write as _};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How long any single wait in a test may take.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod wine;
+
+/// How long any single wait in a test may take, unless the command says
+/// otherwise ([`TestCommand::deadline`]).
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// How long the rest of the output may take once the process has exited.
+/// What it wrote is in the pipes already; but a process it started may hold
+/// them open for longer (Wine's own processes do), and that end of the output
+/// is not waited for.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// The systemfd binary under test.
 pub fn systemfd_path() -> PathBuf {
@@ -46,9 +64,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh directory under the system's temporary directory, removed when
+/// dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("create a temporary directory")
+}
+
 /// A command line to run, with a readable report on failure.
 pub struct TestCommand {
     cmd: Command,
+    deadline: Duration,
+    stdin: bool,
 }
 
 pub fn systemfd() -> TestCommand {
@@ -57,9 +83,36 @@ pub fn systemfd() -> TestCommand {
 
 impl TestCommand {
     pub fn new(program: impl AsRef<OsStr>) -> TestCommand {
-        let mut cmd = Command::new(program);
-        cmd.stdin(Stdio::null());
-        TestCommand { cmd }
+        TestCommand::from(Command::new(program))
+    }
+
+    /// `RUNNER PROGRAM ARGS…`: `program` runs under `runner` (Wine, an
+    /// emulator), which passes it the arguments that follow.
+    pub fn with_runner(runner: impl AsRef<OsStr>, program: impl AsRef<OsStr>) -> TestCommand {
+        let mut cmd = Command::new(runner);
+        cmd.arg(program);
+        TestCommand::from(cmd)
+    }
+
+    fn from(cmd: Command) -> TestCommand {
+        TestCommand {
+            cmd,
+            deadline: DEADLINE,
+            stdin: false,
+        }
+    }
+
+    /// How long each wait for this command may take (default [`DEADLINE`]).
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.deadline = limit;
+        self
+    }
+
+    /// Gives the process a pipe for stdin ([`Running::write_stdin`]), closed
+    /// when the test waits for the exit; otherwise stdin is `/dev/null`.
+    pub fn stdin_piped(mut self) -> Self {
+        self.stdin = true;
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -86,8 +139,17 @@ impl TestCommand {
         self
     }
 
-    pub fn current_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Starts the process in process group `group` (0: a new group of its
+    /// own), as a shell does for a job.
+    #[cfg(unix)]
+    pub fn process_group(mut self, group: i32) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        self.cmd.process_group(group);
         self
     }
 
@@ -101,33 +163,9 @@ impl TestCommand {
             .join(" ")
     }
 
-    /// Starts with stdout and stderr piped.
-    fn start(mut self) -> (String, Child) {
-        let description = self.describe();
-        let child = self
-            .cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {description}: {e}"));
-        (description, child)
-    }
-
-    /// Runs to completion (bounded by [`DEADLINE`]) and returns the output.
+    /// Runs to completion (bounded by the deadline) and returns the output.
     pub fn output(self) -> Ran {
-        let (description, mut child) = self.start();
-        let stdout = read_in_background(child.stdout.take().unwrap());
-        let stderr = read_in_background(child.stderr.take().unwrap());
-        let status = wait_with_deadline(&mut child, DEADLINE)
-            .unwrap_or_else(|| panic!("{description} did not finish within {DEADLINE:?}"));
-        Ran {
-            description,
-            output: Output {
-                status,
-                stdout: stdout.recv().unwrap_or_default(),
-                stderr: stderr.recv().unwrap_or_default(),
-            },
-        }
+        self.spawn().finish()
     }
 
     /// Runs and asserts success.
@@ -135,43 +173,70 @@ impl TestCommand {
         self.output().assert_code(0)
     }
 
-    /// Starts without waiting; stderr is read line by line.
-    pub fn spawn(self) -> Running {
-        let (description, mut child) = self.start();
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let tx_out = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(Line::Stderr(line));
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx_out.send(Line::Stdout(line));
-            }
-        });
+    /// Starts without waiting; the output is read line by line.
+    pub fn spawn(mut self) -> Running {
+        let description = self.describe();
+        let stdin = if self.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        let mut child = self
+            .cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {description}: {e}"));
+        let (tx, events) = mpsc::channel();
+        read_pipe(child.stdout.take().unwrap(), Stream::Stdout, tx.clone());
+        read_pipe(child.stderr.take().unwrap(), Stream::Stderr, tx);
         Running {
             description,
+            stdin: child.stdin.take(),
             child,
-            lines: rx,
+            deadline: self.deadline,
+            events,
+            open_streams: 2,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            partial: [Vec::new(), Vec::new()],
+            pending: VecDeque::new(),
             seen: Vec::new(),
         }
     }
 }
 
-fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        let _ = tx.send(buf);
-    });
-    rx
+#[derive(Clone, Copy, Debug)]
+enum Stream {
+    Stdout = 0,
+    Stderr = 1,
 }
 
-/// Waits for `child` to exit, up to `limit`.
+/// Bytes as read from one stream; `None` at its end.
+type Event = (Stream, Option<Vec<u8>>);
+
+/// Sends what `pipe` gives as it comes, then the end of the stream.
+fn read_pipe(mut pipe: impl Read + Send + 'static, stream: Stream, tx: mpsc::Sender<Event>) {
+    std::thread::spawn(move || {
+        let mut buf = [0; 8192];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send((stream, Some(buf[..n].to_vec()))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send((stream, None));
+    });
+}
+
+/// Waits for `child` to exit, up to `limit`; kills it if it does not.
 pub fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let end = Instant::now() + limit;
     loop {
@@ -216,6 +281,11 @@ impl Ran {
         self.output.status.code()
     }
 
+    /// The probe's report on stdout.
+    pub fn probe_report(&self) -> BTreeMap<String, String> {
+        probe_report(self.stdout().lines())
+    }
+
     pub fn assert_code(self, code: i32) -> Self {
         assert_eq!(
             self.code(),
@@ -245,7 +315,7 @@ impl Ran {
     }
 }
 
-/// One line of a running process's output.
+/// One line of a running process's output, without its terminator.
 #[derive(Clone, Debug)]
 pub enum Line {
     Stdout(String),
@@ -264,9 +334,27 @@ impl Line {
 pub struct Running {
     pub description: String,
     pub child: Child,
-    lines: mpsc::Receiver<Line>,
+    stdin: Option<ChildStdin>,
+    deadline: Duration,
+    events: mpsc::Receiver<Event>,
+    open_streams: usize,
+    /// The output so far, as written.
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Per stream, the start of a line whose end has not come yet.
+    partial: [Vec<u8>; 2],
+    /// Lines complete but not yet handed out by [`Running::next_line`].
+    pending: VecDeque<Line>,
     /// Every line received so far, for failure reports.
     pub seen: Vec<Line>,
+}
+
+/// What [`Running::next_line`] found.
+enum Next {
+    Line(Line),
+    /// Both streams are closed.
+    Ended,
+    TimedOut,
 }
 
 impl Running {
@@ -274,19 +362,64 @@ impl Running {
         self.child.id()
     }
 
+    /// The next line, waiting until `end` at most.
+    fn next_line(&mut self, end: Instant) -> Next {
+        loop {
+            if let Some(line) = self.pending.pop_front() {
+                self.seen.push(line.clone());
+                return Next::Line(line);
+            }
+            if self.open_streams == 0 {
+                return Next::Ended;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((stream, Some(bytes))) => self.take(stream, &bytes),
+                Ok((stream, None)) => {
+                    self.open_streams -= 1;
+                    self.end_partial_line(stream);
+                }
+                Err(_) => return Next::TimedOut,
+            }
+        }
+    }
+
+    /// Keeps `bytes` and queues the lines they complete.
+    fn take(&mut self, stream: Stream, bytes: &[u8]) {
+        match stream {
+            Stream::Stdout => self.stdout.extend_from_slice(bytes),
+            Stream::Stderr => self.stderr.extend_from_slice(bytes),
+        }
+        let partial = &mut self.partial[stream as usize];
+        partial.extend_from_slice(bytes);
+        while let Some(at) = partial.iter().position(|&b| b == b'\n') {
+            let rest = partial.split_off(at + 1);
+            let line = std::mem::replace(partial, rest);
+            self.pending.push_back(make_line(stream, &line));
+        }
+    }
+
+    /// Queues the unfinished line of `stream`, if any, as a line.
+    fn end_partial_line(&mut self, stream: Stream) {
+        let partial = std::mem::take(&mut self.partial[stream as usize]);
+        if !partial.is_empty() {
+            self.pending.push_back(make_line(stream, &partial));
+        }
+    }
+
     /// Waits for a line (stdout or stderr) matching `pred` and returns it.
     pub fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + DEADLINE;
+        let end = Instant::now() + self.deadline;
         loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if pred(line.text()) {
-                        return line.text().to_owned();
-                    }
-                }
-                Err(_) => panic!("no line {what} within {DEADLINE:?}\n{}", self.report()),
+            match self.next_line(end) {
+                Next::Line(line) if pred(line.text()) => return line.text().to_owned(),
+                Next::Line(_) => {}
+                Next::Ended => panic!("the output ended without a line {what}\n{}", self.report()),
+                Next::TimedOut => panic!(
+                    "no line {what} within {:?}\n{}",
+                    self.deadline,
+                    self.report()
+                ),
             }
         }
     }
@@ -296,18 +429,48 @@ impl Running {
         self.wait_for(&format!("containing {needle:?}"), |l| l.contains(needle))
     }
 
-    /// Waits for the process to exit, with a deadline; collects remaining lines.
+    /// Writes `text` to the process's stdin ([`TestCommand::stdin_piped`]).
+    pub fn write_stdin(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is piped and open");
+        stdin.write_all(text.as_bytes()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes stdin and waits for the process to exit, with the deadline;
+    /// collects the rest of its output.
     pub fn wait(&mut self) -> ExitStatus {
-        let status = wait_with_deadline(&mut self.child, DEADLINE)
+        drop(self.stdin.take());
+        let status = wait_with_deadline(&mut self.child, self.deadline)
             .unwrap_or_else(|| panic!("{} did not exit\n{}", self.description, self.report()));
-        let end = Instant::now() + Duration::from_secs(2);
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(end.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(line);
-        }
+        let end = Instant::now() + DRAIN;
+        while let Next::Line(_) = self.next_line(end) {}
+        // A stream still open after the drain has ended as far as the test
+        // is concerned: its last, unfinished line counts too.
+        self.end_partial_line(Stream::Stdout);
+        self.end_partial_line(Stream::Stderr);
+        self.seen.extend(self.pending.drain(..));
         status
+    }
+
+    /// Waits for the exit, as [`Running::wait`], and returns the whole run.
+    pub fn finish(mut self) -> Ran {
+        let status = self.wait();
+        Ran {
+            description: self.description.clone(),
+            output: Output {
+                status,
+                stdout: std::mem::take(&mut self.stdout),
+                stderr: std::mem::take(&mut self.stderr),
+            },
+        }
+    }
+
+    /// The probe's report in the stdout lines received so far.
+    pub fn probe_report(&self) -> BTreeMap<String, String> {
+        probe_report(self.seen.iter().filter_map(|l| match l {
+            Line::Stdout(s) => Some(s.as_str()),
+            Line::Stderr(_) => None,
+        }))
     }
 
     pub fn report(&self) -> String {
@@ -328,4 +491,46 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `bytes` without the line terminator, as a line of `stream`.
+fn make_line(stream: Stream, bytes: &[u8]) -> Line {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    match stream {
+        Stream::Stdout => Line::Stdout(text),
+        Stream::Stderr => Line::Stderr(text),
+    }
+}
+
+/// One line of the probe's report split into key and value, or `None` for a
+/// line that is not `KEY=VALUE` (`waiting`, `serving`).
+pub fn probe_entry(line: &str) -> Option<(&str, &str)> {
+    line.split_once('=')
+}
+
+/// The probe's report in `lines` (its stdout): every `KEY=VALUE` line, a
+/// later value for a key replacing an earlier one.
+pub fn probe_report<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, String> {
+    lines
+        .into_iter()
+        .filter_map(probe_entry)
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The probe's `fds` value (`0f,1p,2p,3s,5fc`: number, then kind and flags)
+/// as `(number, entry)` pairs.
+pub fn probe_fds(fds: &str) -> Vec<(u32, &str)> {
+    fds.split(',')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let digits = entry.len() - entry.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let number = entry[..digits]
+                .parse()
+                .unwrap_or_else(|_| panic!("no descriptor number in {entry:?} of fds={fds}"));
+            (number, entry)
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@
  * imports ProcessPrng from it for random numbers; this forwards the call to
  * BCryptGenRandom with the system-preferred generator.
  *
- * Built by tests/windows.rs with mingw and placed beside the .exe files.
+ * Built by tests/util/wine.rs with mingw and placed beside the .exe files.
  */
 #include <windows.h>
 #include <bcrypt.h>

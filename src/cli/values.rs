@@ -1,88 +1,10 @@
-//! The values of supervise mode's flags, each checked in the value parser so
-//! that a bad one is a usage error before anything is set up.
+//! The values of the flags, each checked in its value parser so that a bad
+//! one is a usage error, quoting it, before anything is set up.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long changes must settle before a restart, unless `--debounce` says.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
-/// How long a child has to exit after the stop signal, unless `--stop-timeout` says.
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A signal, by its number on this platform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Signal(pub i32);
-
-impl Signal {
-    /// The signal that stops a child unless `--stop-signal` says otherwise.
-    #[cfg(unix)]
-    pub const TERM: Signal = Signal(libc::SIGTERM);
-
-    /// The name without `SIG`, when the signal has one here.
-    pub fn name(self) -> Option<&'static str> {
-        SIGNALS
-            .iter()
-            .find(|&&(_, number)| number == self.0)
-            .map(|&(name, _)| name)
-    }
-}
-
-impl fmt::Display for Signal {
-    /// `SIGTERM`, or `signal 40` for one without a name.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "SIG{name}"),
-            None => write!(f, "signal {}", self.0),
-        }
-    }
-}
-
-/// The signals `--stop-signal` accepts by name, with their numbers here.
-#[cfg(unix)]
-const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("SYS", libc::SIGSYS),
-];
-
-/// Windows has no signals to send; `--stop-signal` is refused there.
-#[cfg(not(unix))]
-const SIGNALS: &[(&str, i32)] = &[];
-
-/// The highest signal number accepted as a number: Linux has real-time
-/// signals up to 64; elsewhere the classic 31.
-const MAX_SIGNAL: i32 = if cfg!(any(target_os = "linux", target_os = "android")) {
-    64
-} else {
-    31
-};
+use crate::signal::Signal;
 
 /// `--stop-signal`: `TERM`, `SIGTERM`, `sigterm` or `15`.
 pub fn signal(text: &str) -> Result<Signal, String> {
@@ -90,23 +12,20 @@ pub fn signal(text: &str) -> Result<Signal, String> {
         return Err("signals do not exist on this platform".into());
     }
     if let Ok(number) = text.parse::<i32>() {
-        return if (1..=MAX_SIGNAL).contains(&number) {
+        return if (1..=Signal::MAX).contains(&number) {
             Ok(Signal(number))
         } else {
             Err(format!(
-                "there is no signal {number} (signals are 1 to {MAX_SIGNAL})"
+                "there is no signal {number} (signals are 1 to {})",
+                Signal::MAX
             ))
         };
     }
     let upper = text.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    SIGNALS
-        .iter()
-        .find(|&&(name, _)| name == bare)
-        .map(|&(_, number)| Signal(number))
-        .ok_or_else(|| {
-            "unknown signal: expected a name such as TERM, SIGINT or HUP, or a number".into()
-        })
+    Signal::from_name(bare).ok_or_else(|| {
+        "unknown signal: expected a name such as TERM, SIGINT or HUP, or a number".into()
+    })
 }
 
 /// `--stop-timeout`: `500ms`, `5s`, `1.5s`, `1m`; a plain number is seconds.
@@ -208,21 +127,13 @@ mod tests {
         assert_eq!(signal("SIG").unwrap_err(), signal("TERMINATE").unwrap_err());
         assert_eq!(
             signal("0").unwrap_err(),
-            format!("there is no signal 0 (signals are 1 to {MAX_SIGNAL})")
+            format!("there is no signal 0 (signals are 1 to {})", Signal::MAX)
         );
         assert_eq!(
             signal("-15").unwrap_err(),
-            format!("there is no signal -15 (signals are 1 to {MAX_SIGNAL})")
+            format!("there is no signal -15 (signals are 1 to {})", Signal::MAX)
         );
         assert!(signal("65").is_err());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn signals_print_by_name() {
-        assert_eq!(Signal(libc::SIGTERM).to_string(), "SIGTERM");
-        assert_eq!(Signal(libc::SIGHUP).to_string(), "SIGHUP");
-        assert_eq!(Signal(40).to_string(), "signal 40");
     }
 
     #[test]

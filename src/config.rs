@@ -1,0 +1,107 @@
+//! What a run is asked to do, as one plain value.
+//!
+//! The command line is parsed and checked at the edge (`cli`); what reaches
+//! the library is a [`Config`] with every default already applied, so no
+//! layer below the edge knows how the settings were spelled or what a flag
+//! left out means.
+
+use std::ffi::{OsStr, OsString};
+#[cfg(unix)]
+use std::path::PathBuf;
+#[cfg(unix)]
+use std::time::Duration;
+
+#[cfg(unix)]
+use crate::signal::Signal;
+use crate::socket;
+use crate::spec::SocketSpec;
+
+/// Everything one run of systemfd needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The sockets to open, in `-s` order (the order of the fds).
+    pub sockets: Vec<SocketSpec>,
+    /// How the sockets are set up.
+    pub socket_options: socket::Options,
+    /// What to run with them.
+    pub launch: Launch,
+    /// How status lines are printed.
+    pub output: Output,
+    /// Hand over once, or supervise.
+    pub mode: Mode,
+}
+
+/// The command, and how it learns that the sockets are its own.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// COMMAND and its arguments; never empty.
+    pub command: Vec<OsString>,
+    /// Whether to set `LISTEN_PID` (`--no-pid` turns it off).
+    pub set_pid: bool,
+}
+
+impl Launch {
+    /// COMMAND's program.
+    pub fn program(&self) -> &OsStr {
+        &self.command[0]
+    }
+}
+
+/// Status lines on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// Print nothing but errors.
+    pub quiet: bool,
+    pub color: Color,
+}
+
+/// When status lines are coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    /// When stderr is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    Always,
+    Never,
+}
+
+/// What systemfd does once the sockets are open.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// Hand the sockets to COMMAND and end with it (exec on Unix).
+    Exec,
+    /// Stay the parent and restart COMMAND on changes (Unix).
+    #[cfg(unix)]
+    Supervise(Supervise),
+}
+
+/// Supervise mode's settings, defaults applied.
+#[cfg(unix)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Supervise {
+    /// The paths whose changes restart COMMAND; each existed at start.
+    pub watch: Vec<PathBuf>,
+    /// Extra ignore patterns, in `.gitignore` syntax.
+    pub ignore: Vec<String>,
+    /// How long changes must settle before a restart.
+    pub debounce: Duration,
+    /// The signal that asks COMMAND's process group to stop.
+    pub stop_signal: Signal,
+    /// How long COMMAND has to exit after the stop signal before SIGKILL.
+    pub stop_timeout: Duration,
+    /// Never run the old and the new child side by side.
+    pub stop_first: bool,
+    /// On a change, send this to the running child instead of restarting it.
+    pub signal_on_change: Option<Signal>,
+    /// Clear the terminal before each start.
+    pub clear: bool,
+}
+
+#[cfg(unix)]
+impl Supervise {
+    /// `--debounce` when not given.
+    pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+    /// `--stop-timeout` when not given.
+    pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+    /// `--stop-signal` when not given.
+    pub const DEFAULT_STOP_SIGNAL: Signal = Signal::TERM;
+}
