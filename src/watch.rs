@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use notify::event::{ModifyKind, RenameMode};
+use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{EventKind, RecursiveMode};
 
 use crate::output::Printer;
@@ -145,10 +145,14 @@ pub fn start(
             };
             let mut paths = batch.into_iter();
             let first = paths.next().expect("a batch is never empty");
+            let path = match first.strip_prefix(&base) {
+                // The current directory itself (a rescan, `-w .` back again).
+                Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+                Ok(relative) => relative.to_owned(),
+                Err(_) => first.clone(),
+            };
             let change = Change {
-                path: first
-                    .strip_prefix(&base)
-                    .map_or(first.clone(), Path::to_path_buf),
+                path,
                 more: paths.len(),
             };
             if !on_change(change) {
@@ -175,6 +179,18 @@ impl State {
             let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
             self.placement
                 .follow(&mut *watcher, &mut self.rules, event, &mut counted);
+        }
+        counted
+    }
+
+    /// Checks that the `-w` directories are still the ones watched; a
+    /// replaced one is watched anew and counts.
+    fn verify_roots(&mut self) -> Vec<PathBuf> {
+        let mut counted = Vec::new();
+        if let Some(watcher) = self.watcher.upgrade() {
+            let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+            self.placement
+                .verify_roots(&mut *watcher, &mut self.rules, &mut counted);
         }
         counted
     }
@@ -221,9 +237,14 @@ fn next_batch(
         };
         let counted = match received {
             None => {
-                let counted = state.look_for_missing();
+                let mut counted = state.look_for_missing();
                 if counted.is_empty() && quiet_until.is_some_and(|until| Instant::now() >= until) {
-                    return Some(batch);
+                    // The changes have settled: a good moment to see that
+                    // they did not take a watched directory along.
+                    counted = state.verify_roots();
+                    if counted.is_empty() {
+                        return Some(batch);
+                    }
                 }
                 counted
             }
@@ -259,6 +280,9 @@ struct Placement {
     dirs: BTreeSet<PathBuf>,
     /// Per `-w` path: its directory is gone and is looked for.
     missing: Vec<bool>,
+    /// Per `-w` path: the device and inode of the directory watched, to
+    /// tell it from one made in its place.
+    identity: Vec<Option<(u64, u64)>>,
     /// Directories already warned about, so each is named once.
     warned: HashSet<PathBuf>,
     /// Whether the watch limit has been reported while following the tree.
@@ -271,6 +295,7 @@ impl Placement {
     fn new(given: Vec<PathBuf>, base: PathBuf, printer: Printer) -> Placement {
         Placement {
             missing: vec![false; given.len()],
+            identity: vec![None; given.len()],
             given,
             dirs: BTreeSet::new(),
             warned: HashSet::new(),
@@ -306,10 +331,30 @@ impl Placement {
             watcher.watch(&target, mode)?;
             self.dirs.insert(target.clone());
         }
+        self.identity[index] = identity(&target);
         if root.is_dir && !recursive {
             self.walk(watcher, rules, &target, None)?;
         }
         Ok(())
+    }
+
+    /// Notices `-w` directories removed or replaced without an event of
+    /// their own: inotify reports a directory's removal only once nothing
+    /// holds it, and systemfd's own current directory is held (`-w .`), as
+    /// is any directory a shell or editor has open.
+    fn verify_roots(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        for index in 0..self.given.len() {
+            let target = rules.roots[index].target().to_owned();
+            if !self.missing[index] && identity(&target) != self.identity[index] {
+                self.drop_under(watcher, &target);
+            }
+        }
+        self.check_roots(watcher, rules, counted);
     }
 
     /// Watches `dir` and every wanted directory below it that has no watch
@@ -591,6 +636,13 @@ impl Placement {
     }
 }
 
+/// The device and inode of the directory at `path`, if there is one.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path).ok()?;
+    metadata.is_dir().then(|| (metadata.dev(), metadata.ino()))
+}
+
 /// A notify error's message, without the list of paths notify appends.
 fn reason(err: &notify::Error) -> String {
     match &err.kind {
@@ -746,10 +798,21 @@ impl Rules {
                 self.forget(path);
             }
         }
+        // A removed directory can no longer be looked at; the event says
+        // what it was, so that removing an ignored `target/` stays ignored.
+        let is_dir = match event.kind {
+            EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder) => {
+                Some(true)
+            }
+            EventKind::Create(CreateKind::File) | EventKind::Remove(RemoveKind::File) => {
+                Some(false)
+            }
+            _ => None,
+        };
         event
             .paths
             .iter()
-            .filter(|path| self.is_counted(path))
+            .filter(|path| self.counts(path, is_dir))
             .cloned()
             .collect()
     }

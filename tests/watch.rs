@@ -376,6 +376,37 @@ fn a_deleted_and_recreated_directory_is_watched_again() {
 }
 
 #[test]
+fn the_current_directory_deleted_and_made_again_is_watched_again() {
+    // systemfd's own current directory: held by systemfd, so the kernel
+    // does not report its removal as such.
+    let p = Project::new();
+    p.write("src/main.rs", "");
+    let mut run = p.start(&["-w", "."]);
+    wait_for_watches(&run, &p.inodes(&[".", "src"]));
+
+    std::fs::remove_dir_all(p.dir.path()).unwrap();
+    run.wait_for_text("~> warning: . is gone; it is watched again when it comes back");
+    assert!(watched(run.pid()).is_empty(), "{}", run.report());
+
+    p.write("src/main.rs", "");
+    run.wait_for_text("~> . is back; watching it again");
+    wait_for_watches(&run, &p.inodes(&[".", "src"]));
+    assert_eq!(count_lines(&run, ". is gone"), 1, "{}", run.report());
+}
+
+#[test]
+fn removing_an_ignored_directory_is_not_a_change() {
+    let p = Project::new();
+    p.write(".gitignore", "target/\n");
+    p.many_dirs("target", 30);
+    let mut run = p.start(&["-w", "."]);
+    std::fs::remove_dir_all(p.path("target")).unwrap();
+    p.write("src/main.rs", "");
+    let change = next_change(&mut run);
+    assert!(change.starts_with("src"), "{change}\n{}", run.report());
+}
+
+#[test]
 fn editor_saves_restart() {
     let p = Project::new();
     p.write("src/main.rs", "v0");
