@@ -174,41 +174,46 @@ impl State {
     /// The paths of `event` that count, after the watches have followed it:
     /// files found in a new directory count too.
     fn follow(&mut self, event: &notify::Event) -> Vec<PathBuf> {
-        let mut counted = self.rules.counted(event);
-        if let Some(watcher) = self.watcher.upgrade() {
-            let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
-            self.placement
-                .follow(&mut *watcher, &mut self.rules, event, &mut counted);
-        }
-        counted
+        let counted = self.rules.counted(event);
+        self.place(counted, |placement, watcher, rules, counted| {
+            placement.follow(watcher, rules, event, counted)
+        })
     }
 
-    /// Checks that the `-w` directories are still the ones watched; a
-    /// replaced one is watched anew and counts.
-    fn verify_roots(&mut self) -> Vec<PathBuf> {
-        let mut counted = Vec::new();
-        if let Some(watcher) = self.watcher.upgrade() {
-            let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
-            self.placement
-                .verify_roots(&mut *watcher, &mut self.rules, &mut counted);
-        }
-        counted
+    /// Brings the watches up to date once changes have settled; a
+    /// replaced `-w` directory is watched anew and counts.
+    fn settle(&mut self) -> Vec<PathBuf> {
+        self.place(Vec::new(), Placement::settle)
     }
 
     /// Watches the `-w` paths that have come back; their paths count.
     fn look_for_missing(&mut self) -> Vec<PathBuf> {
-        let mut counted = Vec::new();
+        self.place(Vec::new(), Placement::look_for_missing)
+    }
+
+    /// Runs `change` on the placement with the backend, unless the backend
+    /// is gone (systemfd is stopping); returns `counted` with what it added.
+    fn place(
+        &mut self,
+        mut counted: Vec<PathBuf>,
+        change: impl FnOnce(&mut Placement, &mut dyn notify::Watcher, &mut Rules, &mut Vec<PathBuf>),
+    ) -> Vec<PathBuf> {
         if let Some(watcher) = self.watcher.upgrade() {
             let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
-            self.placement
-                .look_for_missing(&mut *watcher, &mut self.rules, &mut counted);
+            change(
+                &mut self.placement,
+                &mut *watcher,
+                &mut self.rules,
+                &mut counted,
+            );
         }
         counted
     }
 }
 
 /// Waits for a counted change, then gathers more until the debounce period
-/// passes without one. `None` once the watcher is gone.
+/// passes without one, then brings the watches up to date. `None` once the
+/// watcher is gone.
 fn next_batch(
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
     state: &mut State,
@@ -239,16 +244,25 @@ fn next_batch(
             None => {
                 let mut counted = state.look_for_missing();
                 if counted.is_empty() && quiet_until.is_some_and(|until| Instant::now() >= until) {
-                    // The changes have settled: a good moment to see that
-                    // they did not take a watched directory along.
-                    counted = state.verify_roots();
+                    counted = state.settle();
                     if counted.is_empty() {
+                        if batch.is_empty() {
+                            // Settled changes that did not count.
+                            quiet_until = None;
+                            continue;
+                        }
                         return Some(batch);
                     }
                 }
                 counted
             }
-            Some(Ok(event)) => state.follow(&event),
+            Some(Ok(event)) => {
+                let counted = state.follow(&event);
+                if quiet_until.is_none() && state.placement.unsettled() {
+                    quiet_until = Some(Instant::now() + debounce);
+                }
+                counted
+            }
             Some(Err(err)) => {
                 let err = state.placement.explain(err);
                 state
@@ -280,6 +294,8 @@ struct Placement {
     dirs: BTreeSet<PathBuf>,
     /// Per `-w` path: its directory is gone and is looked for.
     missing: Vec<bool>,
+    /// Watched directories whose ignore files changed since the last batch.
+    stale: BTreeSet<PathBuf>,
     /// Per `-w` path: the device and inode of the directory watched, to
     /// tell it from one made in its place.
     identity: Vec<Option<(u64, u64)>>,
@@ -296,6 +312,7 @@ impl Placement {
         Placement {
             missing: vec![false; given.len()],
             identity: vec![None; given.len()],
+            stale: BTreeSet::new(),
             given,
             dirs: BTreeSet::new(),
             warned: HashSet::new(),
@@ -338,16 +355,27 @@ impl Placement {
         Ok(())
     }
 
-    /// Notices `-w` directories removed or replaced without an event of
-    /// their own: inotify reports a directory's removal only once nothing
-    /// holds it, and systemfd's own current directory is held (`-w .`), as
-    /// is any directory a shell or editor has open.
-    fn verify_roots(
+    /// Whether there is work for [`Placement::settle`].
+    fn unsettled(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
+    /// Once changes have settled: places the watches below edited ignore
+    /// files anew, and notices `-w` directories removed or replaced without
+    /// an event of their own (inotify reports a directory's removal only
+    /// once nothing holds it, and systemfd's own current directory is held
+    /// with `-w .`, as is any directory a shell or editor is in).
+    fn settle(
         &mut self,
         watcher: &mut dyn notify::Watcher,
         rules: &mut Rules,
         counted: &mut Vec<PathBuf>,
     ) {
+        for dir in std::mem::take(&mut self.stale) {
+            if self.dirs.contains(&dir) {
+                self.rewalk(watcher, rules, &dir);
+            }
+        }
         for index in 0..self.given.len() {
             let target = rules.roots[index].target().to_owned();
             if !self.missing[index] && identity(&target) != self.identity[index] {
@@ -476,9 +504,10 @@ impl Placement {
                     .file_name()
                     .is_some_and(|name| IGNORE_FILES.iter().any(|f| name == *f));
                 if let (true, Some(dir)) = (is_ignore_file, path.parent()) {
-                    if self.dirs.contains(dir) {
-                        self.rewalk(watcher, rules, dir);
-                    }
+                    // Placed anew once the writing is over: a file being
+                    // written may be read half-written (empty, just after
+                    // it was truncated).
+                    self.stale.insert(dir.to_owned());
                 }
             }
         }
