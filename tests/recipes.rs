@@ -140,6 +140,24 @@ fn axum_recipe() -> PathBuf {
         .clone()
 }
 
+/// The axum recipe's binary in a release build, built once.
+fn axum_recipe_release() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+            let target = build_dir();
+            TestCommand::new(&cargo)
+                .args(["build", "--release", "--locked", "--manifest-path"])
+                .arg(recipe("axum/Cargo.toml"))
+                .env("CARGO_TARGET_DIR", &target)
+                .deadline(BUILD_DEADLINE)
+                .success();
+            target.join("release/recipe-axum")
+        })
+        .clone()
+}
+
 /// The Go recipe's binary, built in GOPATH mode against Debian's go-systemd.
 fn go_recipe() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -303,6 +321,83 @@ fn axum_on_a_blocking_socket_panics_in_a_debug_build() {
         .assert_stderr_contains(
             "Registering a blocking socket with the tokio runtime is unsupported",
         );
+}
+
+/// `accept4`'s system call number, as `/proc/PID/syscall` shows it.
+#[cfg(target_arch = "x86_64")]
+const ACCEPT4: &str = "288";
+#[cfg(target_arch = "aarch64")]
+const ACCEPT4: &str = "242";
+
+/// How many of process `pid`'s descriptors are sockets.
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// Waits (within the deadline) until `what` holds of the server's process.
+fn wait_until(server: &mut Running, what: &str, holds: impl Fn(u32) -> bool) {
+    let end = std::time::Instant::now() + DEADLINE;
+    while !holds(server.pid()) {
+        if std::time::Instant::now() > end {
+            signal(server.pid(), "TERM");
+            server.wait();
+            panic!("not within {DEADLINE:?}: {what}\n{}", server.report());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
+    if skipped("axum_on_a_blocking_socket_hangs_in_a_release_build") {
+        return;
+    }
+    let axum = axum_recipe_release();
+    let port = free_port();
+    let mut server = spawn_on(exec_mode(port, &[]).arg(&axum), port);
+    server.wait_for_text("axum: serving");
+    let listening = sockets_of(server.pid());
+
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // Woken by the connection, the runtime accepts it and, the socket being
+    // blocking, goes straight into another accept(3) that blocks: its only
+    // thread (the process's main thread) never runs the task that would
+    // answer. `/proc/PID/syscall` shows `NR fd …` while blocked.
+    wait_until(
+        &mut server,
+        "the connection accepted, the thread blocked in accept(3)",
+        |pid| {
+            sockets_of(pid) == listening + 1
+                && std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+                    .is_ok_and(|call| call.starts_with(&format!("{ACCEPT4} 0x3 ")))
+        },
+    );
+    client.set_nonblocking(true).unwrap();
+    let mut byte = [0; 1];
+    let unanswered = client.read(&mut byte);
+    assert!(
+        unanswered
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock),
+        "{unanswered:?}\n{}",
+        server.report()
+    );
+    stop(server);
+
+    // The same build with --nonblocking answers.
+    let port = free_port();
+    let mut server = spawn_on(exec_mode(port, &["--nonblocking"]).arg(&axum), port);
+    let body = hello(port, &mut server);
+    assert_eq!(body, format!("Hello from axum, pid {}!\n", server.pid()));
+    stop(server);
 }
 
 #[test]
@@ -544,6 +639,50 @@ fn node_listens_on_fd_3() {
     let body = hello(port, &mut server);
     assert_eq!(body, format!("Hello from Node, pid {}!\n", server.pid()));
     stop(server);
+}
+
+#[test]
+fn node_hands_over_under_watch() {
+    if skipped("node_hands_over_under_watch") {
+        return;
+    }
+    require(
+        "node",
+        "--version",
+        "install Node.js (`apt-get install nodejs`)",
+    );
+    require(
+        "systemd-notify",
+        "--version",
+        "install systemd-notify (`apt-get install systemd`)",
+    );
+    let watched = temp_dir();
+    let port = free_port();
+    let mut server = systemfd()
+        .args(["-s", &format!("http::{port}"), "-w"])
+        .arg(watched.path())
+        .args(["--", "node"])
+        .arg(recipe("node/server.js"))
+        .spawn();
+    let first = started(&mut server);
+    // `systemd-notify --ready`, a process the server started, reported.
+    server.wait_for_text(&format!("~> ready: pid {first} "));
+    assert_eq!(
+        hello(port, &mut server),
+        format!("Hello from Node, pid {first}!\n")
+    );
+    std::fs::write(watched.path().join("server.js"), "changed").unwrap();
+    let second = started(&mut server);
+    server.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    server.wait_for_text(&format!("~> stopped pid {first}"));
+    assert_eq!(
+        hello(port, &mut server),
+        format!("Hello from Node, pid {second}!\n")
+    );
+    let (status, server) = stop(server);
+    assert!(status.success(), "{status}\n{}", server.report());
 }
 
 #[test]
