@@ -703,14 +703,21 @@ fn go_systemd_server_hands_over_under_watch() {
     if skipped("go_systemd_server_hands_over_under_watch") {
         return;
     }
-    let go = go_recipe();
+    // As the page shows it: each start builds, then execs the server, so
+    // that the server has the pid systemfd announced in LISTEN_PID.
+    let binary = go_recipe().with_file_name("hello-go-watched");
+    let script = format!(
+        "GO111MODULE=off GOPATH={DEBIAN_GOPATH} go build -o {0} ./recipes/go && exec {0}",
+        binary.display()
+    );
     let watched = temp_dir();
     let port = free_port();
     let mut server = systemfd()
         .args(["-s", &format!("http::{port}"), "-w"])
         .arg(watched.path())
-        .arg("--")
-        .arg(&go)
+        .args(["--", "sh", "-c", &script])
+        .current_dir(root())
+        .env("GOCACHE", build_dir().join("go-cache"))
         .spawn();
     let first = started(&mut server);
     // go-systemd's daemon.SdNotify reported readiness.
@@ -719,7 +726,7 @@ fn go_systemd_server_hands_over_under_watch() {
         hello(port, &mut server),
         format!("Hello from Go, pid {first}!\n")
     );
-    signal(server.pid(), "HUP");
+    std::fs::write(watched.path().join("main.go"), "changed").unwrap();
     let second = started(&mut server);
     server.wait_for_text(&format!(
         "~> handover: pid {second} is ready; stopping pid {first}"
