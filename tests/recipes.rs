@@ -105,7 +105,8 @@ fn venv_program(name: &str) -> PathBuf {
         &format!(
             "the recipe tests need a virtual environment with uvicorn and gunicorn at {v}: \
              `python3 -m venv {v} && {v}/bin/pip install uvicorn gunicorn` \
-             (Debian: `apt-get install python3-venv` first), or SYSTEMFD_RECIPES_VENV set to one",
+             (Debian: `apt-get install python3-venv` first; .ci/run pins the versions), \
+             or SYSTEMFD_RECIPES_VENV set to one",
             v = venv.display()
         ),
     );
@@ -369,7 +370,7 @@ fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
         .unwrap();
     // Woken by the connection, the runtime accepts it and, the socket being
     // blocking, goes straight into another accept(3) that blocks: its only
-    // thread (the process's main thread) never runs the task that would
+    // thread (the process's main thread) never runs the code that would
     // answer. `/proc/PID/syscall` shows `NR fd …` while blocked.
     wait_until(
         &mut server,
