@@ -2,9 +2,10 @@
 //! server (axum through `listenfd`, the std example, Python's standard
 //! library, uvicorn, gunicorn, Node, go-systemd) is started through the real
 //! systemfd binary on a free loopback port and answers a real HTTP request.
-//! Supervise mode (`-w`) runs the servers that report readiness, and two traps
-//! the page warns about are shown as they happen: tokio's panic on a blocking
-//! socket, and gunicorn's `READY=1` before its workers have imported the
+//! Supervise mode (`-w`) runs the servers that report readiness through a
+//! restart, and the traps the page warns about are shown as they happen:
+//! tokio on a blocking socket (a panic in a debug build, a hang in a release
+//! build), and gunicorn's `READY=1` before its workers have imported the
 //! application (which `--preload` avoids).
 //!
 //! The servers need tools from outside the crate, all installed by `.ci/run`:
@@ -256,8 +257,8 @@ fn signal(pid: u32, name: &str) {
     kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{name} {pid:?}: {e}"));
 }
 
-/// Stops the server (or the supervising systemfd) as Ctrl-C in a terminal
-/// would, and waits for it.
+/// Stops the server (or the supervising systemfd) with SIGTERM, and waits
+/// for it.
 fn stop(mut server: Running) -> (ExitStatus, Running) {
     signal(server.pid(), "TERM");
     let status = server.wait();
