@@ -61,6 +61,13 @@ impl Printer {
         self.write(&format!("{} {message}\n", self.paint(ARROW, "~>")));
     }
 
+    /// `systemfd: error: …`, shown even with `--quiet`.
+    pub fn error(&self, message: &str) {
+        let line = format!("systemfd: error: {message}\n");
+        // A closed or broken stderr must not stop systemfd: nothing to do.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
     pub fn warn(&self, message: &str) {
         self.write(&format!("{} {message}\n", self.paint(WARN, "~> warning:")));
     }

@@ -56,10 +56,13 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Creates `$TMPDIR/systemfd-XXXXXX`, readable by its owner only.
+    /// Creates `$TMPDIR/systemfd-PID-XXXXXX`, readable by its owner only,
+    /// after removing those that runs which no longer live left behind (a
+    /// SIGKILLed systemfd cannot clean up after itself).
     pub fn create() -> io::Result<Directory> {
+        remove_stale(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("systemfd-")
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
         // A socket path must fit sun_path.
@@ -110,6 +113,57 @@ impl Directory {
     }
 }
 
+/// How the private directories are named: `systemfd-PID-XXXXXX`.
+const PREFIX: &str = "systemfd-";
+
+/// The pid of the run that made `name`, if it is one of our directories.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes private directories in `tmp` of runs whose process is gone: only
+/// directories of this user, named as ours, holding nothing but `notify-N`
+/// sockets. Anything else is left alone.
+fn remove_stale(tmp: &Path) {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let me = crate::sys::user_id();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(owner_pid) else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me || crate::sys::process_exists(pid) {
+            continue;
+        }
+        let Ok(inside) = std::fs::read_dir(&path) else {
+            continue;
+        };
+        for socket in inside.flatten() {
+            let is_ours = socket.file_name().to_str().is_some_and(|n| {
+                n.strip_prefix("notify-")
+                    .is_some_and(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+            });
+            let is_socket = socket.file_type().is_ok_and(|t| t.is_socket());
+            if is_ours && is_socket {
+                let _ = std::fs::remove_file(socket.path());
+            }
+        }
+        // Fails, and leaves it, if anything else is inside.
+        let _ = std::fs::remove_dir(&path);
+    }
+}
+
 /// One child's socket; dropping it stops its thread and removes the file.
 #[derive(Debug)]
 pub struct Listener {
@@ -142,6 +196,41 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    #[test]
+    fn directory_names_tell_their_run() {
+        assert_eq!(owner_pid("systemfd-123-Ab9xYz"), Some(123));
+        assert_eq!(owner_pid("systemfd-123-"), None);
+        assert_eq!(owner_pid("systemfd-base"), None);
+        assert_eq!(owner_pid("systemfd-12a-xyz"), None);
+        assert_eq!(owner_pid("other-123-xyz"), None);
+    }
+
+    #[test]
+    fn only_stale_directories_of_ours_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let dead = gone.id();
+        let stale = tmp.path().join(format!("systemfd-{dead}-aaaaaa"));
+        std::fs::create_dir(&stale).unwrap();
+        drop(UnixDatagram::bind(stale.join("notify-1")).unwrap());
+        let foreign = tmp.path().join(format!("systemfd-{dead}-bbbbbb"));
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let live = tmp
+            .path()
+            .join(format!("systemfd-{}-cccccc", std::process::id()));
+        std::fs::create_dir(&live).unwrap();
+        let file = tmp.path().join(format!("systemfd-{dead}-dddddd"));
+        std::fs::write(&file, "").unwrap();
+
+        remove_stale(tmp.path());
+        assert!(!stale.exists());
+        assert!(foreign.join("notes.txt").exists());
+        assert!(live.exists());
+        assert!(file.exists());
+    }
 
     #[test]
     fn parses_newline_separated_assignments() {

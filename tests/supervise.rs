@@ -110,6 +110,9 @@ fn signal(pid: u32, name: &str) {
         "TERM" => Signal::TERM,
         "INT" => Signal::INT,
         "KILL" => Signal::KILL,
+        "QUIT" => Signal::QUIT,
+        "USR1" => Signal::USR1,
+        "USR2" => Signal::USR2,
         other => panic!("no signal {other} in this test"),
     };
     let pid = Pid::from_raw(pid as i32).expect("a pid");
@@ -676,8 +679,24 @@ fn bad_values_are_usage_errors_with_no_side_effect() {
             "invalid value '[oops' for '--ignore <GLOB>': not a valid pattern",
         ),
         (
+            &["-w", ".", "--stop-timeout", "10000000000000000000"],
+            "invalid value '10000000000000000000' for '--stop-timeout <DURATION>': the duration is too long",
+        ),
+        (
+            &["-w", ".", "--debounce", "9300000000000000000000"],
+            "invalid value '9300000000000000000000' for '--debounce <DURATION>': the duration is too long",
+        ),
+        (
+            &["-w", ".", "--signal", "0"],
+            "invalid value '0' for '--signal <SIGNAL>': there is no signal 0",
+        ),
+        (
             &["--stop-first"],
             "--stop-first applies only in supervise mode: add --watch PATH",
+        ),
+        (
+            &["--clear"],
+            "--clear applies only in supervise mode: add --watch PATH",
         ),
     ] {
         let ran = systemfd()
@@ -717,4 +736,307 @@ fn a_command_that_cannot_run_ends_supervision_with_126_or_127() {
         assert!(!dir.path().join("app.sock").exists(), "{}", ran.report());
         assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
     }
+}
+
+#[test]
+fn signal_reloads_the_command_in_place_instead_of_restarting_it() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--ignore",
+            "tmp/",
+            "--signal",
+            "USR1",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo reloaded' USR1; echo armed; while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect("armed", |l| l == "armed");
+    write(dir.path().join("app.conf"), "changed");
+    s.expect_text(&format!("~> sending SIGUSR1 to pid {pid} (--signal)"));
+    s.expect("reloaded", |l| l == "reloaded");
+    // SIGHUP to systemfd still restarts.
+    s.signal("HUP");
+    s.expect_text(&format!("~> stopped pid {pid}"));
+    let second = s.started();
+    assert_ne!(second, pid);
+    let starts = s
+        .run
+        .seen
+        .iter()
+        .filter(|l| l.text().contains("~> started pid "))
+        .count();
+    assert_eq!(starts, 2, "{}", s.report());
+}
+
+#[test]
+fn clear_sends_nothing_to_a_pipe() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &["-w", ".", "--clear", "--", "sh", "-c", "echo up; sleep 60"],
+    );
+    s.started();
+    s.expect("up", |l| l == "up");
+    s.signal("TERM");
+    s.run.wait();
+    assert!(!s.saw("\u{1b}["), "{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_broken_stderr_does_not_stop_supervision() {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::process::Stdio;
+
+    let dir = project();
+    let script = dir.path().join("run.sh");
+    let install = || {
+        std::fs::write(&script, "#!/bin/sh\necho up $$\nexec sleep 60\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    install();
+    let mut child = Command::new(util::systemfd_path())
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("tmp"))
+        .args(["-w", "run.sh", "--", "./run.sh"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stderr any more: every write to it fails with EPIPE.
+    drop(child.stderr.take());
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let up = |rx: &mpsc::Receiver<String>| -> u32 {
+        let line = rx.recv_timeout(DEADLINE).expect("the command starts");
+        number_after(&line, "up ")
+    };
+    let first = up(&rx);
+    // The restart stops the old child, then cannot start the program, which
+    // is gone, and says so on the broken stderr.
+    std::fs::remove_file(&script).unwrap();
+    signal(child.id(), "HUP");
+    wait_until("the old child is gone", || !alive(first));
+    // systemfd lives on: the next restart runs the program again.
+    install();
+    signal(child.id(), "HUP");
+    up(&rx);
+    signal(child.id(), "TERM");
+    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// The pid a command printed on its `server PID` line.
+fn server_pid(s: &mut Supervised) -> u32 {
+    let line = s.expect("server PID", |l| l.starts_with("server "));
+    number_after(&line, "server ")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_outliving_its_wrapper_is_stopped_too() {
+    // The wrapper exits on SIGTERM at once; the server under it ignores it.
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-timeout",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            "sh -c 'trap \"\" TERM; echo server $$; while :; do sleep 0.1; done' & trap 'exit 0' TERM; wait",
+        ],
+    );
+    let wrapper = s.started();
+    let server = server_pid(&mut s);
+    s.signal("HUP");
+    // The restart waits for the whole group, SIGKILL after the timeout.
+    s.expect_text(&format!(
+        "~> pid {wrapper} did not stop within 300ms; sending SIGKILL"
+    ));
+    s.expect_text(&format!(
+        "~> stopped pid {wrapper}: it exited with status 0"
+    ));
+    assert!(!alive(server), "{}", s.report());
+    s.started();
+    let next = server_pid(&mut s);
+    s.signal("TERM");
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(!alive(next), "the server outlived systemfd\n{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_command_that_exits_leaving_its_server_behind_still_runs() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "sh -c 'echo server $$; exec sleep 60' & exit 0",
+        ],
+    );
+    let leader = s.started();
+    let server = server_pid(&mut s);
+    wait_until("the leader is reaped", || !alive(leader));
+    s.signal("TERM");
+    s.expect_text(&format!("~> stopped pid {leader}: it exited with status 0"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(!alive(server), "{}", s.report());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn processes_that_leave_the_group_are_stopped_too() {
+    let dir = project();
+    // One leaves with setsid while its parent lives, one is orphaned.
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "setsid sh -c 'echo server $$; exec sleep 60' & \
+             sh -c 'setsid sh -c \"echo server \\$\\$; exec sleep 60\" &'; wait",
+        ],
+    );
+    s.started();
+    let first = server_pid(&mut s);
+    let second = server_pid(&mut s);
+    s.signal("TERM");
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    wait_until("both servers are gone", || !alive(first) && !alive(second));
+}
+
+#[test]
+fn a_stopped_child_is_reported_and_continued_when_it_is_stopped() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--stop-timeout",
+            "15s",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; echo up; kill -STOP $$; while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect_text(&format!("~> warning: pid {pid} was stopped by SIGSTOP"));
+    s.signal("TERM");
+    s.expect("bye", |l| l == "bye");
+    // It exited by itself, long before the timeout's SIGKILL.
+    s.expect_text(&format!("~> stopped pid {pid}: it exited with status 0"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+}
+
+#[test]
+fn quit_stops_and_user_signals_are_passed_on() {
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got USR1' USR1; trap 'echo got USR2' USR2; echo up; \
+             while :; do sleep 0.1; done",
+        ],
+    );
+    let pid = s.started();
+    s.expect("up", |l| l == "up");
+    signal(s.run.pid(), "USR1");
+    s.expect("got USR1", |l| l == "got USR1");
+    s.expect_text(&format!("~> SIGUSR1: passing it on to pid {pid}"));
+    signal(s.run.pid(), "USR2");
+    s.expect("got USR2", |l| l == "got USR2");
+    signal(s.run.pid(), "QUIT");
+    s.expect_text(&format!("~> stopped pid {pid}"));
+    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    assert!(temp_entries(dir.path()).is_empty(), "{}", s.report());
+}
+
+/// The resident memory of `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_flood_of_status_messages_stays_bounded_and_signals_get_through() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+
+    const FLOOD: &str = r#"
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+path = os.environ["NOTIFY_SOCKET"]
+n = 0
+while True:
+    s.sendto(b"STATUS=busy %d" % n, path)
+    n += 1
+    if n == 1000000:
+        print("flooded", flush=True)
+"#;
+    let dir = project();
+    let mut child = Command::new(util::systemfd_path())
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path().join("tmp"))
+        .args(["-w", ".", "--ignore", "tmp/", "--", "python3", "-c", FLOOD])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stderr for now: systemfd blocks on it once the pipe is full.
+    let stderr = child.stderr.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "flooded");
+    let rss = resident_kib(child.id());
+    assert!(
+        rss < 40 * 1024,
+        "systemfd holds {rss} KiB after 1000000 messages"
+    );
+    signal(child.id(), "TERM");
+    // Once stderr drains, SIGTERM is among the next few things handled.
+    std::thread::spawn(move || std::io::copy(&mut { stderr }, &mut std::io::sink()));
+    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    assert_eq!(status.code(), Some(0));
 }

@@ -44,6 +44,10 @@ enum Unit {
     Seconds,
 }
 
+/// The longest duration accepted: a day is more than any wait systemfd
+/// should make, and far from where adding it to a clock reading overflows.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 fn duration(text: &str, plain: Unit) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -64,7 +68,10 @@ fn duration(text: &str, plain: Unit) -> Result<Duration, String> {
         ("m", _) => value * 60.0,
         (other, _) => return Err(format!("unknown unit '{other}': use ms, s or m")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| "the duration is too long".into())
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        _ => Err("the duration is too long: at most 1440m (a day)".into()),
+    }
 }
 
 /// `--watch`: the path must exist now (a watch on nothing would never fire).
@@ -177,8 +184,20 @@ mod tests {
         );
         assert_eq!(
             stop_timeout("99999999999999999999999m").unwrap_err(),
-            "the duration is too long"
+            "the duration is too long: at most 1440m (a day)"
         );
+        for text in ["10000000000000000000", "1441m", "86400001ms"] {
+            assert_eq!(
+                stop_timeout(text).unwrap_err(),
+                "the duration is too long: at most 1440m (a day)",
+                "{text}"
+            );
+        }
+        assert_eq!(
+            debounce("9300000000000000000000").unwrap_err(),
+            "the duration is too long: at most 1440m (a day)"
+        );
+        assert_eq!(stop_timeout("1440m"), Ok(MAX_DURATION));
     }
 
     #[test]

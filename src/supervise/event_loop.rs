@@ -2,21 +2,26 @@
 //!
 //! Everything that happens arrives over one channel, from threads that only
 //! forward: the signal thread (signal-hook's self-pipe; the handlers do
-//! nothing else), the file watcher, one readiness listener per child and one
-//! waiter per child. The loop runs on the main thread, which also forks every
-//! child, so that the children's parent-death signal (Linux) is tied to the
-//! thread that lives as long as systemfd.
+//! nothing else), the file watcher and one readiness listener per child. The
+//! loop runs on the main thread, which also forks every child and reaps them
+//! all (on SIGCHLD), so that the children's parent-death signal (Linux) is
+//! tied to the thread that lives as long as systemfd.
+//!
+//! Readiness messages are coalesced per child (the latest `STATUS=` wins,
+//! with a count of those skipped), so a child that floods `NOTIFY_SOCKET`
+//! queues at most one message, and signals are never far behind.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt as _;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2};
 
+use super::children::{self, Children, News};
 use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+use super::terminal::Terminal;
 use crate::activation::{self, FIRST_FD};
 use crate::config::{Launch, Supervise};
 use crate::error::Failure;
@@ -27,24 +32,49 @@ use crate::socket::Sockets;
 use crate::sys;
 use crate::watch::{self, Change};
 
+/// How often a group whose leader has exited is looked at until it empties.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
 /// What the threads forward to the loop.
 enum Input {
     Change(Change),
     Signal(i32),
+    /// A child's mailbox has news.
     Notify {
         generation: Generation,
-        message: Message,
-    },
-    Exited {
-        generation: Generation,
-        status: Status,
+        mailbox: Arc<Mutex<Mailbox>>,
     },
 }
 
-/// A child that has been started and not yet seen to exit.
-struct Running {
-    /// Closes the child's readiness socket when dropped.
-    _listener: Listener,
+/// What a child has sent on `NOTIFY_SOCKET` since the loop last looked.
+#[derive(Debug, Default)]
+struct Mailbox {
+    ready: bool,
+    /// The latest `STATUS=` text.
+    status: Option<String>,
+    /// `STATUS=` texts replaced by a later one before the loop saw them.
+    skipped: usize,
+    /// Whether an `Input::Notify` for this mailbox is in the channel.
+    queued: bool,
+}
+
+impl Mailbox {
+    /// Takes the news, as events for the supervisor.
+    fn take(&mut self, generation: Generation) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(text) = self.status.take() {
+            let text = match std::mem::take(&mut self.skipped) {
+                0 => text,
+                skipped => format!("{text} ({skipped} earlier not shown)"),
+            };
+            events.push(Event::Status { generation, text });
+        }
+        if std::mem::take(&mut self.ready) {
+            events.push(Event::Ready { generation });
+        }
+        self.queued = false;
+        events
+    }
 }
 
 /// Runs COMMAND under supervision until SIGINT or SIGTERM; returns the
@@ -64,10 +94,19 @@ pub fn run(
         .context("cannot create a private directory for the readiness sockets")
         .map_err(Failure::setup)?;
     let (tx, rx) = mpsc::channel();
+    let mut terminal = Terminal::new();
+    #[cfg(target_os = "linux")]
+    if let Err(err) = sys::become_subreaper() {
+        printer.warn(&format!(
+            "cannot become a child subreaper ({err}); processes that leave the command's group may outlive it"
+        ));
+    }
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
-        .context("cannot handle signals")
-        .map_err(Failure::setup)?;
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGTSTP,
+    ])
+    .context("cannot handle signals")
+    .map_err(Failure::setup)?;
     let signal_tx = tx.clone();
     std::thread::Builder::new()
         .name("signals".into())
@@ -109,7 +148,7 @@ pub fn run(
     };
 
     let mut supervisor = Supervisor::new(policy);
-    let mut running: HashMap<Generation, Running> = HashMap::new();
+    let mut children = Children::default();
     let mut actions: VecDeque<Action> = supervisor.begin(Instant::now()).into();
     loop {
         while let Some(action) = actions.pop_front() {
@@ -119,8 +158,8 @@ pub fn run(
                         printer.clear_screen();
                     }
                     let event = match starter.start(generation) {
-                        Ok((pid, child)) => {
-                            running.insert(generation, child);
+                        Ok((pid, listener)) => {
+                            children.insert(generation, pid, listener);
                             Event::Started { generation, pid }
                         }
                         // The first start decides whether COMMAND can run at all.
@@ -137,55 +176,172 @@ pub fn run(
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
-                Action::Stop { pid } => send(pid, settings.stop_signal, printer),
-                Action::Kill { pid } => send(pid, Signal::KILL, printer),
+                Action::Stop { pid } => {
+                    send(&children, pid, settings.stop_signal, printer);
+                    // A stopped child cannot act on the stop signal.
+                    send(&children, pid, Signal::CONT, printer);
+                }
+                Action::Kill { pid } => send(&children, pid, Signal::KILL, printer),
                 Action::Signal { pid, signal } => {
                     if let Err(err) = sys::signal_process(pid, signal.0) {
                         printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
                     }
                 }
-                Action::Say(report) if report.is_error() => eprintln!("systemfd: error: {report}"),
+                Action::Say(report) if report.is_error() => printer.error(&report.to_string()),
                 Action::Say(report) => printer.status(&report.to_string()),
-                Action::Exit(code) => return Ok(code),
+                Action::Exit(code) => {
+                    terminal.restore();
+                    #[cfg(target_os = "linux")]
+                    end_orphans(&mut children, settings, code == 0, printer);
+                    return Ok(code);
+                }
             }
         }
 
-        let input = match supervisor.next_deadline() {
+        let mut deadline = supervisor.next_deadline();
+        if children.draining() {
+            let poll = Instant::now() + DRAIN_POLL;
+            deadline = Some(deadline.map_or(poll, |at| at.min(poll)));
+        }
+        let input = match deadline {
             Some(deadline) => rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .ok(),
             // The loop holds a sender, so this never ends with an error.
             None => rx.recv().ok(),
         };
-        let events = match input {
+        let mut events = match input {
             None => vec![Event::Tick],
             Some(Input::Change(Change { path, more })) => vec![Event::Change { path, more }],
+            Some(Input::Signal(SIGCHLD)) => {
+                let news = children.reap(printer);
+                share_terminal(&news, &children, &mut terminal, printer)
+            }
+            Some(Input::Signal(SIGTSTP)) => {
+                suspend(&children, &mut terminal);
+                Vec::new()
+            }
+            Some(Input::Signal(SIGHUP)) if terminal.hung_up() => vec![Event::Shutdown {
+                signal: Signal(SIGHUP),
+            }],
             Some(Input::Signal(SIGHUP)) => vec![Event::Hangup],
+            Some(Input::Signal(signal @ (SIGUSR1 | SIGUSR2))) => vec![Event::Forward {
+                signal: Signal(signal),
+            }],
             Some(Input::Signal(signal)) => vec![Event::Shutdown {
                 signal: Signal(signal),
             }],
             Some(Input::Notify {
                 generation,
-                message,
-            }) => {
-                let mut events = Vec::new();
-                if let Some(text) = message.status {
-                    events.push(Event::Status { generation, text });
-                }
-                if message.ready {
-                    events.push(Event::Ready { generation });
-                }
-                events
-            }
-            Some(Input::Exited { generation, status }) => {
-                running.remove(&generation);
-                vec![Event::Exited { generation, status }]
-            }
+                mailbox,
+            }) => match mailbox.lock() {
+                Ok(mut mailbox) => mailbox.take(generation),
+                Err(_) => Vec::new(),
+            },
         };
+        events.extend(
+            children
+                .ended()
+                .into_iter()
+                .map(|(generation, status)| Event::Exited { generation, status }),
+        );
         for event in events {
             actions.extend(supervisor.handle(event, Instant::now()));
         }
     }
+}
+
+/// Lends the terminal to a command that wants it, and acts on Ctrl-C and
+/// Ctrl-Z that reached a command holding it (see `super::terminal`).
+fn share_terminal(
+    news: &[News],
+    children: &Children,
+    terminal: &mut Terminal,
+    printer: &Printer,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for &item in news {
+        match item {
+            News::Stopped { pid, signal } if is_terminal_stop(signal) => {
+                if terminal.lend(pid) {
+                    printer.status(&format!(
+                        "pid {pid} uses the terminal: it is in the foreground"
+                    ));
+                    let _ = sys::signal_group(pid, Signal::CONT.0);
+                } else {
+                    printer.warn(&children::stopped_message(pid, signal));
+                }
+            }
+            // Ctrl-Z reached the command in the foreground: suspend it all.
+            News::Stopped { pid, .. } if terminal.lent_to() == Some(pid) => {
+                suspend(children, terminal);
+            }
+            News::Stopped { pid, signal } => {
+                printer.warn(&children::stopped_message(pid, signal));
+            }
+            News::Exited { pid, status } if terminal.lent_to() == Some(pid) => {
+                terminal.take_back();
+                // Ctrl-C reached the command in the foreground: end it all.
+                if status == Status::Signal(Signal::INT) {
+                    events.push(Event::Shutdown {
+                        signal: Signal::INT,
+                    });
+                }
+            }
+            News::Exited { .. } => {}
+        }
+    }
+    events
+}
+
+fn is_terminal_stop(signal: Signal) -> bool {
+    matches!(signal.name(), Some("TTIN" | "TTOU"))
+}
+
+/// Ctrl-Z: every command's group and systemfd stop until `fg` continues
+/// systemfd, which continues them.
+fn suspend(children: &Children, terminal: &mut Terminal) {
+    let lent = terminal.lent_to();
+    terminal.take_back();
+    children.signal_all(Signal::TSTP);
+    sys::stop_self();
+    // Continued.
+    if let Some(group) = lent {
+        terminal.lend(group);
+    }
+    children.signal_all(Signal::CONT);
+}
+
+/// At exit, the orphans systemfd inherited from its commands (Linux) get the
+/// stop signal and, if they outlast the stop timeout (or the exit is the
+/// second Ctrl-C's), SIGKILL: nothing systemfd started outlives it.
+#[cfg(target_os = "linux")]
+fn end_orphans(children: &mut Children, settings: &Supervise, graceful: bool, printer: &Printer) {
+    let orphans = children.orphans();
+    if orphans.is_empty() {
+        return;
+    }
+    let first = if graceful {
+        settings.stop_signal
+    } else {
+        Signal::KILL
+    };
+    for &pid in &orphans {
+        let _ = sys::signal_process(pid, first.0);
+        let _ = sys::signal_process(pid, Signal::CONT.0);
+    }
+    let end = Instant::now() + settings.stop_timeout;
+    while Instant::now() < end {
+        let _ = children.reap(printer);
+        if children.orphans().is_empty() {
+            return;
+        }
+        std::thread::sleep(DRAIN_POLL);
+    }
+    for pid in children.orphans() {
+        let _ = sys::signal_process(pid, Signal::KILL.0);
+    }
+    let _ = children.reap(printer);
 }
 
 /// The environment every child gets, but for `NOTIFY_SOCKET` and `LISTEN_PID`.
@@ -204,9 +360,9 @@ fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
     environment
 }
 
-/// Signals a child's process group, saying so if that fails.
-fn send(pid: u32, signal: Signal, printer: &Printer) {
-    if let Err(err) = sys::signal_group(pid, signal.0) {
+/// Signals a child's process group (and its strays), saying so if that fails.
+fn send(children: &Children, pid: u32, signal: Signal, printer: &Printer) {
+    if let Err(err) = children.signal(pid, signal) {
         printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
     }
 }
@@ -236,15 +392,28 @@ struct Starter<'a> {
 }
 
 impl Starter<'_> {
-    fn start(&self, generation: Generation) -> Result<(u32, Running), StartError> {
+    fn start(&self, generation: Generation) -> Result<(u32, Listener), StartError> {
         let notify_tx = self.tx.clone();
+        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
         let listener = self
             .directory
-            .listen(generation, move |message| {
-                let _ = notify_tx.send(Input::Notify {
-                    generation,
-                    message,
-                });
+            .listen(generation, move |message: Message| {
+                let Ok(mut news) = mailbox.lock() else {
+                    return;
+                };
+                news.ready |= message.ready;
+                if let Some(text) = message.status {
+                    if news.status.replace(text).is_some() {
+                        news.skipped += 1;
+                    }
+                }
+                if !news.queued {
+                    news.queued = true;
+                    let _ = notify_tx.send(Input::Notify {
+                        generation,
+                        mailbox: Arc::clone(&mailbox),
+                    });
+                }
             })
             .with_context(|| {
                 format!(
@@ -263,33 +432,6 @@ impl Starter<'_> {
             pid_variable: (self.launch.set_pid && !self.staged.is_empty()).then_some("LISTEN_PID"),
         })
         .map_err(StartError::Exec)?;
-        let exit_tx = self.tx.clone();
-        let waiter = std::thread::Builder::new()
-            .name(format!("wait-{pid}"))
-            .spawn(move || {
-                let status = match sys::wait(pid) {
-                    Ok(status) => match status.signal() {
-                        Some(signal) => Status::Signal(Signal(signal)),
-                        None => Status::Code(status.code().unwrap_or(-1)),
-                    },
-                    // Only possible if someone else reaped our child.
-                    Err(_) => Status::Code(-1),
-                };
-                let _ = exit_tx.send(Input::Exited { generation, status });
-            });
-        if let Err(err) = waiter {
-            // Without a waiter nobody would notice its exit: take it back.
-            let _ = sys::signal_group(pid, Signal::KILL.0);
-            let _ = sys::wait(pid);
-            return Err(StartError::Setup(
-                anyhow::Error::new(err).context("cannot start a thread to wait for the command"),
-            ));
-        }
-        Ok((
-            pid,
-            Running {
-                _listener: listener,
-            },
-        ))
+        Ok((pid, listener))
     }
 }

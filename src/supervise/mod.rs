@@ -4,7 +4,9 @@
 //! The restart decisions are plain Rust in [`state`]; `event_loop` feeds
 //! them with what happens and carries out what they say.
 
+mod children;
 mod event_loop;
 mod state;
+mod terminal;
 
 pub use event_loop::run;

@@ -119,8 +119,10 @@ pub enum Event {
     },
     /// Time passed: a stop may have run out of grace.
     Tick,
-    /// systemfd received SIGINT or SIGTERM.
+    /// systemfd received SIGINT, SIGTERM, SIGQUIT or its terminal hung up.
     Shutdown { signal: Signal },
+    /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).
+    Forward { signal: Signal },
 }
 
 /// What to do.
@@ -165,6 +167,10 @@ pub enum Report {
     Hangup,
     Restart(Plan),
     Signalled {
+        pid: u32,
+        signal: Signal,
+    },
+    Forwarded {
         pid: u32,
         signal: Signal,
     },
@@ -254,6 +260,7 @@ impl fmt::Display for Report {
             Report::Signalled { pid, signal } => {
                 write!(f, "sending {signal} to pid {pid} (--signal)")
             }
+            Report::Forwarded { pid, signal } => write!(f, "{signal}: passing it on to pid {pid}"),
             Report::Started { pid } => write!(f, "started pid {pid}"),
             Report::Ready { pid, after } => {
                 write!(f, "ready: pid {pid} after {} ms", after.as_millis())
@@ -305,6 +312,16 @@ fn humanize(duration: Duration) -> String {
     } else {
         format!("{}s", duration.as_secs_f64())
     }
+}
+
+/// When a stop that began at `since` runs out of `grace`. The command line
+/// bounds the grace to a day; one too long for the clock would end a day
+/// after `since`.
+fn grace_end(since: Instant, grace: Duration) -> Instant {
+    since
+        .checked_add(grace)
+        .or_else(|| since.checked_add(Duration::from_secs(24 * 60 * 60)))
+        .unwrap_or(since)
 }
 
 /// The supervisor's whole state.
@@ -363,7 +380,7 @@ impl Supervisor {
                 State::Stopping {
                     since,
                     killed: false,
-                } => Some(since + self.policy.grace),
+                } => Some(grace_end(since, self.policy.grace)),
                 _ => None,
             })
             .min()
@@ -415,6 +432,13 @@ impl Supervisor {
             Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
             Event::Tick => self.tick(now, &mut out),
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
+            Event::Forward { signal } => {
+                let serving = self.active.as_ref().filter(|child| child.is_running());
+                if let Some(pid) = serving.and_then(|child| child.pid) {
+                    out.push(Action::Say(Report::Forwarded { pid, signal }));
+                    out.push(Action::Signal { pid, signal });
+                }
+            }
         }
         out
     }
@@ -623,7 +647,7 @@ impl Supervisor {
                 killed: false,
             } = child.state
             {
-                if now >= since + self.policy.grace {
+                if now >= grace_end(since, self.policy.grace) {
                     child.state = State::Stopping {
                         since,
                         killed: true,
@@ -839,6 +863,22 @@ mod tests {
         h.exited(1, 0);
         let actions = h.change();
         assert_eq!(deeds(&actions), [Action::Start(2)]);
+    }
+
+    #[test]
+    fn user_signals_are_passed_on_to_the_serving_child() {
+        let usr1 = Signal(10);
+        let (mut h, _) = Harness::new(false);
+        let actions = h.send(Event::Forward { signal: usr1 });
+        assert_eq!(
+            deeds(&actions),
+            [Action::Signal {
+                pid: 101,
+                signal: usr1
+            }]
+        );
+        h.exited(1, 0);
+        assert!(h.send(Event::Forward { signal: usr1 }).is_empty());
     }
 
     #[test]

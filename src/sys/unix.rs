@@ -221,6 +221,191 @@ pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
     }
 }
 
+/// What [`reap`] found about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reaped {
+    /// It exited (or a signal killed it) and is reaped.
+    Exited(std::process::ExitStatus),
+    /// A signal stopped it (SIGTTIN, SIGTSTP, …): it waits for SIGCONT.
+    Stopped(i32),
+}
+
+/// Reaps one child of systemfd that has exited, or reports one that has
+/// stopped, without waiting: `None` when there is nothing to report.
+pub fn reap() -> io::Result<Option<(u32, Reaped)>> {
+    use std::os::unix::process::ExitStatusExt as _;
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid, writable int for waitpid's report.
+        let rv = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED) };
+        if rv > 0 {
+            let found = if libc::WIFSTOPPED(status) {
+                Reaped::Stopped(libc::WSTOPSIG(status))
+            } else {
+                Reaped::Exited(std::process::ExitStatus::from_raw(status))
+            };
+            return Ok(Some((rv as u32, found)));
+        }
+        if rv == 0 {
+            return Ok(None);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// The controlling terminal, when systemfd has one, with the settings it had
+/// when opened.
+#[derive(Debug)]
+pub struct Tty {
+    fd: OwnedFd,
+    settings: Option<libc::termios>,
+}
+
+impl Tty {
+    /// Opens `/dev/tty`: `None` without a controlling terminal.
+    pub fn open() -> Option<Tty> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        let fd = OwnedFd::from(file);
+        // SAFETY: a zeroed termios is a valid value for tcgetattr to fill;
+        // the descriptor is open (owned by `fd`).
+        let settings = unsafe {
+            let mut settings: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(fd.as_raw_fd(), &mut settings) == 0).then_some(settings)
+        };
+        Some(Tty { fd, settings })
+    }
+
+    /// The terminal's foreground process group.
+    pub fn foreground(&self) -> Option<u32> {
+        // SAFETY: tcgetpgrp on an open descriptor reads no memory of ours.
+        let group = unsafe { libc::tcgetpgrp(self.fd.as_raw_fd()) };
+        (group > 0).then_some(group as u32)
+    }
+
+    /// Makes `group` the terminal's foreground process group. systemfd
+    /// ignores SIGTTOU (see [`ignore_terminal_output_stops`]), so this works
+    /// from the background too.
+    pub fn set_foreground(&self, group: u32) -> io::Result<()> {
+        // SAFETY: tcsetpgrp on an open descriptor reads no memory of ours.
+        if unsafe { libc::tcsetpgrp(self.fd.as_raw_fd(), group as libc::pid_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Puts back the settings the terminal had when opened (a child may
+    /// have left it in raw mode).
+    pub fn restore(&self) {
+        if let Some(settings) = &self.settings {
+            // SAFETY: `settings` is a termios that tcgetattr filled; the
+            // descriptor is open.
+            unsafe { libc::tcsetattr(self.fd.as_raw_fd(), libc::TCSADRAIN, settings) };
+        }
+    }
+}
+
+/// This process's process group.
+pub fn own_group() -> u32 {
+    // SAFETY: getpgrp cannot fail and reads no memory.
+    unsafe { libc::getpgrp() as u32 }
+}
+
+/// Lets systemfd set the terminal's foreground group and write to it while
+/// in the background, as a shell does. Children get the default back.
+pub fn ignore_terminal_output_stops() {
+    // SAFETY: setting SIGTTOU's disposition to SIG_IGN installs no handler
+    // and touches no memory of ours.
+    unsafe { libc::signal(libc::SIGTTOU, libc::SIG_IGN) };
+}
+
+/// Stops systemfd itself until it is continued (`fg`), as the default
+/// action of SIGTSTP would.
+pub fn stop_self() {
+    // SAFETY: raise reads no memory; SIGSTOP cannot be caught.
+    unsafe { libc::raise(libc::SIGSTOP) };
+}
+
+/// Whether a process `pid` exists (a zombie counts).
+pub fn process_exists(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks; it reads no memory.
+    let rv = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This process's real user id.
+pub fn user_id() -> u32 {
+    // SAFETY: getuid cannot fail and reads no memory.
+    unsafe { libc::getuid() }
+}
+
+/// Whether the process group `group` still has a member (a zombie counts
+/// until it is reaped).
+pub fn group_exists(group: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks; it reads no memory.
+    let rv = unsafe { libc::kill(-(group as libc::pid_t), 0) };
+    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Makes systemfd the reaper of its orphaned descendants (Linux): a process
+/// that leaves its parent behind (a daemon, a wrapper's background job whose
+/// wrapper exited) becomes systemfd's child instead of init's, so it can
+/// still be found and stopped.
+#[cfg(target_os = "linux")]
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) sets a flag of this process and
+    // reads no memory.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A process as `/proc/PID/stat` describes it: its parent and its group.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub parent: u32,
+    pub group: u32,
+}
+
+/// Every process this user can see, with its parent and group (Linux, from
+/// `/proc`). Processes that exit during the scan are left out.
+#[cfg(target_os = "linux")]
+pub fn processes() -> Vec<ProcessInfo> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            parse_stat(pid, &stat)
+        })
+        .collect()
+}
+
+/// `PID (COMM) STATE PPID PGRP …`; COMM may hold spaces and parentheses,
+/// so the fields are counted from the last `)`.
+#[cfg(target_os = "linux")]
+fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace().skip(1);
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(ProcessInfo { pid, parent, group })
+}
+
 /// Finds `program` the way execvp does, before the fork: names with a slash
 /// are used as they are; others are looked up in `path` (`PATH`).
 pub fn resolve(program: &OsStr, path: Option<&OsStr>) -> io::Result<PathBuf> {
@@ -504,6 +689,28 @@ mod tests {
                 "wrote past the NUL"
             );
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stat_lines_are_read_from_the_last_parenthesis() {
+        let line = "42 (a (b) c) S 7 42 42 34816 42 4194560 1 0 0 0";
+        assert_eq!(
+            parse_stat(42, line),
+            Some(ProcessInfo {
+                pid: 42,
+                parent: 7,
+                group: 42
+            })
+        );
+        assert_eq!(parse_stat(1, "1 (init"), None);
+        let me = processes()
+            .into_iter()
+            .find(|p| p.pid == std::process::id())
+            .expect("this process is listed");
+        // SAFETY: getppid and getpgrp read no memory.
+        let (parent, group) = unsafe { (libc::getppid(), libc::getpgrp()) };
+        assert_eq!((me.parent, me.group), (parent as u32, group as u32));
     }
 
     #[test]

@@ -1,0 +1,204 @@
+//! The children of supervise mode as processes: each command's process
+//! group, reaped and signalled as one.
+//!
+//! A command is running for as long as its process group has a member, not
+//! just while the process systemfd started lives: a wrapper (`sh -c`,
+//! `npm run`) that exits on SIGTERM at once may leave its server behind in
+//! the group, still holding the port. So a child counts as exited only once
+//! its leader is reaped *and* its group is empty, and every signal goes to
+//! the whole group (SIGKILL after the grace period included, even when the
+//! leader is already gone).
+//!
+//! On Linux systemfd is also a child subreaper: processes that leave the
+//! group (`setsid`, daemonizing) and lose their parent become systemfd's
+//! children, and stopping a command also signals its descendants outside
+//! the group, and those orphans.
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt as _;
+
+use super::state::{Generation, Status};
+use crate::output::Printer;
+use crate::readiness::Listener;
+use crate::signal::Signal;
+use crate::sys;
+
+/// What [`Children::reap`] saw of a command's first process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum News {
+    /// It exited (its group may live on).
+    Exited { pid: u32, status: Status },
+    /// A signal stopped it.
+    Stopped { pid: u32, signal: Signal },
+}
+
+/// A started child that has not been seen to end.
+struct Running {
+    generation: Generation,
+    /// Closes the child's readiness socket when dropped.
+    _listener: Listener,
+    /// The leader's status, once reaped; the group may live on.
+    leader: Option<Status>,
+}
+
+/// Every running child, by its leader's pid (which is also its group's id).
+#[derive(Default)]
+pub struct Children {
+    running: HashMap<u32, Running>,
+}
+
+impl Children {
+    pub fn insert(&mut self, generation: Generation, pid: u32, listener: Listener) {
+        self.running.insert(
+            pid,
+            Running {
+                generation,
+                _listener: listener,
+                leader: None,
+            },
+        );
+    }
+
+    /// Reaps what has exited (leaders, and on Linux orphans handed to
+    /// systemfd) and returns what happened to the commands' leaders.
+    pub fn reap(&mut self, printer: &Printer) -> Vec<News> {
+        let mut news = Vec::new();
+        loop {
+            match sys::reap() {
+                Ok(Some((pid, sys::Reaped::Exited(status)))) => {
+                    if let Some(child) = self.running.get_mut(&pid) {
+                        let status = match status.signal() {
+                            Some(signal) => Status::Signal(Signal(signal)),
+                            None => Status::Code(status.code().unwrap_or(-1)),
+                        };
+                        child.leader = Some(status);
+                        news.push(News::Exited { pid, status });
+                    }
+                }
+                Ok(Some((pid, sys::Reaped::Stopped(signal)))) => {
+                    if self.running.contains_key(&pid) {
+                        news.push(News::Stopped {
+                            pid,
+                            signal: Signal(signal),
+                        });
+                    }
+                }
+                Ok(None) => return news,
+                Err(err) => {
+                    printer.warn(&format!("cannot reap children: {err}"));
+                    return news;
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` to every running command's process group.
+    pub fn signal_all(&self, signal: Signal) {
+        for &pid in self.running.keys() {
+            let _ = sys::signal_group(pid, signal.0);
+        }
+    }
+
+    /// The children whose leader is reaped and whose group is empty, with
+    /// the leader's status; they are forgotten.
+    pub fn ended(&mut self) -> Vec<(Generation, Status)> {
+        let ended: Vec<u32> = self
+            .running
+            .iter()
+            .filter(|(&pid, child)| child.leader.is_some() && !sys::group_exists(pid))
+            .map(|(&pid, _)| pid)
+            .collect();
+        ended
+            .into_iter()
+            .filter_map(|pid| self.running.remove(&pid))
+            .filter_map(|child| Some((child.generation, child.leader?)))
+            .collect()
+    }
+
+    /// Whether a child's leader has gone while its group lives on: nothing
+    /// tells systemfd when such a group empties, so it has to look.
+    pub fn draining(&self) -> bool {
+        self.running.values().any(|child| child.leader.is_some())
+    }
+
+    /// Sends `signal` to the child whose leader is `pid`: its process group
+    /// and, on Linux, its descendants outside the group.
+    pub fn signal(&self, pid: u32, signal: Signal) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        for stray in self.strays(pid) {
+            let _ = sys::signal_process(stray, signal.0);
+        }
+        sys::signal_group(pid, signal.0)
+    }
+
+    /// The processes outside the group of `leader` that belong to it: its
+    /// descendants while it lives; once it is gone, the orphans systemfd
+    /// inherited, and theirs.
+    #[cfg(target_os = "linux")]
+    fn strays(&self, leader: u32) -> Vec<u32> {
+        let processes = sys::processes();
+        let alive = self
+            .running
+            .get(&leader)
+            .is_some_and(|child| child.leader.is_none());
+        let mut queue = if alive {
+            vec![leader]
+        } else {
+            self.orphans_in(&processes)
+        };
+        let mut tree = Vec::new();
+        while let Some(pid) = queue.pop() {
+            tree.push(pid);
+            queue.extend(processes.iter().filter(|p| p.parent == pid).map(|p| p.pid));
+        }
+        tree.retain(|&pid| {
+            processes
+                .iter()
+                .any(|p| p.pid == pid && p.pid != leader && p.group != leader)
+        });
+        tree
+    }
+
+    /// Orphans systemfd inherited (Linux) that are still alive.
+    #[cfg(target_os = "linux")]
+    pub fn orphans(&self) -> Vec<u32> {
+        self.orphans_in(&sys::processes())
+    }
+
+    /// systemfd's children that are no running command's leader.
+    #[cfg(target_os = "linux")]
+    fn orphans_in(&self, processes: &[sys::ProcessInfo]) -> Vec<u32> {
+        let me = std::process::id();
+        processes
+            .iter()
+            .filter(|p| p.parent == me && !self.running.contains_key(&p.pid))
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+pub fn stopped_message(pid: u32, signal: Signal) -> String {
+    let why = match signal.name() {
+        Some("TTIN") => " (it read from the terminal)",
+        Some("TTOU") => " (it wrote to or set up the terminal)",
+        _ => "",
+    };
+    format!("pid {pid} was stopped by {signal}{why}; it waits for SIGCONT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_are_explained() {
+        assert_eq!(
+            stopped_message(7, Signal(libc::SIGTTIN)),
+            "pid 7 was stopped by SIGTTIN (it read from the terminal); it waits for SIGCONT"
+        );
+        assert_eq!(
+            stopped_message(7, Signal(libc::SIGSTOP)),
+            "pid 7 was stopped by SIGSTOP; it waits for SIGCONT"
+        );
+    }
+}
