@@ -454,9 +454,7 @@ fn a_watched_file_replaced_by_its_editor_is_still_watched() {
 /// Runs `args` in a user namespace of its own where at most `limit` inotify
 /// watches may be held; `None` where such namespaces are not allowed.
 fn with_watch_limit(p: &Project, limit: u32, args: &[&str]) -> Option<util::Ran> {
-    let probe = TestCommand::new("unshare").args(["-Ur", "true"]).output();
-    if probe.code() != Some(0) {
-        eprintln!("skipped: no user namespaces here ({})", probe.stderr());
+    if !user_namespaces() {
         return None;
     }
     let script = format!("echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
@@ -470,6 +468,17 @@ fn with_watch_limit(p: &Project, limit: u32, args: &[&str]) -> Option<util::Ran>
             .args(["--", "sh", "-c", "echo ran; kill -TERM $PPID"])
             .output(),
     )
+}
+
+/// Whether this user may make a user namespace of its own (and so set a
+/// watch limit in it); says so when not.
+fn user_namespaces() -> bool {
+    let probe = TestCommand::new("unshare").args(["-Ur", "true"]).output();
+    if probe.code() != Some(0) {
+        eprintln!("skipped: no user namespaces here ({})", probe.stderr());
+        return false;
+    }
+    true
 }
 
 #[test]
@@ -495,5 +504,37 @@ fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
         ) && ran.stderr().contains("fs.inotify.max_user_watches"),
         "{}",
         ran.report()
+    );
+}
+
+#[test]
+fn reaching_the_watch_limit_later_is_reported_once_and_supervision_goes_on() {
+    let p = Project::new();
+    p.mkdir("src");
+    if !user_namespaces() {
+        return;
+    }
+    let script = "echo 10 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"";
+    let mut run = TestCommand::new("unshare")
+        .args(["-Ur", "sh", "-c", script])
+        .arg(systemfd_path())
+        .current_dir(p.dir.path())
+        .env("TMPDIR", p.tmp.path())
+        .args(["--debounce", "50ms", "-w", ".", "--", "true"])
+        .spawn();
+    run.wait_for_text("~> waiting for a change or SIGHUP");
+
+    p.many_dirs("src/generated", 30);
+    run.wait_for_text("fs.inotify.max_user_watches");
+    next_change(&mut run);
+    p.many_dirs("src/more", 30);
+    next_change(&mut run);
+    p.write("src/main.rs", "");
+    assert_eq!(next_change(&mut run), "src/main.rs");
+    assert_eq!(
+        count_lines(&run, "fs.inotify.max_user_watches"),
+        1,
+        "{}",
+        run.report()
     );
 }
