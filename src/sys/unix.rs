@@ -173,12 +173,22 @@ pub fn spawn(spec: &ChildSpec<'_>) -> io::Result<u32> {
 }
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
-/// that is already gone is not an error.
+/// that is already gone is not an error. The group's id stays reserved
+/// while any member of the group lives, so it cannot name another group.
 pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: kill reads no memory. The group is a child's own: its pid
-    // stays reserved while any member of the group lives.
-    let rv = unsafe { libc::kill(-(group as libc::pid_t), signal) };
-    if rv == 0 {
+    kill(-(group as libc::pid_t), signal)
+}
+
+/// Sends `signal` to the process `pid` alone. A process that is already
+/// gone is not an error.
+pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
+    kill(pid as libc::pid_t, signal)
+}
+
+/// kill(2), where a target that no longer exists is not an error.
+fn kill(target: libc::pid_t, signal: i32) -> io::Result<()> {
+    // SAFETY: kill reads no memory.
+    if unsafe { libc::kill(target, signal) } == 0 {
         return Ok(());
     }
     let err = io::Error::last_os_error();
@@ -188,20 +198,12 @@ pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
     }
 }
 
-/// Sends `signal` to the process `pid` alone. A process that is already
-/// gone is not an error.
-pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: kill reads no memory. `pid` is a child of ours that has not
-    // been reaped (the caller knows it runs), so the pid is not reused.
-    let rv = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    if rv == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ESRCH) => Ok(()),
-        _ => Err(err),
-    }
+/// Whether kill(2) finds `target` (a process, or a group when negative),
+/// zombies included.
+fn exists(target: libc::pid_t) -> bool {
+    // SAFETY: kill with signal 0 only checks; it reads no memory.
+    let rv = unsafe { libc::kill(target, 0) };
+    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Waits for the child `pid` to exit and reaps it.
@@ -336,9 +338,7 @@ pub fn stop_self() {
 
 /// Whether a process `pid` exists (a zombie counts).
 pub fn process_exists(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks; it reads no memory.
-    let rv = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    exists(pid as libc::pid_t)
 }
 
 /// This process's real user id.
@@ -350,9 +350,7 @@ pub fn user_id() -> u32 {
 /// Whether the process group `group` still has a member (a zombie counts
 /// until it is reaped).
 pub fn group_exists(group: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks; it reads no memory.
-    let rv = unsafe { libc::kill(-(group as libc::pid_t), 0) };
-    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    exists(-(group as libc::pid_t))
 }
 
 /// Makes systemfd the reaper of its orphaned descendants (Linux): a process
