@@ -844,6 +844,7 @@ fn a_broken_stderr_does_not_stop_supervision() {
 }
 
 /// The pid a command printed on its `server PID` line.
+#[cfg(target_os = "linux")]
 fn server_pid(s: &mut Supervised) -> u32 {
     let line = s.expect("server PID", |l| l.starts_with("server "));
     number_after(&line, "server ")

@@ -32,6 +32,7 @@ expect stopped pid"#,
 /// controlling terminal), waits for `started pid N`, then closes the
 /// terminal as a terminal window does and waits for systemfd to exit.
 /// Prints `exit STATUS` and `command N`.
+#[cfg(target_os = "linux")]
 const HANG_UP: &str = r#"
 import os, pty, re, select, sys, time
 pid, master = pty.fork()
