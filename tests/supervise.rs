@@ -5,7 +5,6 @@
 
 mod util;
 
-use std::collections::HashSet;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,12 +13,9 @@ use std::sync::mpsc;
 
 use util::{example, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
 
-/// A running systemfd whose output lines are each matched at most once, in
-/// any order: stdout and stderr arrive through separate pipes, so lines
-/// caused in one order may be received in another.
+/// A running systemfd in a project directory.
 struct Supervised {
     run: Running,
-    taken: HashSet<usize>,
 }
 
 impl Supervised {
@@ -29,28 +25,13 @@ impl Supervised {
             .env("TMPDIR", dir.join("tmp"))
             .args(args)
             .spawn();
-        Supervised {
-            run,
-            taken: HashSet::new(),
-        }
+        Supervised { run }
     }
 
-    /// The first line not taken yet that satisfies `pred`, waiting for it if
-    /// it has not arrived (within the harness's deadline).
+    /// The next line not returned yet that satisfies `pred` (in any order,
+    /// see `Running::wait_for`).
     fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let found = self
-                .run
-                .seen
-                .iter()
-                .enumerate()
-                .find(|(i, line)| !self.taken.contains(i) && pred(line.text()));
-            if let Some((index, line)) = found {
-                self.taken.insert(index);
-                return line.text().to_owned();
-            }
-            self.run.wait_for(what, &pred);
-        }
+        self.run.wait_for(what, pred)
     }
 
     fn expect_text(&mut self, needle: &str) -> String {
