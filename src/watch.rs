@@ -211,9 +211,16 @@ impl State {
     }
 }
 
+/// The longest a batch gathers changes after its first one: a file that is
+/// rewritten without pause (a log, build output that is not ignored) must
+/// not put off the restart for ever.
+fn batch_limit(debounce: Duration) -> Duration {
+    debounce.saturating_mul(10).max(Duration::from_secs(1))
+}
+
 /// Waits for a counted change, then gathers more until the debounce period
-/// passes without one, then brings the watches up to date. `None` once the
-/// watcher is gone.
+/// passes without one, or [`batch_limit`] after the first, then brings the
+/// watches up to date. `None` once the watcher is gone.
 fn next_batch(
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
     state: &mut State,
@@ -222,6 +229,8 @@ fn next_batch(
     let mut batch: Vec<PathBuf> = Vec::new();
     let mut seen = HashSet::new();
     let mut quiet_until: Option<Instant> = None;
+    // When the batch must end, once it has a change.
+    let mut cut_at: Option<Instant> = None;
     loop {
         let poll = state.placement.any_missing().then_some(MISSING_POLL);
         let wait = match (quiet_until, poll) {
@@ -280,7 +289,10 @@ fn next_batch(
                 batch.push(path);
             }
         }
-        quiet_until = Some(Instant::now() + debounce);
+        let now = Instant::now();
+        let cut =
+            *cut_at.get_or_insert_with(|| now.checked_add(batch_limit(debounce)).unwrap_or(now));
+        quiet_until = Some(now.checked_add(debounce).unwrap_or(now).min(cut));
     }
 }
 
@@ -1140,6 +1152,23 @@ mod tests {
 
         drop(tx);
         assert_eq!(next_batch(&rx, &mut state, debounce), None);
+    }
+
+    #[test]
+    fn a_batch_ends_at_its_limit_however_busy_the_files_are() {
+        assert_eq!(
+            batch_limit(Duration::from_millis(50)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            batch_limit(Duration::from_millis(500)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            batch_limit(Duration::MAX),
+            Duration::MAX,
+            "saturates instead of overflowing"
+        );
     }
 
     #[test]

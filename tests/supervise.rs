@@ -1022,3 +1022,48 @@ while True:
     let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_file_rewritten_without_pause_does_not_put_off_restarts_for_ever() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--ignore",
+            "tmp/",
+            "--debounce",
+            "100ms",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
+    let first = s.started();
+    // A log that is not ignored, rewritten every 20 ms, faster than the
+    // debounce period.
+    let busy = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let busy = Arc::clone(&busy);
+        let log = dir.path().join("build.log");
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while busy.load(Ordering::Relaxed) {
+                n += 1;
+                std::fs::write(&log, n.to_string()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    write(dir.path().join("src/main.rs"), "edited");
+    s.expect_text("~> change: ");
+    s.expect_text(&format!("~> stopped pid {first}"));
+    let second = s.started();
+    assert_ne!(first, second);
+    busy.store(false, Ordering::Relaxed);
+    writer.join().unwrap();
+}
