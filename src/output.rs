@@ -62,6 +62,7 @@ impl Printer {
     }
 
     /// `systemfd: error: …`, shown even with `--quiet`.
+    #[cfg(unix)]
     pub fn error(&self, message: &str) {
         let line = format!("systemfd: error: {message}\n");
         // A closed or broken stderr must not stop systemfd: nothing to do.
@@ -74,6 +75,7 @@ impl Printer {
 
     /// Clears the terminal and its scrollback (`--clear`), when stdout or
     /// stderr is one; a pipe or a file gets nothing.
+    #[cfg(unix)]
     pub fn clear_screen(&self) {
         const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
         let stdout = std::io::stdout();

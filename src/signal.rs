@@ -17,6 +17,10 @@ impl Signal {
     pub const KILL: Signal = Signal(libc::SIGKILL);
     #[cfg(unix)]
     pub const CONT: Signal = Signal(libc::SIGCONT);
+    #[cfg(unix)]
+    pub const TSTP: Signal = Signal(libc::SIGTSTP);
+    #[cfg(unix)]
+    pub const INT: Signal = Signal(libc::SIGINT);
 
     /// The highest signal number there is: Linux has real-time signals up
     /// to 64; elsewhere the classic 31.

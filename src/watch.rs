@@ -1,8 +1,8 @@
 //! Watching files for supervise mode: which changes restart the command.
 //!
 //! The `notify` crate reports changes under every `--watch` path (inotify on
-//! Linux, FSEvents on macOS: no polling). A change counts unless it is
-//! ignored by:
+//! Linux, FSEvents on macOS, kqueue on the BSDs: no polling). A change counts
+//! unless it is ignored by:
 //! - systemfd's own private directory (the readiness sockets);
 //! - a built-in list: version-control directories and editor swap files;
 //! - `--ignore` patterns, in `.gitignore` syntax, relative to the current
@@ -17,16 +17,31 @@
 //! A path named by `-w` is watched even when an ignore rule covers it: only
 //! what lies below it is filtered. Counted changes are debounced: the restart
 //! comes once no counted change has arrived for the debounce period.
+//!
+//! Where the watches go decides what watching costs. inotify watches one
+//! directory per watch, so on Linux the tree is walked with the same rules
+//! and only directories whose changes can count get a watch: an ignored
+//! `target/` or `node_modules/` costs one check, not one watch (and one
+//! kernel allocation) per directory inside it, and a directory systemfd may
+//! not read is never opened when it is ignored. The watches then follow the
+//! tree: new directories are watched (and read, for files made before their
+//! watch), removed ones dropped, and an edited ignore file re-places the
+//! watches below it. FSEvents is recursive by nature, so elsewhere each
+//! watched directory gets one recursive watch and ignored changes are
+//! filtered as they arrive. Everywhere, a watched directory that disappears
+//! is looked for until it comes back, then watched again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
-use notify::{EventKind, RecursiveMode, Watcher as _};
+use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+use notify::{EventKind, RecursiveMode};
 
 use crate::output::Printer;
 
@@ -45,6 +60,14 @@ const BUILT_IN: &[&str] = &[
 
 /// The files that hold ignore rules, strongest first.
 const IGNORE_FILES: [&str; 2] = [".ignore", ".gitignore"];
+
+/// One watch per directory where the backend watches one directory per
+/// watch (inotify); one recursive watch per `-w` directory elsewhere.
+const PER_DIRECTORY: bool = cfg!(target_os = "linux");
+
+/// How often a `-w` path that has disappeared is looked for. A stat call
+/// per missing path, and only while one is missing.
+const MISSING_POLL: Duration = Duration::from_millis(100);
 
 /// A debounced batch of changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +92,9 @@ pub struct Settings<'a> {
 
 /// Watches until dropped.
 pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
+    /// The watching thread holds a weak reference: dropping this one ends
+    /// the backend, which closes its channel, which ends the thread.
+    _inner: Arc<Mutex<notify::RecommendedWatcher>>,
 }
 
 /// Starts watching; `on_change` is called on a thread of its own for every
@@ -97,32 +122,37 @@ pub fn start(
 
     let (tx, rx) = mpsc::channel();
     let mut inner = notify::recommended_watcher(tx).context("cannot start watching files")?;
-    for (root, given) in roots.iter().zip(settings.paths) {
-        // A single file is watched through its directory, so that an editor
-        // that saves by replacing the file is still seen.
-        let (target, mode) = match root.parent() {
-            Some(parent) if !root.is_dir() => (parent, RecursiveMode::NonRecursive),
-            _ => (root.as_path(), RecursiveMode::Recursive),
-        };
-        inner
-            .watch(target, mode)
-            .map_err(explain)
-            .with_context(|| format!("cannot watch {}", given.display()))?;
+    let mut placement = Placement::new(settings.paths.to_vec(), base.clone(), printer);
+    for index in 0..settings.paths.len() {
+        placement
+            .place(&mut inner, &mut rules, index)
+            .map_err(|err| placement.explain(err))
+            .with_context(|| format!("cannot watch {}", settings.paths[index].display()))?;
     }
 
+    let inner = Arc::new(Mutex::new(inner));
+    let mut state = State {
+        rules,
+        placement,
+        watcher: Arc::downgrade(&inner),
+    };
     let debounce = settings.debounce;
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || loop {
-            let Some(batch) = next_batch(&rx, &mut rules, debounce, printer) else {
+            let Some(batch) = next_batch(&rx, &mut state, debounce) else {
                 return;
             };
             let mut paths = batch.into_iter();
             let first = paths.next().expect("a batch is never empty");
+            let path = match first.strip_prefix(&base) {
+                // The current directory itself (a rescan, `-w .` back again).
+                Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+                Ok(relative) => relative.to_owned(),
+                Err(_) => first.clone(),
+            };
             let change = Change {
-                path: first
-                    .strip_prefix(&base)
-                    .map_or(first.clone(), Path::to_path_buf),
+                path,
                 more: paths.len(),
             };
             if !on_change(change) {
@@ -133,34 +163,124 @@ pub fn start(
     Ok(Watcher { _inner: inner })
 }
 
+/// What the watching thread keeps between events.
+struct State {
+    rules: Rules,
+    placement: Placement,
+    watcher: Weak<Mutex<notify::RecommendedWatcher>>,
+}
+
+impl State {
+    /// The paths of `event` that count, after the watches have followed it:
+    /// files found in a new directory count too.
+    fn follow(&mut self, event: &notify::Event) -> Vec<PathBuf> {
+        let counted = self.rules.counted(event);
+        self.place(counted, |placement, watcher, rules, counted| {
+            placement.follow(watcher, rules, event, counted)
+        })
+    }
+
+    /// Brings the watches up to date once changes have settled; a
+    /// replaced `-w` directory is watched anew and counts.
+    fn settle(&mut self) -> Vec<PathBuf> {
+        self.place(Vec::new(), Placement::settle)
+    }
+
+    /// Watches the `-w` paths that have come back; their paths count.
+    fn look_for_missing(&mut self) -> Vec<PathBuf> {
+        self.place(Vec::new(), Placement::look_for_missing)
+    }
+
+    /// Runs `change` on the placement with the backend, unless the backend
+    /// is gone (systemfd is stopping); returns `counted` with what it added.
+    fn place(
+        &mut self,
+        mut counted: Vec<PathBuf>,
+        change: impl FnOnce(&mut Placement, &mut dyn notify::Watcher, &mut Rules, &mut Vec<PathBuf>),
+    ) -> Vec<PathBuf> {
+        if let Some(watcher) = self.watcher.upgrade() {
+            let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+            change(
+                &mut self.placement,
+                &mut *watcher,
+                &mut self.rules,
+                &mut counted,
+            );
+        }
+        counted
+    }
+}
+
+/// The longest a batch gathers changes after its first one: a file that is
+/// rewritten without pause (a log, build output that is not ignored) must
+/// not put off the restart for ever.
+fn batch_limit(debounce: Duration) -> Duration {
+    debounce.saturating_mul(10).max(Duration::from_secs(1))
+}
+
 /// Waits for a counted change, then gathers more until the debounce period
-/// passes without one. `None` once the watcher is gone.
+/// passes without one, or [`batch_limit`] after the first, then brings the
+/// watches up to date. `None` once the watcher is gone.
 fn next_batch(
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
-    rules: &mut Rules,
+    state: &mut State,
     debounce: Duration,
-    printer: Printer,
 ) -> Option<Vec<PathBuf>> {
     let mut batch: Vec<PathBuf> = Vec::new();
     let mut seen = HashSet::new();
     let mut quiet_until: Option<Instant> = None;
+    // When the batch must end, once it has a change.
+    let mut cut_at: Option<Instant> = None;
     loop {
-        let received = match quiet_until {
-            None => rx.recv().ok()?,
-            Some(until) => match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(received) => received,
-                Err(mpsc::RecvTimeoutError::Timeout) => return Some(batch),
+        let poll = state.placement.any_missing().then_some(MISSING_POLL);
+        let wait = match (quiet_until, poll) {
+            (Some(until), poll) => Some(
+                until
+                    .saturating_duration_since(Instant::now())
+                    .min(poll.unwrap_or(Duration::MAX)),
+            ),
+            (None, poll) => poll,
+        };
+        let received = match wait {
+            None => Some(rx.recv().ok()?),
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(received) => Some(received),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return None,
             },
         };
-        let event = match received {
-            Ok(event) => event,
-            Err(err) => {
-                printer.warn(&format!("watching files: {}", explain(err)));
+        let counted = match received {
+            None => {
+                let mut counted = state.look_for_missing();
+                if counted.is_empty() && quiet_until.is_some_and(|until| Instant::now() >= until) {
+                    counted = state.settle();
+                    if counted.is_empty() {
+                        if batch.is_empty() {
+                            // Settled changes that did not count.
+                            quiet_until = None;
+                            continue;
+                        }
+                        return Some(batch);
+                    }
+                }
+                counted
+            }
+            Some(Ok(event)) => {
+                let counted = state.follow(&event);
+                if quiet_until.is_none() && state.placement.unsettled() {
+                    quiet_until = Some(Instant::now() + debounce);
+                }
+                counted
+            }
+            Some(Err(err)) => {
+                let err = state.placement.explain(err);
+                state
+                    .placement
+                    .printer
+                    .warn(&format!("watching files: {err:#}"));
                 continue;
             }
         };
-        let counted = rules.counted(&event);
         if counted.is_empty() {
             continue;
         }
@@ -169,20 +289,447 @@ fn next_batch(
                 batch.push(path);
             }
         }
-        quiet_until = Some(Instant::now() + debounce);
+        let now = Instant::now();
+        let cut =
+            *cut_at.get_or_insert_with(|| now.checked_add(batch_limit(debounce)).unwrap_or(now));
+        quiet_until = Some(now.checked_add(debounce).unwrap_or(now).min(cut));
     }
 }
 
-/// notify's error, with a hint where one helps.
-fn explain(err: notify::Error) -> anyhow::Error {
-    let hint = matches!(err.kind, notify::ErrorKind::MaxFilesWatch).then_some(
-        "the system's limit on watches is reached (on Linux: raise fs.inotify.max_user_watches, or watch fewer directories)",
-    );
-    let err = anyhow::Error::new(err);
-    match hint {
-        Some(hint) => err.context(hint),
-        None => err,
+/// Where the watches are, and what has been said about the ones that could
+/// not be placed.
+struct Placement {
+    /// The `-w` paths as given, for messages.
+    given: Vec<PathBuf>,
+    /// Watched directories: every one on Linux, the `-w` directories (and
+    /// the directories of `-w` files) elsewhere.
+    dirs: BTreeSet<PathBuf>,
+    /// Per `-w` path: its directory is gone and is looked for.
+    missing: Vec<bool>,
+    /// Watched directories whose ignore files changed since the last batch.
+    stale: BTreeSet<PathBuf>,
+    /// Per `-w` path: the device and inode of the directory watched, to
+    /// tell it from one made in its place.
+    identity: Vec<Option<(u64, u64)>>,
+    /// Directories already warned about, so each is named once.
+    warned: HashSet<PathBuf>,
+    /// Whether the watch limit has been reported while following the tree.
+    limit_warned: bool,
+    base: PathBuf,
+    printer: Printer,
+}
+
+impl Placement {
+    fn new(given: Vec<PathBuf>, base: PathBuf, printer: Printer) -> Placement {
+        Placement {
+            missing: vec![false; given.len()],
+            identity: vec![None; given.len()],
+            stale: BTreeSet::new(),
+            given,
+            dirs: BTreeSet::new(),
+            warned: HashSet::new(),
+            limit_warned: false,
+            base,
+            printer,
+        }
     }
+
+    fn any_missing(&self) -> bool {
+        self.missing.contains(&true)
+    }
+
+    /// Watches `-w` path number `index`: its directory (a file is watched
+    /// through its directory, so that an editor that saves by replacing the
+    /// file is still seen), and on Linux every wanted directory below.
+    /// Fails when the directory itself cannot be watched, or at the limit.
+    fn place(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        index: usize,
+    ) -> notify::Result<()> {
+        let root = &rules.roots[index];
+        let target = root.target().to_owned();
+        let recursive = root.is_dir && !PER_DIRECTORY;
+        if !self.dirs.contains(&target) {
+            let mode = if recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            watcher.watch(&target, mode)?;
+            self.dirs.insert(target.clone());
+        }
+        self.identity[index] = identity(&target);
+        if root.is_dir && !recursive {
+            self.walk(watcher, rules, &target, None)?;
+        }
+        Ok(())
+    }
+
+    /// Whether there is work for [`Placement::settle`].
+    fn unsettled(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
+    /// Once changes have settled: places the watches below edited ignore
+    /// files anew, and notices `-w` directories removed or replaced without
+    /// an event of their own (inotify reports a directory's removal only
+    /// once nothing holds it, and systemfd's own current directory is held
+    /// with `-w .`, as is any directory a shell or editor is in).
+    fn settle(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        for dir in std::mem::take(&mut self.stale) {
+            if self.dirs.contains(&dir) {
+                self.rewalk(watcher, rules, &dir);
+            }
+        }
+        for index in 0..self.given.len() {
+            let target = rules.roots[index].target().to_owned();
+            if !self.missing[index] && identity(&target) != self.identity[index] {
+                self.drop_under(watcher, &target);
+            }
+        }
+        self.check_roots(watcher, rules, counted);
+    }
+
+    /// Watches `dir` and every wanted directory below it that has no watch
+    /// yet, reading each after its watch is placed; with `files`, collects
+    /// the counted files found, which were made before any watch could see
+    /// them. Only the watch limit stops it: a directory that cannot be
+    /// watched or read is skipped with a warning.
+    fn walk(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        dir: &Path,
+        mut files: Option<&mut Vec<PathBuf>>,
+    ) -> notify::Result<()> {
+        let mut stack = vec![dir.to_owned()];
+        while let Some(dir) = stack.pop() {
+            if !self.dirs.contains(&dir) {
+                match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.dirs.insert(dir.clone());
+                    }
+                    Err(err) if matches!(err.kind, notify::ErrorKind::MaxFilesWatch) => {
+                        return Err(err)
+                    }
+                    Err(err) => {
+                        self.skip(&dir, &reason(&err));
+                        continue;
+                    }
+                }
+            }
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    self.skip(&dir, &err.to_string());
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                // Not followed: a link to a directory is not a directory
+                // here, so a link cannot lead the walk in circles.
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let path = entry.path();
+                if kind.is_dir() {
+                    if rules.wants_dir(&path) {
+                        stack.push(path);
+                    }
+                } else if let Some(files) = files.as_deref_mut() {
+                    if rules.is_counted(&path) {
+                        files.push(path);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Says once that `dir` is not watched, unless it has gone in the
+    /// meantime (nothing to watch then).
+    fn skip(&mut self, dir: &Path, reason: &str) {
+        if !dir.exists() || !self.warned.insert(dir.to_owned()) {
+            return;
+        }
+        self.printer.warn(&format!(
+            "not watching {}: {reason}; changes in it are not seen",
+            self.show(dir)
+        ));
+    }
+
+    /// Moves the watches along with `event`; files found in new directories
+    /// are added to `counted`.
+    fn follow(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        event: &notify::Event,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        if event.need_rescan() {
+            // Events were lost, and directories made or removed among them.
+            for index in 0..self.given.len() {
+                let target = rules.roots[index].target().to_owned();
+                self.rewalk(watcher, rules, &target);
+            }
+        }
+        if matches!(event.kind, EventKind::Access(_)) {
+            // Reading a file moves nothing (and reading ignore files is
+            // what placing watches does).
+            return;
+        }
+        let paths = &event.paths;
+        match event.kind {
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                for path in paths {
+                    self.drop_under(watcher, path);
+                }
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                if let [from, to] = paths.as_slice() {
+                    self.drop_under(watcher, from);
+                    self.add(watcher, rules, to, counted);
+                }
+            }
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_)) => {
+                for path in paths {
+                    if path.is_dir() {
+                        self.add(watcher, rules, path, counted);
+                    } else {
+                        self.drop_under(watcher, path);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if PER_DIRECTORY {
+            for path in paths {
+                let is_ignore_file = path
+                    .file_name()
+                    .is_some_and(|name| IGNORE_FILES.iter().any(|f| name == *f));
+                if let (true, Some(dir)) = (is_ignore_file, path.parent()) {
+                    // Placed anew once the writing is over: a file being
+                    // written may be read half-written (empty, just after
+                    // it was truncated).
+                    self.stale.insert(dir.to_owned());
+                }
+            }
+        }
+        self.check_roots(watcher, rules, counted);
+    }
+
+    /// Watches a directory that has appeared at `path`, if it is wanted.
+    fn add(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        path: &Path,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        if !PER_DIRECTORY || self.dirs.contains(path) || !path.is_dir() || !rules.wants_dir(path) {
+            return;
+        }
+        let is_link = path.symlink_metadata().is_ok_and(|m| m.is_symlink());
+        if is_link {
+            return;
+        }
+        if let Err(err) = self.walk(watcher, rules, path, Some(counted)) {
+            self.warn_error(err);
+        }
+    }
+
+    /// Forgets the watches at and below `path`, which is gone. The backend
+    /// has usually dropped them already; a directory moved out of the tree
+    /// keeps its watch until it is removed here.
+    fn drop_under(&mut self, watcher: &mut dyn notify::Watcher, path: &Path) {
+        for dir in self.under(path) {
+            self.dirs.remove(&dir);
+            let _ = watcher.unwatch(&dir);
+        }
+    }
+
+    /// The watched directories at and below `path`. Paths order by
+    /// component, so they follow `path` in one run.
+    fn under(&self, path: &Path) -> Vec<PathBuf> {
+        self.dirs
+            .range::<Path, _>((Bound::Included(path), Bound::Unbounded))
+            .take_while(|dir| dir.starts_with(path))
+            .cloned()
+            .collect()
+    }
+
+    /// Places the watches at and below `dir` again, after its ignore rules
+    /// changed or events were lost: directories now ignored or gone lose
+    /// their watch, newly wanted ones get one.
+    fn rewalk(&mut self, watcher: &mut dyn notify::Watcher, rules: &mut Rules, dir: &Path) {
+        if !PER_DIRECTORY {
+            return;
+        }
+        for d in self.under(dir) {
+            if self.dirs.contains(&d) && (!d.is_dir() || !rules.wants_dir(&d)) {
+                self.drop_under(watcher, &d);
+            }
+        }
+        if self.dirs.contains(dir) {
+            if let Err(err) = self.walk(watcher, rules, dir, None) {
+                self.warn_error(err);
+            }
+        }
+    }
+
+    /// Notices `-w` paths whose directory has lost its watch: watched again
+    /// at once when it is back already (deleted and made again between two
+    /// events), otherwise reported and looked for.
+    fn check_roots(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        for index in 0..self.given.len() {
+            let target = rules.roots[index].target();
+            if self.missing[index] || self.dirs.contains(target) {
+                continue;
+            }
+            if target.is_dir() {
+                self.replace(watcher, rules, index, counted);
+            } else {
+                self.missing[index] = true;
+                self.printer.warn(&format!(
+                    "{} is gone; it is watched again when it comes back",
+                    self.given[index].display()
+                ));
+            }
+        }
+    }
+
+    /// Watches the missing `-w` paths that have come back.
+    fn look_for_missing(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        for index in 0..self.given.len() {
+            if self.missing[index] && rules.roots[index].target().is_dir() {
+                self.missing[index] = false;
+                self.printer.status(&format!(
+                    "{} is back; watching it again",
+                    self.given[index].display()
+                ));
+                self.replace(watcher, rules, index, counted);
+            }
+        }
+    }
+
+    /// Watches `-w` path `index` again; it counts as changed.
+    fn replace(
+        &mut self,
+        watcher: &mut dyn notify::Watcher,
+        rules: &mut Rules,
+        index: usize,
+        counted: &mut Vec<PathBuf>,
+    ) {
+        rules.forget(rules.roots[index].target().to_owned().as_path());
+        if let Err(err) = self.place(watcher, rules, index) {
+            let err = self
+                .explain(err)
+                .context(format!("cannot watch {}", self.given[index].display()));
+            self.printer.warn(&format!("{err:#}"));
+        }
+        counted.push(rules.roots[index].path.clone());
+    }
+
+    /// Warns about an error met while following the tree: at the watch
+    /// limit, once.
+    fn warn_error(&mut self, err: notify::Error) {
+        let limit = matches!(err.kind, notify::ErrorKind::MaxFilesWatch);
+        if limit && std::mem::replace(&mut self.limit_warned, true) {
+            return;
+        }
+        let err = self.explain(err);
+        self.printer.warn(&format!("{err:#}"));
+    }
+
+    /// notify's error, in words that say what to do at the watch limit.
+    fn explain(&self, err: notify::Error) -> anyhow::Error {
+        if matches!(err.kind, notify::ErrorKind::MaxFilesWatch) {
+            anyhow::anyhow!(limit_message(watch_limit(), self.dirs.len()))
+        } else {
+            anyhow::anyhow!(reason(&err))
+        }
+    }
+
+    /// `path` relative to the current directory when under it.
+    fn show(&self, path: &Path) -> String {
+        path.strip_prefix(&self.base)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// The device and inode of the directory at `path`, if there is one.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path).ok()?;
+    metadata.is_dir().then(|| (metadata.dev(), metadata.ino()))
+}
+
+/// A notify error's message, without the list of paths notify appends.
+fn reason(err: &notify::Error) -> String {
+    match &err.kind {
+        notify::ErrorKind::Io(io) => io.to_string(),
+        notify::ErrorKind::PathNotFound => "no such file or directory".into(),
+        notify::ErrorKind::Generic(text) => text.clone(),
+        notify::ErrorKind::WatchNotFound => "no such watch".into(),
+        notify::ErrorKind::InvalidConfig(_) => "invalid watcher configuration".into(),
+        notify::ErrorKind::MaxFilesWatch => "the watch limit is reached".into(),
+    }
+}
+
+/// What to say when no more watches can be placed.
+fn limit_message(limit: Option<u64>, held: usize) -> String {
+    if cfg!(target_os = "linux") {
+        let limit = limit.map_or(String::new(), |n| format!(" of {n}"));
+        format!(
+            "the system's limit{limit} inotify watches per user is reached \
+             (systemfd holds {held}, one per watched directory): raise \
+             fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288), \
+             or ignore more directories"
+        )
+    } else {
+        format!(
+            "the system's limit on watched files is reached (systemfd holds {held} \
+             watches): raise it, or ignore more directories"
+        )
+    }
+}
+
+/// The number of inotify watches a user may hold here: the lower of the
+/// system-wide setting and this user namespace's.
+#[cfg(target_os = "linux")]
+fn watch_limit() -> Option<u64> {
+    [
+        "/proc/sys/fs/inotify/max_user_watches",
+        "/proc/sys/user/max_inotify_watches",
+    ]
+    .iter()
+    .filter_map(|file| std::fs::read_to_string(file).ok()?.trim().parse().ok())
+    .min()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watch_limit() -> Option<u64> {
+    None
 }
 
 /// One `--watch` path.
@@ -193,6 +740,17 @@ struct Root {
     /// The last directory whose ignore files apply: the top of the Git
     /// repository around `path`, or `path` itself outside one.
     top: PathBuf,
+}
+
+impl Root {
+    /// The directory that holds the watch: the path, or a file's directory.
+    fn target(&self) -> &Path {
+        if self.is_dir {
+            &self.path
+        } else {
+            self.path.parent().unwrap_or(&self.path)
+        }
+    }
 }
 
 /// Decides which changed paths count.
@@ -281,10 +839,21 @@ impl Rules {
                 self.forget(path);
             }
         }
+        // A removed directory can no longer be looked at; the event says
+        // what it was, so that removing an ignored `target/` stays ignored.
+        let is_dir = match event.kind {
+            EventKind::Create(CreateKind::Folder) | EventKind::Remove(RemoveKind::Folder) => {
+                Some(true)
+            }
+            EventKind::Create(CreateKind::File) | EventKind::Remove(RemoveKind::File) => {
+                Some(false)
+            }
+            _ => None,
+        };
         event
             .paths
             .iter()
-            .filter(|path| self.is_counted(path))
+            .filter(|path| self.counts(path, is_dir))
             .cloned()
             .collect()
     }
@@ -296,6 +865,21 @@ impl Rules {
 
     /// Whether a change to `path` (absolute) counts.
     pub fn is_counted(&mut self, path: &Path) -> bool {
+        self.counts(path, None)
+    }
+
+    /// Whether the directory `dir` (absolute) needs a watch: changes in it
+    /// can count, or it holds a watched file.
+    fn wants_dir(&mut self, dir: &Path) -> bool {
+        self.counts(dir, Some(true))
+            || self
+                .roots
+                .iter()
+                .any(|root| !root.is_dir && root.path.parent() == Some(dir))
+    }
+
+    /// Whether a change to `path` counts; `is_dir` is looked up when `None`.
+    fn counts(&mut self, path: &Path, is_dir: Option<bool>) -> bool {
         if self.exclude.iter().any(|dir| path.starts_with(dir)) {
             return false;
         }
@@ -316,7 +900,11 @@ impl Rules {
             let mut ignored = false;
             for (i, component) in components.iter().enumerate() {
                 candidate.push(component);
-                let is_dir = i + 1 < components.len() || candidate.is_dir();
+                let is_dir = if i + 1 < components.len() {
+                    true
+                } else {
+                    is_dir.unwrap_or_else(|| candidate.is_dir())
+                };
                 if self.is_ignored(&candidate, is_dir, &top) {
                     ignored = true;
                     break;
@@ -393,6 +981,13 @@ mod tests {
             .collect();
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         Rules::new(&roots, &patterns, &root, Vec::new()).unwrap()
+    }
+
+    fn printer() -> Printer {
+        Printer::new(crate::config::Output {
+            quiet: true,
+            color: crate::config::Color::Never,
+        })
     }
 
     fn counted(rules: &mut Rules, root: &Path, path: &str) -> bool {
@@ -527,34 +1122,78 @@ mod tests {
     #[test]
     fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
         let dir = tree(&[(".gitignore", "*.log\n")]);
-        let mut r = rules(dir.path(), &["."], &[]);
         let root = fs::canonicalize(dir.path()).unwrap();
+        let printer = printer();
+        // No backend: only the filtering and the batching are under test.
+        let mut state = State {
+            rules: rules(dir.path(), &["."], &[]),
+            placement: Placement::new(vec![PathBuf::from(".")], root.clone(), printer),
+            watcher: Weak::new(),
+        };
         let modify = |name: &str| {
             Ok(
                 notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Any))
                     .add_path(root.join(name)),
             )
         };
-        let printer = Printer::new(crate::config::Output {
-            quiet: true,
-            color: crate::config::Color::Never,
-        });
         let debounce = Duration::from_millis(50);
         let (tx, rx) = mpsc::channel();
         for name in ["b.rs", "x.log", "a.rs", "b.rs"] {
             tx.send(modify(name)).unwrap();
         }
-        let batch = next_batch(&rx, &mut r, debounce, printer).unwrap();
+        let batch = next_batch(&rx, &mut state, debounce).unwrap();
         assert_eq!(batch, [root.join("b.rs"), root.join("a.rs")]);
 
         // Only ignored changes: no batch until a counted one comes.
         tx.send(modify("y.log")).unwrap();
         tx.send(modify("c.rs")).unwrap();
-        let batch = next_batch(&rx, &mut r, debounce, printer).unwrap();
+        let batch = next_batch(&rx, &mut state, debounce).unwrap();
         assert_eq!(batch, [root.join("c.rs")]);
 
         drop(tx);
-        assert_eq!(next_batch(&rx, &mut r, debounce, printer), None);
+        assert_eq!(next_batch(&rx, &mut state, debounce), None);
+    }
+
+    #[test]
+    fn a_batch_ends_at_its_limit_however_busy_the_files_are() {
+        assert_eq!(
+            batch_limit(Duration::from_millis(50)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            batch_limit(Duration::from_millis(500)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            batch_limit(Duration::MAX),
+            Duration::MAX,
+            "saturates instead of overflowing"
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
+        let message = limit_message(Some(8192), 8190);
+        assert!(message.starts_with(
+            "the system's limit of 8192 inotify watches per user is reached \
+             (systemfd holds 8190, one per watched directory)"
+        ));
+        assert!(message.contains("sysctl fs.inotify.max_user_watches="));
+        let err = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        let placement = Placement::new(Vec::new(), PathBuf::from("/"), printer());
+        let explained = format!("{:#}", placement.explain(err));
+        assert!(
+            explained.contains("fs.inotify.max_user_watches"),
+            "{explained}"
+        );
+    }
+
+    #[test]
+    fn other_errors_keep_their_reason_without_notify_s_path_list() {
+        let err =
+            notify::Error::io(std::io::Error::from_raw_os_error(13)).add_path(PathBuf::from("/x"));
+        assert_eq!(reason(&err), "Permission denied (os error 13)");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 mod util;
 
-use std::collections::HashSet;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -14,12 +13,9 @@ use std::sync::mpsc;
 
 use util::{example, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
 
-/// A running systemfd whose output lines are each matched at most once, in
-/// any order: stdout and stderr arrive through separate pipes, so lines
-/// caused in one order may be received in another.
+/// A running systemfd in a project directory.
 struct Supervised {
     run: Running,
-    taken: HashSet<usize>,
 }
 
 impl Supervised {
@@ -29,28 +25,13 @@ impl Supervised {
             .env("TMPDIR", dir.join("tmp"))
             .args(args)
             .spawn();
-        Supervised {
-            run,
-            taken: HashSet::new(),
-        }
+        Supervised { run }
     }
 
-    /// The first line not taken yet that satisfies `pred`, waiting for it if
-    /// it has not arrived (within the harness's deadline).
+    /// The next line not returned yet that satisfies `pred` (in any order,
+    /// see `Running::wait_for`).
     fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        loop {
-            let found = self
-                .run
-                .seen
-                .iter()
-                .enumerate()
-                .find(|(i, line)| !self.taken.contains(i) && pred(line.text()));
-            if let Some((index, line)) = found {
-                self.taken.insert(index);
-                return line.text().to_owned();
-            }
-            self.run.wait_for(what, &pred);
-        }
+        self.run.wait_for(what, pred)
     }
 
     fn expect_text(&mut self, needle: &str) -> String {
@@ -862,6 +843,7 @@ fn a_broken_stderr_does_not_stop_supervision() {
 }
 
 /// The pid a command printed on its `server PID` line.
+#[cfg(target_os = "linux")]
 fn server_pid(s: &mut Supervised) -> u32 {
     let line = s.expect("server PID", |l| l.starts_with("server "));
     number_after(&line, "server ")
@@ -1057,4 +1039,49 @@ while True:
     std::thread::spawn(move || std::io::copy(&mut { stderr }, &mut std::io::sink()));
     let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_file_rewritten_without_pause_does_not_put_off_restarts_for_ever() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = project();
+    let mut s = Supervised::start(
+        dir.path(),
+        &[
+            "-w",
+            ".",
+            "--ignore",
+            "tmp/",
+            "--debounce",
+            "100ms",
+            "--",
+            "sleep",
+            "60",
+        ],
+    );
+    let first = s.started();
+    // A log that is not ignored, rewritten every 20 ms, faster than the
+    // debounce period.
+    let busy = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let busy = Arc::clone(&busy);
+        let log = dir.path().join("build.log");
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while busy.load(Ordering::Relaxed) {
+                n += 1;
+                std::fs::write(&log, n.to_string()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    write(dir.path().join("src/main.rs"), "edited");
+    s.expect_text("~> change: ");
+    s.expect_text(&format!("~> stopped pid {first}"));
+    let second = s.started();
+    assert_ne!(first, second);
+    busy.store(false, Ordering::Relaxed);
+    writer.join().unwrap();
 }

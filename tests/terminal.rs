@@ -6,97 +6,24 @@ mod util;
 
 use util::{systemfd_path, temp_dir, TestCommand};
 
-/// Runs systemfd with `args` on a fresh pseudo-terminal (stdin, stdout and
-/// stderr), reads what the terminal shows until `until` appears, then sends
-/// SIGTERM and returns everything shown, bytes as they came.
-const PTY_RUNNER: &str = r#"
-import os, pty, select, signal, subprocess, sys, time
-until = sys.argv[1].encode()
-master, slave = pty.openpty()
-child = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave)
-os.close(slave)
-shown = b""
-end = time.monotonic() + 20
-def read(limit):
-    global shown
-    while time.monotonic() < limit:
-        ready, _, _ = select.select([master], [], [], max(0.0, limit - time.monotonic()))
-        if not ready:
-            return
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            return
-        if not chunk:
-            return
-        shown += chunk
-        if until and until in shown:
-            return
-read(end)
-found = until in shown
-child.send_signal(signal.SIGTERM)
-until = b""
-read(time.monotonic() + 2)
-child.wait(timeout=20)
-sys.stdout.write(shown.hex())
-sys.exit(0 if found else 3)
-"#;
-
-fn at_a_terminal(dir: &std::path::Path, until: &str, args: &[&str]) -> String {
-    let ran = TestCommand::new("python3")
-        .current_dir(dir)
-        .args(["-c", PTY_RUNNER, until])
-        .arg(systemfd_path())
-        .args(args)
-        .output();
-    let hex = ran.stdout();
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
-    let shown = String::from_utf8_lossy(&bytes).into_owned();
-    assert_eq!(
-        ran.code(),
-        Some(0),
-        "{until:?} never appeared on the terminal:\n{shown}\n{}",
-        ran.report()
-    );
-    shown
-}
-
 #[test]
 fn clear_clears_the_terminal_before_each_start() {
-    let dir = temp_dir();
-    let shown = at_a_terminal(
-        dir.path(),
-        "command is up",
-        &[
-            "-w",
-            ".",
-            "--clear",
-            "--",
-            "sh",
-            "-c",
-            "echo command is up; sleep 60",
-        ],
-    );
-    let clear = shown
-        .find("\u{1b}[2J")
-        .unwrap_or_else(|| panic!("no clear sequence:\n{shown:?}"));
-    let started = shown.find("started pid").expect("a start line");
-    assert!(clear < started, "cleared after the start line:\n{shown:?}");
-    assert!(
-        shown[clear..].contains("\u{1b}[3J"),
-        "the scrollback is kept:\n{shown:?}"
+    in_a_shell(
+        r#"send "$SYSTEMFD" -w . --clear -- sh -c 'echo command is up; sleep 60'\r
+expect \x1b\[H\x1b\[2J\x1b\[3J
+expect command is up
+send \x03
+expect status 0|stopped pid"#,
     );
 }
 
 #[test]
 fn without_clear_nothing_is_cleared() {
-    let dir = temp_dir();
-    let shown = at_a_terminal(
-        dir.path(),
-        "command is up",
-        &["-w", ".", "--", "sh", "-c", "echo command is up; sleep 60"],
+    let shown = in_a_shell(
+        r#"send "$SYSTEMFD" -w . -- sh -c 'echo command is up; sleep 60'\r
+expect [^ ]command is up
+send \x03
+expect stopped pid"#,
     );
     assert!(!shown.contains("\u{1b}[2J"), "{shown:?}");
 }
@@ -105,6 +32,7 @@ fn without_clear_nothing_is_cleared() {
 /// controlling terminal), waits for `started pid N`, then closes the
 /// terminal as a terminal window does and waits for systemfd to exit.
 /// Prints `exit STATUS` and `command N`.
+#[cfg(target_os = "linux")]
 const HANG_UP: &str = r#"
 import os, pty, re, select, sys, time
 pid, master = pty.fork()
@@ -152,5 +80,129 @@ fn closing_the_terminal_stops_the_command_and_systemfd() {
     assert!(
         stat.is_empty() || stat.contains(") Z "),
         "the command outlived its terminal: {stat}"
+    );
+}
+
+/// Drives an interactive bash on a fresh pseudo-terminal through `steps`
+/// (one per line): `send TEXT` types TEXT (`\r`, `\x03` for Ctrl-C and
+/// `\x1a` for Ctrl-Z are understood), `expect REGEX` waits for REGEX in
+/// what the terminal shows after the last match (the terminal echoes what
+/// is typed: a pattern must not match the command line itself), `sane`
+/// checks that the
+/// terminal echoes and edits lines (not raw mode). Exits 0 when every step
+/// passed, and prints the whole transcript.
+const SHELL_DRIVER: &str = r#"
+import os, pty, re, select, sys, termios, time
+steps = sys.argv[1].split("\n")
+env = dict(os.environ, PS1="$ ", TERM="dumb")
+pid, master = pty.fork()
+if pid == 0:
+    os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
+shown, mark = b"", 0
+def read(until):
+    global shown
+    while time.monotonic() < until:
+        ready, _, _ = select.select([master], [], [], max(0.0, until - time.monotonic()))
+        if not ready:
+            return
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        shown += chunk
+        return
+failed = None
+for step in steps:
+    if not step:
+        continue
+    verb, _, arg = step.partition(" ")
+    if verb == "send":
+        os.write(master, arg.encode().decode("unicode_escape").encode())
+    elif verb == "expect":
+        end = time.monotonic() + 10
+        while True:
+            found = re.search(arg.encode(), shown[mark:])
+            if found:
+                mark += found.end()
+                break
+            if time.monotonic() > end:
+                failed = "no " + arg
+                break
+            read(end)
+    elif verb == "sane":
+        lflag = termios.tcgetattr(master)[3]
+        if not (lflag & termios.ICANON and lflag & termios.ECHO and lflag & termios.ISIG):
+            failed = "the terminal was left in raw mode"
+    if failed:
+        break
+# Closing the terminal hangs up bash, which hangs up its jobs.
+os.close(master)
+end = time.monotonic() + 10
+gone = False
+while not gone and time.monotonic() < end:
+    gone = os.waitpid(pid, os.WNOHANG)[0] != 0
+    time.sleep(0.05)
+if not gone:
+    os.kill(pid, 9)
+print(shown.decode(errors="replace"))
+sys.exit("step failed: " + failed if failed else 0)
+"#;
+
+/// Runs `steps` in bash at a terminal, in a fresh directory, with
+/// `$SYSTEMFD` the binary under test.
+fn in_a_shell(steps: &str) -> String {
+    let dir = temp_dir();
+    let ran = TestCommand::new("python3")
+        .current_dir(dir.path())
+        .env("SYSTEMFD", systemfd_path())
+        .args(["-c", SHELL_DRIVER, steps])
+        .output();
+    assert_eq!(ran.code(), Some(0), "{}", ran.report());
+    ran.stdout()
+}
+
+#[test]
+fn the_command_can_read_the_terminal_and_ctrl_c_still_ends_everything() {
+    in_a_shell(
+        r#"send "$SYSTEMFD" -w . -- sh -c 'echo ask; read line; echo "got $line"; exec sleep 60'\r
+expect \nask\r
+send hello\r
+expect got hello
+send \x03
+send echo status=$?\r
+expect status=0"#,
+    );
+}
+
+#[test]
+fn ctrl_z_suspends_the_command_and_fg_resumes_it() {
+    in_a_shell(
+        r#"send "$SYSTEMFD" -w . --ignore child.pid -- sh -c 'echo $$ > child.pid; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done'\r
+expect tick 2
+send \x1a
+expect Stopped
+send for i in 1 2 3 4 5 6 7 8 9 10; do s=$(awk '{print $3}' /proc/$(cat child.pid)/stat); [ $s = T ] && break; sleep 0.2; done; echo state=$s\r
+expect state=T
+send fg\r
+expect tick [0-9]+
+expect tick [0-9]+
+send \x03
+send echo status=$?\r
+expect status=0"#,
+    );
+}
+
+#[test]
+fn a_command_leaving_raw_mode_on_does_not_leave_it_to_the_user() {
+    in_a_shell(
+        r#"send "$SYSTEMFD" -w . -- sh -c 'stty raw -echo; echo in raw mode; exit 3'\r
+expect \nin raw mode
+expect exited with status 3
+sane
+send \x03
+send echo status=$?\r
+expect status=0"#,
     );
 }

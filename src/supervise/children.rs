@@ -23,6 +23,15 @@ use crate::readiness::Listener;
 use crate::signal::Signal;
 use crate::sys;
 
+/// What [`Children::reap`] saw of a command's first process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum News {
+    /// It exited (its group may live on).
+    Exited { pid: u32, status: Status },
+    /// A signal stopped it.
+    Stopped { pid: u32, signal: Signal },
+}
+
 /// A started child that has not been seen to end.
 struct Running {
     generation: Generation,
@@ -51,29 +60,42 @@ impl Children {
     }
 
     /// Reaps what has exited (leaders, and on Linux orphans handed to
-    /// systemfd) and reports leaders that a signal stopped.
-    pub fn reap(&mut self, printer: &Printer) {
+    /// systemfd) and returns what happened to the commands' leaders.
+    pub fn reap(&mut self, printer: &Printer) -> Vec<News> {
+        let mut news = Vec::new();
         loop {
             match sys::reap() {
                 Ok(Some((pid, sys::Reaped::Exited(status)))) => {
                     if let Some(child) = self.running.get_mut(&pid) {
-                        child.leader = Some(match status.signal() {
+                        let status = match status.signal() {
                             Some(signal) => Status::Signal(Signal(signal)),
                             None => Status::Code(status.code().unwrap_or(-1)),
-                        });
+                        };
+                        child.leader = Some(status);
+                        news.push(News::Exited { pid, status });
                     }
                 }
                 Ok(Some((pid, sys::Reaped::Stopped(signal)))) => {
                     if self.running.contains_key(&pid) {
-                        printer.warn(&stopped_message(pid, Signal(signal)));
+                        news.push(News::Stopped {
+                            pid,
+                            signal: Signal(signal),
+                        });
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => return news,
                 Err(err) => {
                     printer.warn(&format!("cannot reap children: {err}"));
-                    return;
+                    return news;
                 }
             }
+        }
+    }
+
+    /// Sends `signal` to every running command's process group.
+    pub fn signal_all(&self, signal: Signal) {
+        for &pid in self.running.keys() {
+            let _ = sys::signal_group(pid, signal.0);
         }
     }
 
@@ -155,7 +177,7 @@ impl Children {
     }
 }
 
-fn stopped_message(pid: u32, signal: Signal) -> String {
+pub fn stopped_message(pid: u32, signal: Signal) -> String {
     let why = match signal.name() {
         Some("TTIN") => " (it read from the terminal)",
         Some("TTOU") => " (it wrote to or set up the terminal)",

@@ -13,19 +13,19 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::io::IsTerminal as _;
 #[cfg(target_os = "linux")]
 use std::os::fd::AsFd;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2};
 
-use super::children::Children;
+use super::children::{self, Children, News};
 #[cfg(target_os = "linux")]
 use super::state::Waiter;
-use super::state::{Action, Event, Generation, Policy, Supervisor};
+use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+use super::terminal::Terminal;
 use crate::activation::{self, FIRST_FD};
 use crate::config::{Launch, Readiness, Supervise};
 use crate::error::Failure;
@@ -83,27 +83,6 @@ impl Mailbox {
     }
 }
 
-/// Which of stdin, stdout and stderr were terminals at the start.
-struct Terminal([bool; 3]);
-
-impl Terminal {
-    fn now() -> Terminal {
-        Terminal([
-            std::io::stdin().is_terminal(),
-            std::io::stdout().is_terminal(),
-            std::io::stderr().is_terminal(),
-        ])
-    }
-
-    /// Whether a terminal systemfd had is gone (hung up: it no longer
-    /// answers as a terminal). SIGHUP then means "the terminal closed", not
-    /// "restart".
-    fn hung_up(&self) -> bool {
-        let now = Terminal::now();
-        self.0.iter().zip(now.0).any(|(&was, is)| was && !is)
-    }
-}
-
 /// Runs COMMAND under supervision until SIGINT or SIGTERM; returns the
 /// status systemfd exits with.
 pub fn run(
@@ -122,7 +101,7 @@ pub fn run(
         .context("cannot create a private directory for the readiness sockets")
         .map_err(Failure::setup)?;
     let (tx, rx) = mpsc::channel();
-    let terminal = Terminal::now();
+    let mut terminal = Terminal::new();
     #[cfg(target_os = "linux")]
     if let Err(err) = sys::become_subreaper() {
         printer.warn(&format!(
@@ -131,7 +110,7 @@ pub fn run(
     }
 
     let mut signals = signal_hook::iterator::Signals::new([
-        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD,
+        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGTSTP,
     ])
     .context("cannot handle signals")
     .map_err(Failure::setup)?;
@@ -236,6 +215,7 @@ pub fn run(
                 Action::Say(report) if report.is_error() => printer.error(&report.to_string()),
                 Action::Say(report) => printer.status(&report.to_string()),
                 Action::Exit(code) => {
+                    terminal.restore();
                     #[cfg(target_os = "linux")]
                     end_orphans(&mut children, settings, code == 0, printer);
                     return Ok(code);
@@ -259,7 +239,11 @@ pub fn run(
             None => vec![Event::Tick],
             Some(Input::Change(Change { path, more })) => vec![Event::Change { path, more }],
             Some(Input::Signal(SIGCHLD)) => {
-                children.reap(printer);
+                let news = children.reap(printer);
+                share_terminal(&news, &children, &mut terminal, printer)
+            }
+            Some(Input::Signal(SIGTSTP)) => {
+                suspend(&children, &mut terminal);
                 Vec::new()
             }
             Some(Input::Signal(SIGHUP)) if terminal.hung_up() => vec![Event::Shutdown {
@@ -299,6 +283,67 @@ pub fn run(
     }
 }
 
+/// Lends the terminal to a command that wants it, and acts on Ctrl-C and
+/// Ctrl-Z that reached a command holding it (see `super::terminal`).
+fn share_terminal(
+    news: &[News],
+    children: &Children,
+    terminal: &mut Terminal,
+    printer: &Printer,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for &item in news {
+        match item {
+            News::Stopped { pid, signal } if is_terminal_stop(signal) => {
+                if terminal.lend(pid) {
+                    printer.status(&format!(
+                        "pid {pid} uses the terminal: it is in the foreground"
+                    ));
+                    let _ = sys::signal_group(pid, Signal::CONT.0);
+                } else {
+                    printer.warn(&children::stopped_message(pid, signal));
+                }
+            }
+            // Ctrl-Z reached the command in the foreground: suspend it all.
+            News::Stopped { pid, .. } if terminal.lent_to() == Some(pid) => {
+                suspend(children, terminal);
+            }
+            News::Stopped { pid, signal } => {
+                printer.warn(&children::stopped_message(pid, signal));
+            }
+            News::Exited { pid, status } if terminal.lent_to() == Some(pid) => {
+                terminal.take_back();
+                // Ctrl-C reached the command in the foreground: end it all.
+                if status == Status::Signal(Signal::INT) {
+                    events.push(Event::Shutdown {
+                        signal: Signal::INT,
+                    });
+                }
+            }
+            News::Exited { .. } => {}
+        }
+    }
+    events
+}
+
+fn is_terminal_stop(signal: Signal) -> bool {
+    matches!(signal.name(), Some("TTIN" | "TTOU"))
+}
+
+/// Ctrl-Z: every command's group and systemfd stop until `fg` continues
+/// systemfd, which continues them.
+fn suspend(children: &Children, terminal: &mut Terminal) {
+    let lent = terminal.lent_to();
+    terminal.take_back();
+    children.signal_all(Signal::TSTP);
+    sys::stop_self();
+    // Continued.
+    if let Some(group) = lent {
+        terminal.lend(group);
+    }
+    children.signal_all(Signal::CONT);
+}
+
 /// At exit, the orphans systemfd inherited from its commands (Linux) get the
 /// stop signal and, if they outlast the stop timeout (or the exit is the
 /// second Ctrl-C's), SIGKILL: nothing systemfd started outlives it.
@@ -319,7 +364,7 @@ fn end_orphans(children: &mut Children, settings: &Supervise, graceful: bool, pr
     }
     let end = Instant::now() + settings.stop_timeout;
     while Instant::now() < end {
-        children.reap(printer);
+        let _ = children.reap(printer);
         if children.orphans().is_empty() {
             return;
         }
@@ -328,7 +373,7 @@ fn end_orphans(children: &mut Children, settings: &Supervise, graceful: bool, pr
     for pid in children.orphans() {
         let _ = sys::signal_process(pid, Signal::KILL.0);
     }
-    children.reap(printer);
+    let _ = children.reap(printer);
 }
 
 /// What `--ready` comes to here: listening is seen through Linux's `/proc`,

@@ -7,5 +7,6 @@
 mod children;
 mod event_loop;
 mod state;
+mod terminal;
 
 pub use event_loop::run;

@@ -173,12 +173,22 @@ pub fn spawn(spec: &ChildSpec<'_>) -> io::Result<u32> {
 }
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
-/// that is already gone is not an error.
+/// that is already gone is not an error. The group's id stays reserved
+/// while any member of the group lives, so it cannot name another group.
 pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: kill reads no memory. The group is a child's own: its pid
-    // stays reserved while any member of the group lives.
-    let rv = unsafe { libc::kill(-(group as libc::pid_t), signal) };
-    if rv == 0 {
+    kill(-(group as libc::pid_t), signal)
+}
+
+/// Sends `signal` to the process `pid` alone. A process that is already
+/// gone is not an error.
+pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
+    kill(pid as libc::pid_t, signal)
+}
+
+/// kill(2), where a target that no longer exists is not an error.
+fn kill(target: libc::pid_t, signal: i32) -> io::Result<()> {
+    // SAFETY: kill reads no memory.
+    if unsafe { libc::kill(target, signal) } == 0 {
         return Ok(());
     }
     let err = io::Error::last_os_error();
@@ -188,20 +198,12 @@ pub fn signal_group(group: u32, signal: i32) -> io::Result<()> {
     }
 }
 
-/// Sends `signal` to the process `pid` alone. A process that is already
-/// gone is not an error.
-pub fn signal_process(pid: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: kill reads no memory. `pid` is a child of ours that has not
-    // been reaped (the caller knows it runs), so the pid is not reused.
-    let rv = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    if rv == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ESRCH) => Ok(()),
-        _ => Err(err),
-    }
+/// Whether kill(2) finds `target` (a process, or a group when negative),
+/// zombies included.
+fn exists(target: libc::pid_t) -> bool {
+    // SAFETY: kill with signal 0 only checks; it reads no memory.
+    let rv = unsafe { libc::kill(target, 0) };
+    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Waits for the child `pid` to exit and reaps it.
@@ -258,11 +260,85 @@ pub fn reap() -> io::Result<Option<(u32, Reaped)>> {
     }
 }
 
+/// The controlling terminal, when systemfd has one, with the settings it had
+/// when opened.
+#[derive(Debug)]
+pub struct Tty {
+    fd: OwnedFd,
+    settings: Option<libc::termios>,
+}
+
+impl Tty {
+    /// Opens `/dev/tty`: `None` without a controlling terminal.
+    pub fn open() -> Option<Tty> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        let fd = OwnedFd::from(file);
+        // SAFETY: a zeroed termios is a valid value for tcgetattr to fill;
+        // the descriptor is open (owned by `fd`).
+        let settings = unsafe {
+            let mut settings: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(fd.as_raw_fd(), &mut settings) == 0).then_some(settings)
+        };
+        Some(Tty { fd, settings })
+    }
+
+    /// The terminal's foreground process group.
+    pub fn foreground(&self) -> Option<u32> {
+        // SAFETY: tcgetpgrp on an open descriptor reads no memory of ours.
+        let group = unsafe { libc::tcgetpgrp(self.fd.as_raw_fd()) };
+        (group > 0).then_some(group as u32)
+    }
+
+    /// Makes `group` the terminal's foreground process group. systemfd
+    /// ignores SIGTTOU (see [`ignore_terminal_output_stops`]), so this works
+    /// from the background too.
+    pub fn set_foreground(&self, group: u32) -> io::Result<()> {
+        // SAFETY: tcsetpgrp on an open descriptor reads no memory of ours.
+        if unsafe { libc::tcsetpgrp(self.fd.as_raw_fd(), group as libc::pid_t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Puts back the settings the terminal had when opened (a child may
+    /// have left it in raw mode).
+    pub fn restore(&self) {
+        if let Some(settings) = &self.settings {
+            // SAFETY: `settings` is a termios that tcgetattr filled; the
+            // descriptor is open.
+            unsafe { libc::tcsetattr(self.fd.as_raw_fd(), libc::TCSADRAIN, settings) };
+        }
+    }
+}
+
+/// This process's process group.
+pub fn own_group() -> u32 {
+    // SAFETY: getpgrp cannot fail and reads no memory.
+    unsafe { libc::getpgrp() as u32 }
+}
+
+/// Lets systemfd set the terminal's foreground group and write to it while
+/// in the background, as a shell does. Children get the default back.
+pub fn ignore_terminal_output_stops() {
+    // SAFETY: setting SIGTTOU's disposition to SIG_IGN installs no handler
+    // and touches no memory of ours.
+    unsafe { libc::signal(libc::SIGTTOU, libc::SIG_IGN) };
+}
+
+/// Stops systemfd itself until it is continued (`fg`), as the default
+/// action of SIGTSTP would.
+pub fn stop_self() {
+    // SAFETY: raise reads no memory; SIGSTOP cannot be caught.
+    unsafe { libc::raise(libc::SIGSTOP) };
+}
+
 /// Whether a process `pid` exists (a zombie counts).
 pub fn process_exists(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks; it reads no memory.
-    let rv = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    exists(pid as libc::pid_t)
 }
 
 /// This process's real user id.
@@ -274,9 +350,7 @@ pub fn user_id() -> u32 {
 /// Whether the process group `group` still has a member (a zombie counts
 /// until it is reaped).
 pub fn group_exists(group: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks; it reads no memory.
-    let rv = unsafe { libc::kill(-(group as libc::pid_t), 0) };
-    rv == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    exists(-(group as libc::pid_t))
 }
 
 /// Makes systemfd the reaper of its orphaned descendants (Linux): a process

@@ -11,7 +11,7 @@
 //! [`probe_report`] and [`probe_fds`] are the one reading of that report.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Read, Write as _};
 use std::net::TcpListener;
@@ -203,6 +203,7 @@ impl TestCommand {
             partial: [Vec::new(), Vec::new()],
             pending: VecDeque::new(),
             seen: Vec::new(),
+            matched: HashSet::new(),
         }
     }
 }
@@ -347,6 +348,8 @@ pub struct Running {
     pending: VecDeque<Line>,
     /// Every line received so far, for failure reports.
     pub seen: Vec<Line>,
+    /// The lines of `seen` that a wait has returned.
+    matched: HashSet<usize>,
 }
 
 /// What [`Running::next_line`] found.
@@ -407,12 +410,24 @@ impl Running {
         }
     }
 
-    /// Waits for a line (stdout or stderr) matching `pred` and returns it.
+    /// Waits for a line (stdout or stderr) matching `pred` that no earlier
+    /// wait returned, and returns it. Lines are matched in any order:
+    /// stdout and stderr come through separate pipes, so lines written in
+    /// one order may be received in another.
     pub fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let earlier =
+            (0..self.seen.len()).find(|i| !self.matched.contains(i) && pred(self.seen[*i].text()));
+        if let Some(index) = earlier {
+            self.matched.insert(index);
+            return self.seen[index].text().to_owned();
+        }
         let end = Instant::now() + self.deadline;
         loop {
             match self.next_line(end) {
-                Next::Line(line) if pred(line.text()) => return line.text().to_owned(),
+                Next::Line(line) if pred(line.text()) => {
+                    self.matched.insert(self.seen.len() - 1);
+                    return line.text().to_owned();
+                }
                 Next::Line(_) => {}
                 Next::Ended => panic!("the output ended without a line {what}\n{}", self.report()),
                 Next::TimedOut => panic!(
