@@ -136,7 +136,7 @@ pub struct Cli {
     /// notify: it sends READY=1 to NOTIFY_SOCKET. listen (Linux): a process of its tree waits
     /// for connections on a passed socket (in epoll, accept, poll or select), which systemfd
     /// sees in /proc. auto: listening, until a child of this run has sent READY=1; from then
-    /// on READY=1, and only once it also listens (or 5 s after READY=1), since some servers
+    /// on READY=1, and only once it also listens (or 30 s after READY=1), since some servers
     /// report READY=1 before their workers serve. Outside Linux, auto is notify. Until the
     /// new COMMAND is ready the old one serves; a COMMAND that is not ready is stopped first.
     #[arg(long, value_name = "HOW", value_enum, help_heading = "Supervise mode")]

@@ -112,7 +112,7 @@ pub enum Readiness {
     /// one has, its successors are ready at their `READY=1`, and only once
     /// they are also seen listening: a server such as gunicorn reports
     /// `READY=1` from its master before its workers serve. Listening that
-    /// does not show within a few seconds of `READY=1` is not waited for.
+    /// does not show within 30 s of `READY=1` is not waited for.
     /// Where listening cannot be seen (not Linux), this is `Notify`.
     Auto,
 }

@@ -6,7 +6,8 @@
 //! restart, and the traps the page warns about are shown as they happen:
 //! tokio on a blocking socket (a panic in a debug build, a hang in a release
 //! build), and gunicorn's `READY=1` before its workers have imported the
-//! application (which `--preload` avoids).
+//! application (which `--preload` avoids, and which systemfd, seeing the
+//! workers listen, makes harmless on Linux).
 //!
 //! The servers need tools from outside the crate, all installed by `.ci/run`:
 //! `cargo` builds recipes/axum into `TARGET/recipes`; `python3`; a virtual
@@ -505,7 +506,7 @@ struct Gunicorn {
 }
 
 impl Gunicorn {
-    fn start(preload: bool) -> Gunicorn {
+    fn start(preload: bool, flags: &[&str]) -> Gunicorn {
         let gunicorn = venv_program("gunicorn");
         let watched = temp_dir();
         // Not in the watched directory, where making it would restart.
@@ -515,6 +516,7 @@ impl Gunicorn {
         let mut command = systemfd()
             .args(["-s", &format!("http::{port}"), "-w"])
             .arg(watched.path())
+            .args(flags)
             .arg("--")
             .arg(gunicorn)
             .arg("--chdir")
@@ -558,16 +560,59 @@ impl Gunicorn {
 }
 
 #[test]
-fn gunicorn_without_preload_reports_ready_before_importing_the_application() {
-    if skipped("gunicorn_without_preload_reports_ready_before_importing_the_application") {
+fn gunicorn_without_preload_serves_until_a_new_worker_listens() {
+    if skipped("gunicorn_without_preload_serves_until_a_new_worker_listens") {
         return;
     }
-    let mut g = Gunicorn::start(false);
+    let mut g = Gunicorn::start(false, &[]);
+    let old = hello(g.port, &mut g.server);
+    let old_worker = pid_in(&old);
+    let new = g.restart_with_import_held();
+    // The new arbiter sends READY=1 at once, while its worker imports the
+    // application; systemfd waits for a worker to listen, and the old
+    // server answers meanwhile.
+    g.server.wait_for("the new worker's import", |l| {
+        l.starts_with("slow_app: importing in pid ") && !l.ends_with(&format!(" {old_worker}"))
+    });
+    let meanwhile = hello(g.port, &mut g.server);
+    assert_eq!(meanwhile, old, "{}", g.server.report());
+    let early = format!("~> ready: pid {new} ");
+    assert!(
+        !g.server.seen.iter().any(|l| l.text().starts_with(&early)),
+        "{}",
+        g.server.report()
+    );
+
+    std::fs::remove_file(&g.hold).unwrap();
+    let ready = g.server.wait_for_text(&early);
+    let old_arbiter = g.arbiter;
+    g.server.wait_for_text(&format!(
+        "~> handover: pid {new} is ready; stopping pid {old_arbiter}"
+    ));
+    g.server
+        .wait_for_text(&format!("~> stopped pid {old_arbiter}"));
+    let body = hello(g.port, &mut g.server);
+    let worker = pid_in(&body);
+    assert_eq!(parent_of(worker), new);
+    assert!(
+        ready.ends_with(&format!("(READY=1, pid {worker} listening on fd 3)")),
+        "{ready}\n{}",
+        g.server.report()
+    );
+    g.finish();
+}
+
+#[test]
+fn gunicorn_without_preload_under_ready_notify_hands_over_before_importing() {
+    if skipped("gunicorn_without_preload_under_ready_notify_hands_over_before_importing") {
+        return;
+    }
+    let mut g = Gunicorn::start(false, &["--ready", "notify"]);
     let old = hello(g.port, &mut g.server);
     let new = g.restart_with_import_held();
-    // The arbiter sends READY=1 at once, so systemfd stops the old server
-    // while the new one's worker is still importing the application: the
-    // handover happens with the import held up.
+    // With READY=1 alone, systemfd stops the old server while the new one's
+    // worker is still importing the application: the handover happens with
+    // the import held up.
     let (old_arbiter, server) = (g.arbiter, &mut g.server);
     server.wait_for_text(&format!(
         "~> handover: pid {new} is ready; stopping pid {old_arbiter}"
@@ -588,7 +633,7 @@ fn gunicorn_with_preload_serves_until_the_new_application_is_imported() {
     if skipped("gunicorn_with_preload_serves_until_the_new_application_is_imported") {
         return;
     }
-    let mut g = Gunicorn::start(true);
+    let mut g = Gunicorn::start(true, &[]);
     let old = hello(g.port, &mut g.server);
     let new = g.restart_with_import_held();
     // With --preload the new arbiter imports the application before it

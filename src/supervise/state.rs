@@ -113,8 +113,12 @@ pub const LOOK_MIN: Duration = Duration::from_millis(10);
 /// … and at most this far apart, so a long build costs a few looks a second.
 pub const LOOK_MAX: Duration = Duration::from_millis(250);
 /// How long after `READY=1` a child may take to be seen listening
-/// ([`Readiness::Auto`]) before its `READY=1` counts alone.
-pub const CONFIRM: Duration = Duration::from_secs(5);
+/// ([`Readiness::Auto`]) before its `READY=1` counts alone. Generous: while
+/// it runs the old child serves, so waiting costs clients nothing, and an
+/// application that gunicorn's workers import after the master's `READY=1`
+/// may take many seconds. It bounds the wait for a server whose waiting no
+/// look can see (io_uring, or a process systemfd may not read).
+pub const CONFIRM: Duration = Duration::from_secs(30);
 
 /// A process of a child's tree seen waiting on a passed socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1609,7 +1613,7 @@ mod tests {
                 assert!(looks(&actions).is_empty());
                 assert_eq!(
                     reports(&actions),
-                    ["ready: pid 101 after 5000 ms (READY=1; not seen listening within 5s)"]
+                    ["ready: pid 101 after 30000 ms (READY=1; not seen listening within 30s)"]
                 );
                 break;
             }
