@@ -247,7 +247,10 @@ impl Restart {
                 break pid;
             }
         };
-        std::thread::sleep(Duration::from_millis(200));
+        // Long enough for requests well after the handover.
+        while new_ready.elapsed() < Duration::from_millis(1500) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let answers = load.finish();
         Restart {
             run,
@@ -286,12 +289,14 @@ impl Restart {
             "the old server answered nothing while the new one started\n{}",
             report()
         );
-        let after = self
+        let after: Vec<&Answer> = self
             .answers
             .iter()
-            .filter(|a| a.started > self.new_ready + Duration::from_secs(1));
+            .filter(|a| a.started > self.new_ready + Duration::from_secs(1))
+            .collect();
+        assert!(!after.is_empty(), "{}", report());
         assert!(
-            after.clone().all(|a| a.result == Ok(self.new)),
+            after.iter().all(|a| a.result == Ok(self.new)),
             "{}",
             report()
         );
