@@ -864,7 +864,7 @@ fn a_server_outliving_its_wrapper_is_stopped_too() {
             "--",
             "sh",
             "-c",
-            "sh -c 'trap \"\" TERM; echo server $$; while :; do sleep 0.1; done' & trap 'exit 0' TERM; wait",
+            "trap 'exit 0' TERM; sh -c 'trap \"\" TERM; echo server $$; while :; do sleep 0.1; done' & wait",
         ],
     );
     let wrapper = s.started();
