@@ -19,7 +19,6 @@
 
 mod util;
 
-use std::ffi::OsString;
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -124,41 +123,14 @@ fn python3() -> &'static str {
     "python3"
 }
 
-/// The axum recipe's binary, built once (debug, as `cargo run` builds it).
+/// The axum recipe's binary, as `cargo run` builds it.
 fn axum_recipe() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-            require(&cargo, "--version", "install cargo");
-            let target = build_dir();
-            TestCommand::new(&cargo)
-                .args(["build", "--locked", "--manifest-path"])
-                .arg(recipe("axum/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", &target)
-                .deadline(BUILD_DEADLINE)
-                .success();
-            target.join("debug/recipe-axum")
-        })
-        .clone()
+    util::axum_recipe(false)
 }
 
-/// The axum recipe's binary in a release build, built once.
+/// The axum recipe's binary in a release build.
 fn axum_recipe_release() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-            let target = build_dir();
-            TestCommand::new(&cargo)
-                .args(["build", "--release", "--locked", "--manifest-path"])
-                .arg(recipe("axum/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", &target)
-                .deadline(BUILD_DEADLINE)
-                .success();
-            target.join("release/recipe-axum")
-        })
-        .clone()
+    util::axum_recipe(true)
 }
 
 /// The Go recipe's binary, built in GOPATH mode against Debian's go-systemd.
@@ -252,6 +224,7 @@ fn signal(pid: u32, name: &str) {
     let signal = match name {
         "HUP" => Signal::HUP,
         "TERM" => Signal::TERM,
+        "KILL" => Signal::KILL,
         _ => unreachable!("{name}"),
     };
     let pid = Pid::from_raw(pid as i32).expect("a pid is positive");
@@ -393,7 +366,10 @@ fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
         "{unanswered:?}\n{}",
         server.report()
     );
-    stop(server);
+    // Its SIGTERM handler is a task of the blocked runtime too: only SIGKILL
+    // ends it.
+    signal(server.pid(), "KILL");
+    server.wait();
 
     // The same build with --nonblocking answers.
     let port = free_port();

@@ -549,3 +549,41 @@ pub fn probe_fds(fds: &str) -> Vec<(u32, &str)> {
         })
         .collect()
 }
+
+/// The axum recipe's binary (`recipes/axum`, tokio through `listenfd`),
+/// built once per profile into `TARGET/recipes`: beside the crate's own
+/// build, so building it never waits for cargo's lock on that, and outside
+/// the crate, so neither `cargo run --example hello` nor the tests' own
+/// build compiles tokio and axum.
+pub fn axum_recipe(release: bool) -> PathBuf {
+    static DEBUG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    static RELEASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let (built, profile) = if release {
+        (&RELEASE, "release")
+    } else {
+        (&DEBUG, "debug")
+    };
+    built
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            // TARGET/debug/deps/NAME-HASH
+            let target = exe
+                .ancestors()
+                .nth(3)
+                .expect("the test executable sits in TARGET/PROFILE/deps")
+                .join("recipes");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/axum/Cargo.toml");
+            let mut build = TestCommand::new(&cargo)
+                .args(["build", "--locked", "--manifest-path"])
+                .arg(&manifest)
+                .env("CARGO_TARGET_DIR", &target)
+                .deadline(Duration::from_secs(900));
+            if release {
+                build = build.arg("--release");
+            }
+            build.success();
+            target.join(profile).join("recipe-axum")
+        })
+        .clone()
+}

@@ -31,5 +31,24 @@ async fn serve() -> std::io::Result<()> {
         "/",
         get(|| async { format!("Hello from axum, pid {}!\n", std::process::id()) }),
     );
-    axum::serve(listener, app).await
+    // On SIGTERM (systemfd stopping it after a restart) or Ctrl-C, finish
+    // the requests in hand before exiting, so a restart loses none.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop_requested())
+        .await
+}
+
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
