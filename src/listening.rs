@@ -56,33 +56,6 @@ pub struct Found {
     pub wait: Wait,
 }
 
-/// The fields of `/proc/PID/stat` that place a process in a tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stat {
-    /// `R`, `S`, `Z`, ….
-    pub state: char,
-    pub ppid: u32,
-    /// The process group.
-    pub pgrp: u32,
-}
-
-impl Stat {
-    /// Parses `PID (COMM) STATE PPID PGRP …`. COMM may hold spaces and
-    /// parentheses, so the fields are counted from the last `)`.
-    pub fn parse(text: &str) -> Option<Stat> {
-        let rest = &text[text.rfind(')')? + 1..];
-        let mut fields = rest.split_ascii_whitespace();
-        let state = fields.next()?.chars().next()?;
-        let ppid = fields.next()?.parse().ok()?;
-        let pgrp = fields.next()?.parse().ok()?;
-        Some(Stat { state, ppid, pgrp })
-    }
-
-    pub fn is_zombie(&self) -> bool {
-        matches!(self.state, 'Z' | 'X')
-    }
-}
-
 /// The inode of a descriptor that is a socket, from its `/proc/PID/fd/N`
 /// link: `socket:[12345]`.
 pub fn socket_inode(link: &[u8]) -> Option<u64> {
@@ -290,26 +263,6 @@ pub fn fd_set_members(bytes: &[u8], count: u64) -> impl Iterator<Item = i32> + '
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_give_state_parent_and_group() {
-        let stat = "4242 (cargo run) S 4200 4242 4200 34816 4242 4194560 1 0 0 0";
-        assert_eq!(
-            Stat::parse(stat),
-            Some(Stat {
-                state: 'S',
-                ppid: 4200,
-                pgrp: 4242
-            })
-        );
-        // A command name may hold ") " itself; the last ")" ends it.
-        let odd = "77 (a) Z 1 (b)) Z 70 71 0 0";
-        let stat = Stat::parse(odd).unwrap();
-        assert_eq!((stat.state, stat.ppid, stat.pgrp), ('Z', 70, 71));
-        assert!(stat.is_zombie());
-        assert_eq!(Stat::parse("12 (x) S"), None);
-        assert_eq!(Stat::parse(""), None);
-    }
 
     #[test]
     fn descriptor_links_name_sockets_and_epoll_sets() {

@@ -8,16 +8,17 @@
 //! read that fails (the process exited meanwhile, or is not ours to read)
 //! counts as "not seen waiting", never as an error: the next look tries again.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 
+use crate::sys;
+
 use super::{
     fd_set_len, fd_set_members, is_epoll, polled_for_input, socket_inode, Blocked, EpollTarget,
-    Found, Stat, Syscall, SyscallTable, Wait, POLLFD_SIZE,
+    Found, Syscall, SyscallTable, Wait, POLLFD_SIZE,
 };
 
 /// The most `pollfd`s read from a process's memory: a listening server
@@ -107,35 +108,18 @@ fn children(pid: u32) -> Option<Vec<u32>> {
 /// and anything left in `root`'s process group (a daemonised grandchild has
 /// another parent but keeps the group).
 fn scan(root: u32) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    let processes: Vec<_> = sys::processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.pid != root)
+        .collect();
     let mut members = vec![root];
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return members;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        let Some(stat) = fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .as_deref()
-            .and_then(Stat::parse)
-        else {
-            continue;
-        };
-        if stat.is_zombie() || pid == root {
-            continue;
-        }
-        if stat.pgrp == root {
-            members.push(pid);
-        }
-        children.entry(stat.ppid).or_default().push(pid);
-    }
+    members.extend(processes.iter().filter(|p| p.group == root).map(|p| p.pid));
     let mut index = 0;
     while index < members.len() {
-        for &child in children.get(&members[index]).into_iter().flatten() {
-            if !members.contains(&child) {
-                members.push(child);
+        let parent = members[index];
+        for child in processes.iter().filter(|p| p.parent == parent) {
+            if !members.contains(&child.pid) {
+                members.push(child.pid);
             }
         }
         index += 1;

@@ -121,14 +121,20 @@ impl Children {
         self.running.values().any(|child| child.leader.is_some())
     }
 
-    /// Sends `signal` to the child whose leader is `pid`: its process group
-    /// and, on Linux, its descendants outside the group.
-    pub fn signal(&self, pid: u32, signal: Signal) -> std::io::Result<()> {
+    /// Sends `signals`, in order, to the child whose leader is `pid`: its
+    /// process group and, on Linux, its descendants outside the group (found
+    /// once for all of them).
+    pub fn signal(&self, pid: u32, signals: &[Signal]) -> std::io::Result<()> {
         #[cfg(target_os = "linux")]
-        for stray in self.strays(pid) {
-            let _ = sys::signal_process(stray, signal.0);
+        let strays = self.strays(pid);
+        for signal in signals {
+            #[cfg(target_os = "linux")]
+            for &stray in &strays {
+                let _ = sys::signal_process(stray, signal.0);
+            }
+            sys::signal_group(pid, signal.0)?;
         }
-        sys::signal_group(pid, signal.0)
+        Ok(())
     }
 
     /// The processes outside the group of `leader` that belong to it: its

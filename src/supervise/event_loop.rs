@@ -187,12 +187,14 @@ pub fn run(
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
-                Action::Stop { pid } => {
-                    send(&children, pid, settings.stop_signal, printer);
-                    // A stopped child cannot act on the stop signal.
-                    send(&children, pid, Signal::CONT, printer);
-                }
-                Action::Kill { pid } => send(&children, pid, Signal::KILL, printer),
+                // A stopped child cannot act on the stop signal: SIGCONT.
+                Action::Stop { pid } => send(
+                    &children,
+                    pid,
+                    &[settings.stop_signal, Signal::CONT],
+                    printer,
+                ),
+                Action::Kill { pid } => send(&children, pid, &[Signal::KILL], printer),
                 Action::Signal { pid, signal } => {
                     if let Err(err) = sys::signal_process(pid, signal.0) {
                         printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
@@ -403,9 +405,9 @@ fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
 }
 
 /// Signals a child's process group (and its strays), saying so if that fails.
-fn send(children: &Children, pid: u32, signal: Signal, printer: &Printer) {
-    if let Err(err) = children.signal(pid, signal) {
-        printer.warn(&format!("cannot send {signal} to pid {pid}: {err}"));
+fn send(children: &Children, pid: u32, signals: &[Signal], printer: &Printer) {
+    if let Err(err) = children.signal(pid, signals) {
+        printer.warn(&format!("cannot signal pid {pid}: {err}"));
     }
 }
 

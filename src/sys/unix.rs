@@ -367,13 +367,16 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(())
 }
 
-/// A process as `/proc/PID/stat` describes it: its parent and its group.
+/// A process as `/proc/PID/stat` describes it: its parent, its group, and
+/// whether it is a zombie.
 #[cfg(target_os = "linux")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: u32,
     pub parent: u32,
     pub group: u32,
+    /// Exited, not reaped yet (state `Z` or `X`).
+    pub zombie: bool,
 }
 
 /// Every process this user can see, with its parent and group (Linux, from
@@ -398,10 +401,16 @@ pub fn processes() -> Vec<ProcessInfo> {
 #[cfg(target_os = "linux")]
 fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace().skip(1);
+    let mut fields = rest.split_ascii_whitespace();
+    let zombie = matches!(fields.next()?, "Z" | "X");
     let parent = fields.next()?.parse().ok()?;
     let group = fields.next()?.parse().ok()?;
-    Some(ProcessInfo { pid, parent, group })
+    Some(ProcessInfo {
+        pid,
+        parent,
+        group,
+        zombie,
+    })
 }
 
 /// Finds `program` the way execvp does, before the fork: names with a slash
@@ -698,9 +707,19 @@ mod tests {
             Some(ProcessInfo {
                 pid: 42,
                 parent: 7,
-                group: 42
+                group: 42,
+                zombie: false,
             })
         );
+        let stat = "4242 (cargo run) S 4200 4242 4200 34816 4242 4194560 1 0 0 0";
+        let info = parse_stat(4242, stat).unwrap();
+        assert_eq!((info.parent, info.group, info.zombie), (4200, 4242, false));
+        // A command name may hold ") " itself; the last ")" ends it.
+        let odd = "77 (a) Z 1 (b)) Z 70 71 0 0";
+        let info = parse_stat(77, odd).unwrap();
+        assert_eq!((info.parent, info.group, info.zombie), (70, 71, true));
+        assert_eq!(parse_stat(12, "12 (x) S"), None);
+        assert_eq!(parse_stat(0, ""), None);
         assert_eq!(parse_stat(1, "1 (init"), None);
         let me = processes()
             .into_iter()
