@@ -102,17 +102,15 @@ impl Children {
     /// The children whose leader is reaped and whose group is empty, with
     /// the leader's status; they are forgotten.
     pub fn ended(&mut self) -> Vec<(Generation, Status)> {
-        let ended: Vec<u32> = self
-            .running
-            .iter()
-            .filter(|(&pid, child)| child.leader.is_some() && !sys::group_exists(pid))
-            .map(|(&pid, _)| pid)
-            .collect();
+        let mut ended = Vec::new();
+        self.running.retain(|&pid, child| match child.leader {
+            Some(status) if !sys::group_exists(pid) => {
+                ended.push((child.generation, status));
+                false
+            }
+            _ => true,
+        });
         ended
-            .into_iter()
-            .filter_map(|pid| self.running.remove(&pid))
-            .filter_map(|child| Some((child.generation, child.leader?)))
-            .collect()
     }
 
     /// Whether a child's leader has gone while its group lives on: nothing

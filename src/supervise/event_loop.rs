@@ -65,6 +65,18 @@ struct Mailbox {
 }
 
 impl Mailbox {
+    /// Keeps what `message` says; returns whether the loop must be told
+    /// (nothing of this mailbox is in the channel yet).
+    fn put(&mut self, message: Message) -> bool {
+        self.ready |= message.ready;
+        if let Some(text) = message.status {
+            if self.status.replace(text).is_some() {
+                self.skipped += 1;
+            }
+        }
+        !std::mem::replace(&mut self.queued, true)
+    }
+
     /// Takes the news, as events for the supervisor.
     fn take(&mut self, generation: Generation) -> Vec<Event> {
         let mut events = Vec::new();
@@ -442,17 +454,8 @@ impl Starter<'_> {
         let listener = self
             .directory
             .listen(generation, move |message: Message| {
-                let Ok(mut news) = mailbox.lock() else {
-                    return;
-                };
-                news.ready |= message.ready;
-                if let Some(text) = message.status {
-                    if news.status.replace(text).is_some() {
-                        news.skipped += 1;
-                    }
-                }
-                if !news.queued {
-                    news.queued = true;
+                let tell = mailbox.lock().is_ok_and(|mut news| news.put(message));
+                if tell {
                     let _ = notify_tx.send(Input::Notify {
                         generation,
                         mailbox: Arc::clone(&mailbox),
