@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use util::{example, systemfd, temp_dir, Running, DEADLINE};
+use util::{example, number_after, systemfd, temp_dir, Running, DEADLINE};
 
 /// The wrapper every server starts through: the delay stands for a build;
 /// no `NOTIFY_SOCKET` reaches the server, as none would use it.
@@ -180,17 +180,6 @@ fn ask(port: u16) -> Result<u32, String> {
         .and_then(|rest| rest.strip_suffix("!\n"))
         .and_then(|digits| digits.parse().ok());
     pid.ok_or_else(|| format!("a bad answer: {answer:?}"))
-}
-
-fn number_after(line: &str, prefix: &str) -> u32 {
-    let at = line.find(prefix).unwrap() + prefix.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
 }
 
 fn hangup(pid: u32) {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 
-use util::{example, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
+use util::{example, number_after, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
 
 /// A running systemfd in a project directory.
 struct Supervised {
@@ -70,17 +70,6 @@ impl Supervised {
     fn report(&self) -> String {
         self.run.report()
     }
-}
-
-fn number_after(line: &str, prefix: &str) -> u32 {
-    let at = line.find(prefix).unwrap() + prefix.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
 }
 
 /// Sends signal `name` (`HUP`, `TERM`, `INT`, `KILL`) to `pid`.

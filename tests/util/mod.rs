@@ -587,3 +587,15 @@ pub fn axum_recipe(release: bool) -> PathBuf {
         })
         .clone()
 }
+
+/// The number right after `prefix` in `line` (`~> started pid 42`).
+pub fn number_after(line: &str, prefix: &str) -> u32 {
+    let at = line.find(prefix).unwrap() + prefix.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
+}
