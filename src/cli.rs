@@ -203,14 +203,6 @@ impl Cli {
         }
     }
 
-    #[cfg(not(unix))]
-    fn supervise(&self, flag: &str) -> Result<Mode, Failure> {
-        Err(Failure::usage(anyhow::anyhow!(
-            "{flag} is not supported on Windows: supervise mode needs Unix process groups and signals"
-        )))
-    }
-
-    #[cfg(unix)]
     fn supervise(&self, flag: &str) -> Result<Mode, Failure> {
         use config::Supervise;
         if self.watch.is_empty() {
@@ -218,10 +210,13 @@ impl Cli {
                 "{flag} applies only in supervise mode: add --watch PATH"
             )));
         }
+        #[cfg(windows)]
+        self.refuse_unix_flags()?;
         Ok(Mode::Supervise(Supervise {
             watch: self.watch.clone(),
             ignore: self.ignore.clone(),
             debounce: self.debounce.unwrap_or(Supervise::DEFAULT_DEBOUNCE),
+            #[cfg(unix)]
             stop_signal: self.stop_signal.unwrap_or(Supervise::DEFAULT_STOP_SIGNAL),
             stop_timeout: self.stop_timeout.unwrap_or(Supervise::DEFAULT_STOP_TIMEOUT),
             stop_first: self.stop_first,
@@ -229,6 +224,28 @@ impl Cli {
             clear: self.clear,
             ready: self.readiness()?,
         }))
+    }
+
+    /// The supervise-mode flags that name Unix signals or readiness
+    /// protocols, which Windows does not have.
+    #[cfg(windows)]
+    fn refuse_unix_flags(&self) -> Result<(), Failure> {
+        let why = if self.stop_signal.is_some() {
+            "--stop-signal has no meaning on Windows: COMMAND is asked to stop with Ctrl-Break, and its process tree is ended after --stop-timeout"
+        } else if self.signal.is_some() {
+            "--signal has no meaning on Windows, which has no signals to send: a change restarts COMMAND"
+        } else if self.ready.is_some() {
+            "--ready has no meaning on Windows: a new COMMAND is ready once it has fetched its sockets from the socket server"
+        } else {
+            return Ok(());
+        };
+        Err(Failure::usage(anyhow::anyhow!("{why}")))
+    }
+
+    /// On Windows, having fetched the sockets: the only kind there is.
+    #[cfg(windows)]
+    fn readiness(&self) -> Result<config::Readiness, Failure> {
+        Ok(config::Supervise::DEFAULT_READY)
     }
 
     /// `--ready`, checked: listening can be seen only on Linux, and only

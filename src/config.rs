@@ -6,12 +6,9 @@
 //! left out means.
 
 use std::ffi::{OsStr, OsString};
-#[cfg(unix)]
 use std::path::PathBuf;
-#[cfg(unix)]
 use std::time::Duration;
 
-#[cfg(unix)]
 use crate::signal::Signal;
 use crate::socket;
 use crate::spec::SocketSpec;
@@ -69,13 +66,11 @@ pub enum Color {
 pub enum Mode {
     /// Hand the sockets to COMMAND and end with it (exec on Unix).
     Exec,
-    /// Stay the parent and restart COMMAND on changes (Unix).
-    #[cfg(unix)]
+    /// Stay the parent and restart COMMAND on changes.
     Supervise(Supervise),
 }
 
 /// Supervise mode's settings, defaults applied.
-#[cfg(unix)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Supervise {
     /// The paths whose changes restart COMMAND; each existed at start.
@@ -84,13 +79,17 @@ pub struct Supervise {
     pub ignore: Vec<String>,
     /// How long changes must settle before a restart.
     pub debounce: Duration,
-    /// The signal that asks COMMAND's process group to stop.
+    /// The signal that asks COMMAND's process group to stop. (Windows has
+    /// one way: Ctrl-Break to COMMAND's console process group.)
+    #[cfg(unix)]
     pub stop_signal: Signal,
-    /// How long COMMAND has to exit after the stop signal before SIGKILL.
+    /// How long COMMAND has to exit after the stop signal (Windows:
+    /// Ctrl-Break) before SIGKILL (Windows: its job object is terminated).
     pub stop_timeout: Duration,
     /// Never run the old and the new child side by side.
     pub stop_first: bool,
-    /// On a change, send this to the running child instead of restarting it.
+    /// On a change, send this to the running child instead of restarting it
+    /// (Unix).
     pub signal_on_change: Option<Signal>,
     /// Clear the terminal before each start.
     pub clear: bool,
@@ -99,8 +98,7 @@ pub struct Supervise {
 }
 
 /// What makes a new child ready to take over from the one serving
-/// (`--ready`).
-#[cfg(unix)]
+/// (`--ready` on Unix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {
     /// `READY=1` on `NOTIFY_SOCKET` only.
@@ -115,16 +113,23 @@ pub enum Readiness {
     /// does not show within 30 s of `READY=1` is not waited for.
     /// Where listening cannot be seen (not Linux), this is `Notify`.
     Auto,
+    /// Having fetched its sockets from the socket server: Windows, where it
+    /// is the only one (a command that has its sockets is about to serve).
+    Fetched,
 }
 
-#[cfg(unix)]
 impl Supervise {
     /// `--debounce` when not given.
     pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
     /// `--stop-timeout` when not given.
     pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
     /// `--stop-signal` when not given.
+    #[cfg(unix)]
     pub const DEFAULT_STOP_SIGNAL: Signal = Signal::TERM;
-    /// `--ready` when not given.
-    pub const DEFAULT_READY: Readiness = Readiness::Auto;
+    /// `--ready` when not given; on Windows, the only kind there is.
+    pub const DEFAULT_READY: Readiness = if cfg!(windows) {
+        Readiness::Fetched
+    } else {
+        Readiness::Auto
+    };
 }

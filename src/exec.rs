@@ -74,8 +74,15 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
         // Names in the order of the reply, for consumers that want them.
         command.env("LISTEN_FDNAMES", sockets.fd_names());
         // The server's threads serve until systemfd exits.
-        let server = windows::start_server(sockets, *printer).map_err(Failure::setup)?;
-        command.envs(server.variables());
+        let printer = *printer;
+        let server = sockets
+            .serve(Box::new(move |event| report(&printer, &event)))
+            .map_err(Failure::setup)?;
+        let (_, secret) = server
+            .issue()
+            .context("cannot make the socket server's secret")
+            .map_err(Failure::setup)?;
+        command.envs(server.variables(&secret));
     }
 
     let job = Job::new()
@@ -85,7 +92,7 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
         .context("cannot handle Ctrl-C")
         .map_err(Failure::setup)?;
     let mut child =
-        sys::spawn_suspended(&mut command).map_err(|err| Failure::exec(launch.program(), err))?;
+        sys::spawn_suspended(&mut command, sys::Spawn::SameGroup).map_err(|err| Failure::exec(launch.program(), err))?;
     let job = match job.assign(&child) {
         Ok(()) => Some(job),
         Err(err) => {
@@ -137,57 +144,11 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
     Ok(status.code().unwrap_or(1))
 }
 
+/// The socket server's rejections and failures are worth a line; serving is
+/// what is expected.
 #[cfg(windows)]
-mod windows {
-    use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-    use std::sync::Arc;
-
-    use anyhow::Context as _;
-    use socket2::{Domain, Protocol, Socket, Type};
-
-    use crate::output::Printer;
-    use crate::socket::Sockets;
-    use crate::socket_server::{Event, Limits, ProtocolInfo, Server, PROTOCOL_INFO_LEN};
-    use crate::sys;
-
-    // The reply is made of the records `sys::duplicate` makes.
-    const _: () = assert!(sys::PROTOCOL_INFO_LEN == PROTOCOL_INFO_LEN);
-
-    /// Starts the socket server on 127.0.0.1 with a random port. Its own
-    /// port is claimed exclusively too, so no other process can intercept
-    /// the secret.
-    pub(super) fn start_server(sockets: Sockets, printer: Printer) -> anyhow::Result<Server> {
-        let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
-            .context("cannot create the socket server's socket")?;
-        sys::exclusive_address_use(&listener, true)?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        listener
-            .bind(&addr.into())
-            .and_then(|()| listener.listen(128))
-            .with_context(|| format!("cannot listen on {addr} for the socket server"))?;
-        let sockets = Arc::new(sockets);
-        Server::start(
-            TcpListener::from(listener),
-            Limits::default(),
-            Box::new(move |pid| duplicate(&sockets, pid)),
-            Box::new(move |event| report(&printer, &event)),
-        )
-        .context("cannot start the socket server")
-    }
-
-    /// One record per socket, in order, for the process `pid`.
-    fn duplicate(sockets: &Sockets, pid: u32) -> std::io::Result<Vec<ProtocolInfo>> {
-        sockets
-            .sockets
-            .iter()
-            .map(|open| sys::duplicate(&open.socket, pid))
-            .collect()
-    }
-
-    /// Rejections and failures are worth a line; serving is what is expected.
-    fn report(printer: &Printer, event: &Event) {
-        if !matches!(event, Event::Served { .. }) {
-            printer.warn(&format!("socket server: {event}"));
-        }
+fn report(printer: &Printer, event: &crate::socket_server::Event) {
+    if !matches!(event, crate::socket_server::Event::Served { .. }) {
+        printer.warn(&format!("socket server: {event}"));
     }
 }

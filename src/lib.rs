@@ -36,9 +36,7 @@ mod readiness;
 mod signal;
 mod socket;
 mod spec;
-#[cfg(unix)]
 mod supervise;
-#[cfg(unix)]
 mod watch;
 
 // The operating system's primitives, the floor every other module stands on.
@@ -66,7 +64,6 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     }
     match &config.mode {
         Mode::Exec => exec::hand_over(sockets, &config.launch, &printer),
-        #[cfg(unix)]
         Mode::Supervise(settings) => supervise::run(settings, &config.launch, sockets, &printer),
     }
 }

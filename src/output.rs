@@ -62,7 +62,6 @@ impl Printer {
     }
 
     /// `systemfd: error: …`, shown even with `--quiet`.
-    #[cfg(unix)]
     pub fn error(&self, message: &str) {
         let line = format!("systemfd: error: {message}\n");
         // A closed or broken stderr must not stop systemfd: nothing to do.
@@ -74,15 +73,19 @@ impl Printer {
     }
 
     /// Clears the terminal and its scrollback (`--clear`), when stdout or
-    /// stderr is one; a pipe or a file gets nothing.
-    #[cfg(unix)]
+    /// stderr is one; a pipe or a file gets nothing. (A Windows console
+    /// takes the same escape sequences once they are turned on.)
     pub fn clear_screen(&self) {
         const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
         let stdout = std::io::stdout();
         if stdout.is_terminal() {
+            #[cfg(windows)]
+            crate::sys::enable_escape_sequences(crate::sys::STD_OUTPUT_HANDLE);
             let mut stdout = stdout.lock();
             let _ = stdout.write_all(CLEAR).and_then(|()| stdout.flush());
         } else if std::io::stderr().is_terminal() {
+            #[cfg(windows)]
+            crate::sys::enable_escape_sequences(crate::sys::STD_ERROR_HANDLE);
             let _ = std::io::stderr().lock().write_all(CLEAR);
         }
     }

@@ -1,7 +1,8 @@
 //! Signals by number, named as the platform names them.
 //!
 //! Portable so that the restart decisions and their messages are plain Rust;
-//! only Unix has signals to send (`--stop-signal` is refused elsewhere).
+//! only Unix has signals to send (`--stop-signal` is refused elsewhere;
+//! Windows knows Ctrl-C, which stops supervise mode).
 
 use std::fmt;
 
@@ -21,6 +22,9 @@ impl Signal {
     pub const TSTP: Signal = Signal(libc::SIGTSTP);
     #[cfg(unix)]
     pub const INT: Signal = Signal(libc::SIGINT);
+    /// Ctrl-C, as the C runtime numbers it; what stops supervise mode.
+    #[cfg(windows)]
+    pub const INT: Signal = Signal(2);
 
     /// The highest signal number there is: Linux has real-time signals up
     /// to 64; elsewhere the classic 31.
@@ -48,8 +52,13 @@ impl Signal {
 }
 
 impl fmt::Display for Signal {
-    /// `SIGTERM`, or `signal 40` for one without a name.
+    /// `SIGTERM`, or `signal 40` for one without a name; on Windows, where
+    /// the only one is the console's, `Ctrl-C`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(windows)]
+        if *self == Signal::INT {
+            return f.write_str("Ctrl-C");
+        }
         match self.name() {
             Some(name) => write!(f, "SIG{name}"),
             None => write!(f, "signal {}", self.0),

@@ -19,6 +19,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::spec::{Address, SocketKind, SocketSpec};
 
+// The socket server's replies are made of the records `sys::duplicate` makes.
+#[cfg(windows)]
+const _: () = assert!(crate::sys::PROTOCOL_INFO_LEN == crate::socket_server::PROTOCOL_INFO_LEN);
+
 /// How sockets are set up.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -115,6 +119,42 @@ impl Sockets {
             sockets.sockets.push(open);
         }
         Ok(sockets)
+    }
+
+    /// Starts the socket server on 127.0.0.1 with a random port, serving
+    /// duplicates of these sockets (see `crate::socket_server`) to the
+    /// holders of the secrets it issues; `report` hears what happens to each
+    /// connection. The server's own port is claimed exclusively too, so no
+    /// other process can intercept a secret.
+    #[cfg(windows)]
+    pub fn serve(self, report: Box<crate::socket_server::Report>) -> Result<crate::socket_server::Server> {
+        use std::net::{Ipv4Addr, TcpListener};
+        use std::sync::Arc;
+
+        use crate::socket_server::{Limits, Server};
+
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
+            .context("cannot create the socket server's socket")?;
+        crate::sys::exclusive_address_use(&listener, true)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        listener
+            .bind(&addr.into())
+            .and_then(|()| listener.listen(128))
+            .with_context(|| format!("cannot listen on {addr} for the socket server"))?;
+        let sockets = Arc::new(self);
+        Server::start(
+            TcpListener::from(listener),
+            Limits::default(),
+            Box::new(move |pid| {
+                sockets
+                    .sockets
+                    .iter()
+                    .map(|open| crate::sys::duplicate(&open.socket, pid))
+                    .collect()
+            }),
+            report,
+        )
+        .context("cannot start the socket server")
     }
 
     #[cfg(unix)]

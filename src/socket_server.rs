@@ -20,7 +20,7 @@ use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -93,10 +93,19 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Which of the server's secrets a request carried. Every command the
+/// server serves gets a secret of its own ([`Server::issue`]), so a request
+/// tells which command it comes from, and a stopped command's secret can be
+/// revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key(pub u64);
+
 /// An authenticated request: send the sockets to this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
     pub pid: u32,
+    /// The secret it carried.
+    pub key: Key,
 }
 
 /// Why a connection was closed without data.
@@ -116,8 +125,10 @@ pub enum Rejection {
     Busy(usize),
 }
 
-/// Parses and authenticates a complete request, `SECRET|PID`.
-pub fn parse_request(bytes: &[u8], secret: &Secret) -> Result<Request, Rejection> {
+/// Parses and authenticates a complete request, `SECRET|PID`, against the
+/// secrets in force. Every one of them is compared, in constant time, so the
+/// time taken tells nothing about which came close.
+pub fn parse_request(bytes: &[u8], secrets: &[(Key, Secret)]) -> Result<Request, Rejection> {
     if bytes.len() > MAX_REQUEST_LEN {
         return Err(Rejection::TooLong);
     }
@@ -127,10 +138,17 @@ pub fn parse_request(bytes: &[u8], secret: &Secret) -> Result<Request, Rejection
         .ok_or(Rejection::Malformed)?;
     let (candidate, pid) = (&bytes[..split], &bytes[split + 1..]);
     let pid = parse_pid(pid).ok_or(Rejection::Malformed)?;
-    if !secret.matches(candidate) {
-        return Err(Rejection::WrongSecret);
+    let key = secrets.iter().fold(None, |found, (key, secret)| {
+        if secret.matches(candidate) {
+            Some(*key)
+        } else {
+            found
+        }
+    });
+    match key {
+        Some(key) => Ok(Request { pid, key }),
+        None => Err(Rejection::WrongSecret),
     }
-    Ok(Request { pid })
 }
 
 /// A pid in plain decimal, as `listenfd` writes it: one to ten digits, not
@@ -171,11 +189,12 @@ impl Default for Limits {
 /// What happened to one connection, or to the server.
 #[derive(Debug)]
 pub enum Event {
-    /// The sockets were sent for `pid`.
+    /// The sockets were sent for `pid`, which asked with the secret `key`.
     Served {
         peer: SocketAddr,
         pid: u32,
         count: usize,
+        key: Key,
     },
     /// The connection was closed without data.
     Rejected { peer: SocketAddr, reason: Rejection },
@@ -192,7 +211,9 @@ pub enum Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Served { peer, pid, count } => {
+            Event::Served {
+                peer, pid, count, ..
+            } => {
                 write!(f, "sent {count} socket(s) for pid {pid} to {peer}")
             }
             Event::Rejected { peer, reason } => {
@@ -215,14 +236,26 @@ pub type Duplicate = dyn Fn(u32) -> io::Result<Vec<ProtocolInfo>> + Send + Sync;
 pub type Report = dyn Fn(Event) + Send + Sync;
 
 /// A running socket server. Its threads serve until the process exits.
-#[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
-    secret: Secret,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+/// The secrets in force, and the next key to issue.
+#[derive(Default)]
+struct Keys {
+    next: u64,
+    live: Vec<(Key, Secret)>,
 }
 
 struct Shared {
-    secret: Secret,
+    keys: Mutex<Keys>,
     limits: Limits,
     duplicate: Box<Duplicate>,
     report: Box<Report>,
@@ -231,42 +264,61 @@ struct Shared {
 
 impl Server {
     /// Starts serving on `listener` (bound to a loopback address and
-    /// listening) with a fresh secret.
+    /// listening). No request is answered until a secret is issued.
     pub fn start(
         listener: TcpListener,
         limits: Limits,
         duplicate: Box<Duplicate>,
         report: Box<Report>,
     ) -> io::Result<Server> {
-        let secret = Secret::generate().map_err(io::Error::other)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            secret: secret.clone(),
+            keys: Mutex::new(Keys::default()),
             limits,
             duplicate,
             report,
             active: AtomicUsize::new(0),
         });
+        let accepting = Arc::clone(&shared);
         thread::Builder::new()
             .name("socket server".into())
-            .spawn(move || accept_loop(&listener, &shared))?;
-        Ok(Server { addr, secret })
+            .spawn(move || accept_loop(&listener, &accepting))?;
+        Ok(Server { addr, shared })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    pub fn secret(&self) -> &Secret {
-        &self.secret
+    /// A fresh secret for one command, in force until revoked.
+    pub fn issue(&self) -> io::Result<(Key, Secret)> {
+        let secret = Secret::generate().map_err(io::Error::other)?;
+        let mut keys = self.shared.keys();
+        let key = Key(keys.next);
+        keys.next += 1;
+        keys.live.push((key, secret.clone()));
+        Ok((key, secret))
     }
 
-    /// The variables that tell the command how to reach the server.
-    pub fn variables(&self) -> [(&'static str, String); 2] {
+    /// Refuses the secret `key` from now on (its command has ended).
+    pub fn revoke(&self, key: Key) {
+        self.shared.keys().live.retain(|&(live, _)| live != key);
+    }
+
+    /// The variables that tell a command how to reach the server, and the
+    /// secret it was issued.
+    pub fn variables(&self, secret: &Secret) -> [(&'static str, String); 2] {
         [
             (SERVER_VAR, self.addr.to_string()),
-            (SECRET_VAR, self.secret.as_str().to_owned()),
+            (SECRET_VAR, secret.as_str().to_owned()),
         ]
+    }
+}
+
+impl Shared {
+    /// The keys; a panic elsewhere while they were held leaves them whole.
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -331,9 +383,9 @@ fn dispatch(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
 fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) -> Event {
     let deadline = Instant::now() + shared.limits.timeout;
     let request = read_request(&mut stream, deadline, shared.limits.timeout)
-        .and_then(|bytes| parse_request(&bytes, &shared.secret));
-    let pid = match request {
-        Ok(Request { pid }) => pid,
+        .and_then(|bytes| parse_request(&bytes, &shared.keys().live.clone()));
+    let (pid, key) = match request {
+        Ok(Request { pid, key }) => (pid, key),
         Err(reason) => return Event::Rejected { peer, reason },
     };
     let sent = (shared.duplicate)(pid).and_then(|records| {
@@ -343,7 +395,12 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) -> Event {
         Ok(records.len())
     });
     match sent {
-        Ok(count) => Event::Served { peer, pid, count },
+        Ok(count) => Event::Served {
+            peer,
+            pid,
+            count,
+            key,
+        },
         Err(error) => Event::Failed { peer, pid, error },
     }
 }
@@ -446,6 +503,11 @@ mod tests {
         assert!(!secret.matches(&off_by_one));
     }
 
+    /// The secrets in force when `secret` is the only one, as key 0.
+    fn only(secret: &Secret) -> Vec<(Key, Secret)> {
+        vec![(Key(0), secret.clone())]
+    }
+
     fn request(secret: &Secret, pid: &str) -> Vec<u8> {
         format!("{}|{pid}", secret.as_str()).into_bytes()
     }
@@ -454,12 +516,18 @@ mod tests {
     fn parses_the_request_listenfd_sends() {
         let secret = secret();
         assert_eq!(
-            parse_request(&request(&secret, "4242"), &secret),
-            Ok(Request { pid: 4242 })
+            parse_request(&request(&secret, "4242"), &only(&secret)),
+            Ok(Request {
+                pid: 4242,
+                key: Key(0)
+            })
         );
         assert_eq!(
-            parse_request(&request(&secret, "4294967295"), &secret),
-            Ok(Request { pid: u32::MAX })
+            parse_request(&request(&secret, "4294967295"), &only(&secret)),
+            Ok(Request {
+                pid: u32::MAX,
+                key: Key(0)
+            })
         );
         assert_eq!(request(&secret, "4294967295").len(), MAX_REQUEST_LEN);
     }
@@ -469,10 +537,32 @@ mod tests {
         let secret = secret();
         let other = Secret::from_random_bytes([0xac; 16]);
         assert_eq!(
-            parse_request(&request(&other, "1"), &secret),
+            parse_request(&request(&other, "1"), &only(&secret)),
             Err(Rejection::WrongSecret)
         );
-        assert_eq!(parse_request(b"|1", &secret), Err(Rejection::WrongSecret));
+        assert_eq!(
+            parse_request(b"|1", &only(&secret)),
+            Err(Rejection::WrongSecret)
+        );
+        assert_eq!(
+            parse_request(&request(&secret, "1"), &[]),
+            Err(Rejection::WrongSecret)
+        );
+    }
+
+    #[test]
+    fn a_request_names_the_secret_it_carried() {
+        let first = secret();
+        let second = Secret::from_random_bytes([0xcd; 16]);
+        let live = [(Key(1), first.clone()), (Key(7), second.clone())];
+        assert_eq!(
+            parse_request(&request(&second, "5"), &live).map(|r| r.key),
+            Ok(Key(7))
+        );
+        assert_eq!(
+            parse_request(&request(&first, "5"), &live).map(|r| r.key),
+            Ok(Key(1))
+        );
     }
 
     #[test]
@@ -495,13 +585,13 @@ mod tests {
             format!("{s}1"),
         ] {
             assert_eq!(
-                parse_request(bad.as_bytes(), &secret),
+                parse_request(bad.as_bytes(), &only(&secret)),
                 Err(Rejection::Malformed),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            parse_request(&[0xff, b'|', b'1'], &secret),
+            parse_request(&[0xff, b'|', b'1'], &only(&secret)),
             Err(Rejection::WrongSecret)
         );
     }
@@ -510,7 +600,7 @@ mod tests {
     fn refuses_a_request_that_is_too_long() {
         let secret = secret();
         let long = request(&secret, "00000000001");
-        assert_eq!(parse_request(&long, &secret), Err(Rejection::TooLong));
+        assert_eq!(parse_request(&long, &only(&secret)), Err(Rejection::TooLong));
     }
 
     #[test]
@@ -518,7 +608,7 @@ mod tests {
         use proptest::prelude::*;
         let secret = secret();
         proptest!(|(bytes in proptest::collection::vec(any::<u8>(), 0..100))| {
-            let _ = parse_request(&bytes, &secret);
+            let _ = parse_request(&bytes, &only(&secret));
         });
     }
 
@@ -540,6 +630,8 @@ mod tests {
     /// socket's position, and whose events arrive on a channel.
     struct TestServer {
         server: Server,
+        /// The secret issued at start.
+        secret: Secret,
         events: Mutex<mpsc::Receiver<Event>>,
     }
 
@@ -567,8 +659,10 @@ mod tests {
             }),
         )
         .unwrap();
+        let (_, secret) = server.issue().unwrap();
         TestServer {
             server,
+            secret,
             events: Mutex::new(rx),
         }
     }
@@ -591,7 +685,7 @@ mod tests {
         }
 
         fn honest(&self, pid: u32) -> Vec<u8> {
-            self.ask(&request(self.server.secret(), &pid.to_string()))
+            self.ask(&request(&self.secret, &pid.to_string()))
                 .unwrap()
         }
 
@@ -632,12 +726,29 @@ mod tests {
     #[test]
     fn variables_name_the_server_and_the_secret() {
         let server = start(Limits::default());
-        let [(server_var, addr), (secret_var, secret)] = server.server.variables();
+        let [(server_var, addr), (secret_var, secret)] = server.server.variables(&server.secret);
         assert_eq!(server_var, "SYSTEMFD_SOCKET_SERVER");
         assert_eq!(addr.parse::<SocketAddr>().unwrap(), server.server.addr());
         assert!(server.server.addr().ip().is_loopback());
         assert_eq!(secret_var, "SYSTEMFD_SOCKET_SECRET");
-        assert_eq!(secret, server.server.secret().as_str());
+        assert_eq!(secret, server.secret.as_str());
+    }
+
+    #[test]
+    fn each_command_has_its_secret_until_it_is_revoked() {
+        let server = start(Limits::default());
+        let (second, secret) = server.server.issue().unwrap();
+        let reply = server.ask(&request(&secret, "8")).unwrap();
+        assert_eq!(reply.len(), 2 * PROTOCOL_INFO_LEN);
+        match server.next_event() {
+            Event::Served { key, pid: 8, .. } => assert_eq!(key, second),
+            other => panic!("expected the sockets sent, got {other}"),
+        }
+        server.server.revoke(second);
+        assert_eq!(server.ask(&request(&secret, "8")).unwrap(), b"");
+        assert_eq!(server.rejection(), Rejection::WrongSecret);
+        // The first command's secret is still in force.
+        assert_eq!(server.honest(9).len(), 2 * PROTOCOL_INFO_LEN);
     }
 
     #[test]
@@ -683,11 +794,11 @@ mod tests {
         // Connected and silent; half a request; a full request, never ended.
         let silent = server.connect();
         let mut half = server.connect();
-        half.write_all(&server.server.secret().as_str().as_bytes()[..10])
+        half.write_all(&server.secret.as_str().as_bytes()[..10])
             .unwrap();
         let mut unfinished = server.connect();
         unfinished
-            .write_all(&request(server.server.secret(), "99"))
+            .write_all(&request(&server.secret, "99"))
             .unwrap();
 
         let reply = server.honest(5);

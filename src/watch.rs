@@ -678,10 +678,27 @@ impl Placement {
 }
 
 /// The device and inode of the directory at `path`, if there is one.
+#[cfg(unix)]
 fn identity(path: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt as _;
     let metadata = std::fs::metadata(path).ok()?;
     metadata.is_dir().then(|| (metadata.dev(), metadata.ino()))
+}
+
+/// What tells the directory at `path` from one made anew in its place:
+/// Windows has no inode number in the standard library, but a new directory
+/// has a new creation time.
+#[cfg(windows)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    let created = metadata
+        .created()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    metadata
+        .is_dir()
+        .then(|| (created.as_secs(), created.subsec_nanos().into()))
 }
 
 /// A notify error's message, without the list of paths notify appends.

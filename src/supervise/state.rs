@@ -15,7 +15,8 @@
 //!
 //! A child is ready when it says so (`READY=1`) or, on Linux, when a process
 //! of its tree is seen waiting for connections on a passed socket; which of
-//! the two counts is the [`Readiness`] policy. Seeing requires looking: while
+//! the two counts is the [`Readiness`] policy. On Windows a child is ready
+//! once a process of its tree has fetched its sockets from the socket server. Seeing requires looking: while
 //! a child starts, the supervisor asks for a look ([`Action::Look`]) at
 //! growing intervals, and for none once every child is ready.
 //!
@@ -40,13 +41,18 @@ pub type Generation = u64;
 pub enum Status {
     /// It exited with this code.
     Code(i32),
-    /// A signal killed it.
+    /// A signal killed it (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
     Signal(Signal),
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // An NTSTATUS, such as 0xC000013A for Ctrl-C, reads in hex.
+            Status::Code(code) if cfg!(windows) && *code < 0 => {
+                write!(f, "exited with status {:#010X}", *code as u32)
+            }
             Status::Code(code) => write!(f, "exited with status {code}"),
             Status::Signal(signal) => write!(f, "was killed by {signal}"),
         }
@@ -140,6 +146,8 @@ pub enum Source {
     Both(Waiter),
     /// `READY=1`, not seen listening within [`CONFIRM`].
     NotifyUnseen,
+    /// It fetched its sockets from the socket server (Windows).
+    Fetched,
 }
 
 /// What happened.
@@ -147,7 +155,8 @@ pub enum Source {
 pub enum Event {
     /// Watched files changed; `path` is the first, `more` counts the others.
     Change { path: PathBuf, more: usize },
-    /// systemfd received SIGHUP.
+    /// systemfd received SIGHUP (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
     Hangup,
     /// The start of `generation` succeeded.
     Started { generation: Generation, pid: u32 },
@@ -156,8 +165,24 @@ pub enum Event {
         generation: Generation,
         error: String,
     },
-    /// `generation` sent `READY=1`.
+    /// `generation` sent `READY=1` (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
     Ready { generation: Generation },
+    /// A process of `generation`'s tree fetched its sockets from the socket
+    /// server (Windows).
+    #[cfg_attr(unix, allow(dead_code))]
+    Fetched { generation: Generation },
+    /// The replacement `generation` exited before it was ready while the
+    /// child serving runs `program`, a program from the working directory:
+    /// the replacement may have failed only because it could not rebuild
+    /// `program` while that runs (Windows does not let a running program be
+    /// replaced). The child serving is stopped and COMMAND started again.
+    #[cfg_attr(unix, allow(dead_code))]
+    Blocked {
+        generation: Generation,
+        status: Status,
+        program: PathBuf,
+    },
     /// A look found a process of `generation`'s tree waiting on a socket
     /// (Linux only: elsewhere nothing looks).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -165,7 +190,8 @@ pub enum Event {
         generation: Generation,
         waiter: Waiter,
     },
-    /// `generation` sent `STATUS=…`.
+    /// `generation` sent `STATUS=…` (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
     Status {
         generation: Generation,
         text: String,
@@ -180,6 +206,7 @@ pub enum Event {
     /// systemfd received SIGINT, SIGTERM, SIGQUIT or its terminal hung up.
     Shutdown { signal: Signal },
     /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).
+    #[cfg_attr(windows, allow(dead_code))]
     Forward { signal: Signal },
 }
 
@@ -211,12 +238,12 @@ pub enum Plan {
     /// The active child is ready: start a replacement beside it.
     Replace { old: u32 },
     /// Stop the active child, then start. `forced` by `--stop-first`;
-    /// otherwise the child is not ready, and `listen` tells whether being
-    /// seen listening would have made it so.
+    /// otherwise the child is not ready, and `ready` tells what would have
+    /// made it so.
     StopFirst {
         old: u32,
         forced: bool,
-        listen: bool,
+        ready: Readiness,
     },
     /// A replacement was still starting: stop it and start another.
     Supersede { pending: u32 },
@@ -282,6 +309,12 @@ pub enum Report {
         status: Status,
         serving: u32,
     },
+    Blocked {
+        pid: u32,
+        status: Status,
+        serving: u32,
+        program: PathBuf,
+    },
     StartFailed {
         error: String,
         serving: Option<u32>,
@@ -323,19 +356,17 @@ impl fmt::Display for Report {
             Report::Restart(Plan::StopFirst {
                 old,
                 forced: false,
-                listen: false,
-            }) => write!(
-                f,
-                "restart: stopping pid {old} first (it has not reported READY=1)"
-            ),
-            Report::Restart(Plan::StopFirst {
-                old,
-                forced: false,
-                listen: true,
-            }) => write!(
-                f,
-                "restart: stopping pid {old} first (it is not ready: no READY=1, not seen listening)"
-            ),
+                ready,
+            }) => {
+                let why = match ready {
+                    Readiness::Notify => "it has not reported READY=1",
+                    Readiness::Listen | Readiness::Auto => {
+                        "it is not ready: no READY=1, not seen listening"
+                    }
+                    Readiness::Fetched => "it has not fetched its sockets",
+                };
+                write!(f, "restart: stopping pid {old} first ({why})")
+            }
             Report::Restart(Plan::Supersede { pending }) => write!(
                 f,
                 "restart: stopping pid {pending}, which was not ready yet, and starting anew"
@@ -363,6 +394,7 @@ impl fmt::Display for Report {
                         "READY=1; not seen listening within {}",
                         humanize(CONFIRM)
                     )?,
+                    Source::Fetched => f.write_str("it fetched its sockets")?,
                 }
                 f.write_str(")")
             }
@@ -377,7 +409,7 @@ impl fmt::Display for Report {
             }
             Report::Killing { pid, grace } => write!(
                 f,
-                "pid {pid} did not stop within {}; sending SIGKILL",
+                "pid {pid} did not stop within {}; {KILLING}",
                 humanize(*grace)
             ),
             Report::Stopped { pid, status } => write!(f, "stopped pid {pid}: it {status}"),
@@ -391,6 +423,16 @@ impl fmt::Display for Report {
                 f,
                 "pid {pid} {status} before it was ready; pid {serving} keeps serving"
             ),
+            Report::Blocked {
+                pid,
+                status,
+                serving,
+                program,
+            } => write!(
+                f,
+                "pid {pid} {status} before it was ready; pid {serving} runs {}, which Windows does not let a build replace while it runs: stopping pid {serving} first and starting again",
+                program.display()
+            ),
             Report::StartFailed {
                 error,
                 serving: Some(pid),
@@ -398,8 +440,8 @@ impl fmt::Display for Report {
             Report::StartFailed {
                 error,
                 serving: None,
-            } => write!(f, "{error}; waiting for a change or SIGHUP"),
-            Report::Waiting => f.write_str("waiting for a change or SIGHUP"),
+            } => write!(f, "{error}; {WAITING}"),
+            Report::Waiting => f.write_str(WAITING),
             Report::ShuttingDown { signal } => write!(
                 f,
                 "{signal}: stopping the command (again to kill it at once)"
@@ -408,6 +450,20 @@ impl fmt::Display for Report {
         }
     }
 }
+
+/// How a child that outlasts its grace period is ended.
+const KILLING: &str = if cfg!(windows) {
+    "ending its process tree"
+} else {
+    "sending SIGKILL"
+};
+
+/// What restarts a command that is not running.
+const WAITING: &str = if cfg!(windows) {
+    "waiting for a change"
+} else {
+    "waiting for a change or SIGHUP"
+};
 
 /// `listening on fd 3`, or `pid 125 listening on fd 3` when the waiter is
 /// not the child `pid` itself (a worker, or a server below a wrapper).
@@ -537,7 +593,7 @@ impl Supervisor {
                 }
             }
             Event::Started { generation, pid } => {
-                let looks = self.policy.ready != Readiness::Notify;
+                let looks = matches!(self.policy.ready, Readiness::Listen | Readiness::Auto);
                 if let Some(child) = self.child_mut(generation) {
                     child.pid = Some(pid);
                     if looks {
@@ -550,6 +606,16 @@ impl Supervisor {
                 self.start_failed(generation, error, &mut out)
             }
             Event::Ready { generation } => self.notified(generation, now, &mut out),
+            Event::Fetched { generation } => {
+                if self.policy.ready == Readiness::Fetched {
+                    self.ready(generation, Source::Fetched, now, &mut out);
+                }
+            }
+            Event::Blocked {
+                generation,
+                status,
+                program,
+            } => self.blocked(generation, status, program, now, &mut out),
             Event::Listening { generation, waiter } => {
                 self.listening(generation, waiter, now, &mut out)
             }
@@ -617,7 +683,7 @@ impl Supervisor {
                     out.push(Action::Say(Report::Restart(Plan::StopFirst {
                         old: active.pid(),
                         forced: self.policy.stop_first,
-                        listen: self.policy.ready != Readiness::Notify,
+                        ready: self.policy.ready,
                     })));
                     self.start_after = Some(active.generation);
                     self.retire(active, now, out);
@@ -704,7 +770,7 @@ impl Supervisor {
         };
         match (ready, child.listening) {
             (Readiness::Notify, _) => self.ready(generation, Source::Notify, now, out),
-            (Readiness::Listen, _) => {}
+            (Readiness::Listen | Readiness::Fetched, _) => {}
             (Readiness::Auto, Some(waiter)) => {
                 self.ready(generation, Source::Both(waiter), now, out)
             }
@@ -736,7 +802,7 @@ impl Supervisor {
         child.listening = Some(waiter);
         child.next_look = None;
         let source = match ready {
-            Readiness::Notify => return,
+            Readiness::Notify | Readiness::Fetched => return,
             Readiness::Listen => Source::Listening(waiter),
             Readiness::Auto if child.notified.is_some() => Source::Both(waiter),
             Readiness::Auto if !notifies => Source::Listening(waiter),
@@ -852,6 +918,51 @@ impl Supervisor {
                 None => out.push(Action::Say(Report::Waiting)),
             }
         }
+    }
+
+    /// A replacement that may have failed because the child serving holds
+    /// its program: stop the child serving first, then start again. As for
+    /// any exit, an unknown or outdated generation changes nothing.
+    fn blocked(
+        &mut self,
+        generation: Generation,
+        status: Status,
+        program: PathBuf,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let is_replacement = self
+            .replacement
+            .as_ref()
+            .is_some_and(|c| c.generation == generation);
+        let serving = self.active.as_ref().is_some_and(Child::is_running);
+        if !is_replacement || !serving || self.shutting_down {
+            self.exited(generation, status, now, out);
+            return;
+        }
+        let failed = self.replacement.take().expect("checked");
+        let active = self.active.take().expect("checked");
+        out.push(Action::Say(Report::Blocked {
+            pid: failed.pid(),
+            status,
+            serving: active.pid(),
+            program,
+        }));
+        self.start_after = Some(active.generation);
+        self.retire(active, now, out);
+    }
+
+    /// The replacement, if `generation` is it, and the active child runs:
+    /// the pid of the child serving.
+    #[cfg_attr(unix, allow(dead_code))]
+    pub fn serving_beside(&self, generation: Generation) -> Option<u32> {
+        if self.replacement.as_ref()?.generation != generation {
+            return None;
+        }
+        self.active
+            .as_ref()
+            .filter(|child| child.is_running())
+            .and_then(|child| child.pid)
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -1,14 +1,18 @@
 //! Windows primitives: `SO_EXCLUSIVEADDRUSE`, `WSADuplicateSocketW`, a
-//! process started suspended, the job object that ties a process tree to
-//! systemfd's lifetime, and Ctrl-C as an event to wait on.
+//! process started suspended (in a console process group of its own when
+//! supervised), the job object that ties a process tree to systemfd's
+//! lifetime and tells which programs it runs, Ctrl-Break to a process group,
+//! Ctrl-C as an event to wait on, and escape sequences in the console.
 //!
-//! Only what needs the Windows API is here; what exec mode does with it is
-//! in `crate::exec`.
+//! Only what needs the Windows API is here; what the modes do with it is in
+//! `crate::exec` and `crate::supervise`.
 
 use std::ffi::c_void;
 use std::io;
 use std::mem;
+use std::os::windows::ffi::OsStringExt as _;
 use std::os::windows::io::{AsRawHandle as _, AsRawSocket as _, FromRawHandle as _, OwnedHandle};
+use std::path::PathBuf;
 use std::os::windows::process::CommandExt as _;
 use std::process::{Child, Command};
 use std::ptr;
@@ -24,18 +28,24 @@ use windows_sys::Win32::Networking::WinSock::{
     setsockopt, WSADuplicateSocketW, WSAGetLastError, SOCKET, SOCKET_ERROR, SOL_SOCKET,
     SO_EXCLUSIVEADDRUSE, WSAPROTOCOL_INFOW,
 };
-use windows_sys::Win32::System::Console::{SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT};
+use windows_sys::Win32::System::Console::{
+    GenerateConsoleCtrlEvent, GetConsoleMode, GetStdHandle, SetConsoleCtrlHandler, SetConsoleMode,
+    CONSOLE_MODE, CTRL_BREAK_EVENT, CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING,
+    STD_HANDLE,
+};
+pub use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_OUTPUT_HANDLE};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
 use windows_sys::Win32::System::JobObjects::{
-    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
-    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectBasicProcessIdList,
+    JobObjectExtendedLimitInformation, QueryInformationJobObject, SetInformationJobObject,
+    TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, OpenThread, ResumeThread, SetEvent, WaitForMultipleObjects, CREATE_SUSPENDED,
-    THREAD_SUSPEND_RESUME,
+    CreateEventW, OpenProcess, OpenThread, QueryFullProcessImageNameW, ResumeThread, SetEvent,
+    WaitForMultipleObjects, WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED,
+    INFINITE, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION, THREAD_SUSPEND_RESUME,
 };
 
 /// Claims the socket's port with `SO_EXCLUSIVEADDRUSE`, which must be set
@@ -147,6 +157,45 @@ impl Job {
         Ok(())
     }
 
+    /// The programs the job's processes run, as full paths; a process that
+    /// exits meanwhile is left out.
+    pub fn programs(&self) -> io::Result<Vec<PathBuf>> {
+        /// JOBOBJECT_BASIC_PROCESS_ID_LIST with room for this many ids.
+        const ROOM: usize = 256;
+        #[repr(C)]
+        struct ProcessIdList {
+            assigned: u32,
+            listed: u32,
+            ids: [usize; ROOM],
+        }
+        let mut list = ProcessIdList {
+            assigned: 0,
+            listed: 0,
+            ids: [0; ROOM],
+        };
+        // SAFETY: the job handle is open; the pointer and length describe
+        // `list`, laid out as the struct this information class fills, alive
+        // across the call.
+        let ok = unsafe {
+            QueryInformationJobObject(
+                self.handle(),
+                JobObjectBasicProcessIdList,
+                ptr::from_mut(&mut list).cast::<c_void>(),
+                mem::size_of_val(&list) as u32,
+                ptr::null_mut(),
+            )
+        };
+        // ERROR_MORE_DATA still fills the list as far as it goes.
+        if ok == 0 && io::Error::last_os_error().raw_os_error() != Some(234) {
+            return Err(io::Error::last_os_error());
+        }
+        let listed = (list.listed as usize).min(ROOM);
+        Ok(list.ids[..listed]
+            .iter()
+            .filter_map(|&pid| program(pid as u32).ok())
+            .collect())
+    }
+
     /// Ends every process in the job, with the status of a process ended by
     /// Ctrl-C.
     pub fn terminate(&self) -> io::Result<()> {
@@ -157,6 +206,64 @@ impl Job {
         }
         Ok(())
     }
+}
+
+/// The full path of the program the process `pid` runs.
+fn program(pid: u32) -> io::Result<PathBuf> {
+    // SAFETY: opening a process by id reads no memory of ours.
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `process` was just returned by OpenProcess, owned by nothing else.
+    let process = unsafe { OwnedHandle::from_raw_handle(process) };
+    let mut name = vec![0u16; 32 * 1024];
+    let mut len = name.len() as u32;
+    // SAFETY: the process handle is open with the access the call needs;
+    // `name` has room for `len` UTF-16 units, and `len` is writable.
+    let ok = unsafe {
+        QueryFullProcessImageNameW(
+            process.as_raw_handle(),
+            PROCESS_NAME_WIN32,
+            name.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    name.truncate(len as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from_wide(&name)))
+}
+
+/// Sends Ctrl-Break to the console process group `group` (a process started
+/// with [`Spawn::NewGroup`] leads one, its id the group's). It fails when
+/// systemfd has no console to send it through.
+pub fn ctrl_break(group: u32) -> io::Result<()> {
+    // SAFETY: generating a console event reads no memory of ours.
+    if unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, group) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Turns on escape sequences in the console behind the standard handle
+/// `which` (STD_OUTPUT_HANDLE, STD_ERROR_HANDLE); false when it is not a
+/// console or does not take them.
+pub fn enable_escape_sequences(which: STD_HANDLE) -> bool {
+    // SAFETY: reads the process's standard handle; no memory of ours.
+    let handle = unsafe { GetStdHandle(which) };
+    if handle.is_null() || handle == INVALID_HANDLE_VALUE {
+        return false;
+    }
+    let mut mode: CONSOLE_MODE = 0;
+    // SAFETY: `handle` is the process's standard handle, not closed by us;
+    // `mode` is writable.
+    if unsafe { GetConsoleMode(handle, &mut mode) } == 0 {
+        return false;
+    }
+    // SAFETY: as above; the mode is the console's own plus one flag.
+    unsafe { SetConsoleMode(handle, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0 }
 }
 
 /// Resumes the threads of a process created suspended (it has one). The
@@ -236,7 +343,21 @@ impl CtrlC {
     fn handle(&self) -> HANDLE {
         self.0
     }
+
+    /// Waits for the next Ctrl-C or Ctrl-Break.
+    pub fn wait(&self) -> io::Result<()> {
+        // SAFETY: the event is never closed (see `CtrlC`), so the handle is
+        // open.
+        if unsafe { WaitForSingleObject(self.handle(), INFINITE) } != WAIT_OBJECT_0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
+
+// SAFETY: the event handle is valid on every thread and never closed; waiting
+// on it from another thread is what it is for.
+unsafe impl Send for CtrlC {}
 
 unsafe extern "system" fn on_ctrl(kind: u32) -> i32 {
     if kind != CTRL_C_EVENT && kind != CTRL_BREAK_EVENT {
@@ -252,10 +373,25 @@ unsafe extern "system" fn on_ctrl(kind: u32) -> i32 {
     1
 }
 
+/// Where a process started by [`spawn_suspended`] stands in the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spawn {
+    /// In systemfd's console process group: Ctrl-C at the console reaches it.
+    SameGroup,
+    /// Leading a console process group of its own, which [`ctrl_break`] can
+    /// address; Ctrl-C at the console is ignored in it unless a process
+    /// turns it back on (Windows' rule for such groups).
+    NewGroup,
+}
+
 /// Starts `command` with its main thread suspended, so that it cannot start
 /// a process outside a job before it is in one; [`resume`] lets it run.
-pub fn spawn_suspended(command: &mut Command) -> io::Result<Child> {
-    command.creation_flags(CREATE_SUSPENDED).spawn()
+pub fn spawn_suspended(command: &mut Command, group: Spawn) -> io::Result<Child> {
+    let flags = match group {
+        Spawn::SameGroup => CREATE_SUSPENDED,
+        Spawn::NewGroup => CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP,
+    };
+    command.creation_flags(flags).spawn()
 }
 
 /// What [`wait_for`] woke up for.
