@@ -12,6 +12,10 @@
 //! socket's line also tells whether the socket claims its
 //! port exclusively: `socket0=tcp 127.0.0.1:5000 exclusiveaddruse=1 reuseaddr=0`.
 //!
+//! `probe run-copy DEST ARGS…` does what `cargo run` does: it writes a copy
+//! of the probe to DEST (the build's output), exiting 101 if it cannot, then
+//! runs it with ARGS.
+//!
 //! `probe bind-reuse ADDR` binds a TCP listener to ADDR with `SO_REUSEADDR`
 //! (on Windows: a port hijack, unless the owner claimed it exclusively) and
 //! prints `bound` or `bind failed: ERROR`, exiting 1 in the latter case.
@@ -22,6 +26,9 @@ use listenfd::ListenFd;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("run-copy") {
+        run_copy(&args[1..]);
+    }
     if args.first().map(String::as_str) == Some("bind-reuse") {
         bind_reuse(args.get(1).map(String::as_str).unwrap_or_default());
         return;
@@ -108,6 +115,31 @@ fn describe(
         return kind;
     }
     "unrecognised".into()
+}
+
+/// `run-copy DEST ARGS…`, as `cargo run` does: writes a copy of this program
+/// to DEST (the build's output), then runs it with ARGS and exits with its
+/// status. Fails with 101, as cargo does, when DEST cannot be written (on
+/// Windows, while a program runs from it).
+fn run_copy(args: &[String]) -> ! {
+    let Some((dest, rest)) = args.split_first() else {
+        eprintln!("run-copy needs DEST");
+        std::process::exit(2);
+    };
+    let copied = std::env::current_exe().and_then(|me| std::fs::copy(me, dest));
+    if let Err(err) = copied {
+        eprintln!("cannot write {dest}: {err}");
+        std::process::exit(101);
+    }
+    // A relative DEST names a file in the current directory.
+    let program = std::env::current_dir().unwrap_or_default().join(dest);
+    match std::process::Command::new(program).args(rest).status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(err) => {
+            eprintln!("cannot run {dest}: {err}");
+            std::process::exit(101);
+        }
+    }
 }
 
 fn bind_reuse(addr: &str) {

@@ -91,8 +91,8 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
     let interrupt = CtrlC::install()
         .context("cannot handle Ctrl-C")
         .map_err(Failure::setup)?;
-    let mut child =
-        sys::spawn_suspended(&mut command, sys::Spawn::SameGroup).map_err(|err| Failure::exec(launch.program(), err))?;
+    let mut child = sys::spawn_suspended(&mut command, sys::Spawn::SameGroup)
+        .map_err(|err| Failure::exec(launch.program(), err))?;
     let job = match job.assign(&child) {
         Ok(()) => Some(job),
         Err(err) => {

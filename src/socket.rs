@@ -127,7 +127,10 @@ impl Sockets {
     /// connection. The server's own port is claimed exclusively too, so no
     /// other process can intercept a secret.
     #[cfg(windows)]
-    pub fn serve(self, report: Box<crate::socket_server::Report>) -> Result<crate::socket_server::Server> {
+    pub fn serve(
+        self,
+        report: Box<crate::socket_server::Report>,
+    ) -> Result<crate::socket_server::Server> {
         use std::net::{Ipv4Addr, TcpListener};
         use std::sync::Arc;
 

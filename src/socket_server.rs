@@ -600,7 +600,10 @@ mod tests {
     fn refuses_a_request_that_is_too_long() {
         let secret = secret();
         let long = request(&secret, "00000000001");
-        assert_eq!(parse_request(&long, &only(&secret)), Err(Rejection::TooLong));
+        assert_eq!(
+            parse_request(&long, &only(&secret)),
+            Err(Rejection::TooLong)
+        );
     }
 
     #[test]
@@ -685,8 +688,7 @@ mod tests {
         }
 
         fn honest(&self, pid: u32) -> Vec<u8> {
-            self.ask(&request(&self.secret, &pid.to_string()))
-                .unwrap()
+            self.ask(&request(&self.secret, &pid.to_string())).unwrap()
         }
 
         fn next_event(&self) -> Event {

@@ -105,18 +105,18 @@ pub fn start(
     mut on_change: impl FnMut(Change) -> bool + Send + 'static,
 ) -> Result<Watcher> {
     let base = std::env::current_dir()
-        .and_then(std::fs::canonicalize)
+        .and_then(canonicalize)
         .context("cannot read the current directory")?;
     let mut roots = Vec::new();
     for path in settings.paths {
-        let canonical = std::fs::canonicalize(path)
-            .with_context(|| format!("cannot watch {}", path.display()))?;
+        let canonical =
+            canonicalize(path).with_context(|| format!("cannot watch {}", path.display()))?;
         roots.push(canonical);
     }
     let exclude = settings
         .exclude
         .iter()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| canonicalize(p).unwrap_or_else(|_| p.clone()))
         .collect();
     let mut rules = Rules::new(&roots, settings.ignores, &base, exclude)?;
 
@@ -216,6 +216,31 @@ impl State {
 /// not put off the restart for ever.
 fn batch_limit(debounce: Duration) -> Duration {
     debounce.saturating_mul(10).max(Duration::from_secs(1))
+}
+
+/// The absolute path with every link resolved, in the form a user reads:
+/// on Windows without the `\\?\` prefix that `fs::canonicalize` gives, when
+/// the path means the same without it (a drive path or a share, short
+/// enough). The changes are reported under the paths watched.
+fn canonicalize(path: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+    let canonical = std::fs::canonicalize(path)?;
+    #[cfg(windows)]
+    if let Some(text) = canonical.to_str() {
+        let plain = if let Some(share) = text.strip_prefix(r"\\?\UNC\") {
+            Some(format!(r"\\{share}"))
+        } else if let Some(drive) = text.strip_prefix(r"\\?\") {
+            let bytes = drive.as_bytes();
+            (bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == br":\")
+                .then(|| drive.to_owned())
+        } else {
+            None
+        };
+        // Longer paths need the prefix.
+        if let Some(plain) = plain.filter(|p| p.len() < 260) {
+            return Ok(PathBuf::from(plain));
+        }
+    }
+    Ok(canonical)
 }
 
 /// Waits for a counted change, then gathers more until the debounce period
@@ -685,20 +710,14 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     metadata.is_dir().then(|| (metadata.dev(), metadata.ino()))
 }
 
-/// What tells the directory at `path` from one made anew in its place:
-/// Windows has no inode number in the standard library, but a new directory
-/// has a new creation time.
+/// The volume and file index of the directory at `path`, if there is one.
 #[cfg(windows)]
 fn identity(path: &Path) -> Option<(u64, u64)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    let created = metadata
-        .created()
+    std::fs::metadata(path)
         .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    metadata
         .is_dir()
-        .then(|| (created.as_secs(), created.subsec_nanos().into()))
+        .then(|| crate::sys::file_id(path).ok())
+        .flatten()
 }
 
 /// A notify error's message, without the list of paths notify appends.

@@ -514,3 +514,308 @@ fn killing_systemfd_ends_the_command_tree() {
     // cmd started.
     wait_until_refused(addr);
 }
+
+// ---------------------------------------------------------------------------
+// Supervise mode (-w): a child per start, in a job object of its own, ready
+// once it has fetched its sockets.
+
+/// The pid in a probe's answer, `PID LINE`.
+fn answering_pid(answer: &str) -> u32 {
+    answer
+        .split(' ')
+        .next()
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in the answer {answer:?}"))
+}
+
+/// A project directory with a `src` to watch, and its Windows path.
+fn project() -> (tempfile::TempDir, String) {
+    let dir = util::temp_dir();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let src = util::wine::windows_path(&dir.path().join("src"));
+    (dir, src)
+}
+
+/// Writes `name` below `dir`, a change for systemfd to see.
+fn touch(dir: &std::path::Path, name: &str) {
+    std::fs::write(dir.join(name), format!("{:?}\n", Instant::now())).unwrap();
+}
+
+#[test]
+fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    // `wait`: each probe reads a line from stdin before it fetches its
+    // sockets, so the test decides when the new child has them.
+    let mut run = wine
+        .systemfd([
+            "-s",
+            "tcp::0",
+            "-w",
+            &src,
+            "--",
+            "examples\\probe.exe",
+            "serve",
+            "wait",
+        ])
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    run.wait_for_text("waiting");
+    run.write_stdin(GO);
+    run.wait_for_text(&format!("~> ready: pid {first} after "));
+    run.wait_for_text("serving");
+    assert_eq!(answering_pid(&ask(addr, "first")), first);
+
+    touch(&dir.path().join("src"), "main.rs");
+    run.wait_for_text("~> change: ");
+    run.wait_for_text(&format!(
+        "~> restart: starting a replacement; pid {first} serves until it is ready"
+    ));
+    let second = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    assert_ne!(first, second);
+    run.wait_for_text("waiting");
+    // The new child runs but has not fetched its sockets: the old one serves.
+    for n in 0..3 {
+        assert_eq!(answering_pid(&ask(addr, &format!("before {n}"))), first);
+    }
+    assert!(!run.report().contains("handover"), "{}", run.report());
+
+    run.write_stdin(GO);
+    run.wait_for_text(&format!("~> ready: pid {second} after "));
+    run.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    run.wait_for_text(&format!("~> stopped pid {first}: it exited with status "));
+    assert_eq!(answering_pid(&ask(addr, "after")), second);
+    assert!(
+        run.report().contains("(it fetched its sockets)"),
+        "{}",
+        run.report()
+    );
+    drop(dir);
+}
+
+#[test]
+fn a_request_loop_across_restarts_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    let mut run = wine
+        .systemfd([
+            "-s",
+            "tcp::0",
+            "-w",
+            &src,
+            "--",
+            "examples\\probe.exe",
+            "serve",
+        ])
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+
+    let done = Arc::new(AtomicBool::new(false));
+    let client = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut pids = Vec::new();
+            let mut failures = Vec::new();
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                n += 1;
+                let result = TcpStream::connect_timeout(&addr, DEADLINE).and_then(|mut stream| {
+                    stream.set_read_timeout(Some(DEADLINE))?;
+                    writeln!(stream, "request {n}")?;
+                    let mut answer = String::new();
+                    BufReader::new(&stream).read_line(&mut answer)?;
+                    Ok(answer)
+                });
+                match result {
+                    Ok(answer) if answer.trim_end().ends_with(&format!(" request {n}")) => {
+                        let pid = answering_pid(&answer);
+                        if pids.last() != Some(&pid) {
+                            pids.push(pid);
+                        }
+                    }
+                    Ok(answer) => failures.push(format!("request {n}: answer {answer:?}")),
+                    Err(err) => failures.push(format!("request {n}: {err}")),
+                }
+            }
+            (n, pids, failures)
+        })
+    };
+
+    let mut serving = first;
+    for restart in 0..3 {
+        touch(&dir.path().join("src"), &format!("file{restart}.rs"));
+        let line = run.wait_for_text(&format!("~> handover: "));
+        let new = util::number_after(&line, "handover: pid ");
+        run.wait_for_text(&format!("~> stopped pid {serving}"));
+        serving = new;
+    }
+    done.store(true, Ordering::SeqCst);
+    let (requests, pids, failures) = client.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {requests} requests failed: {failures:#?}\n{}",
+        failures.len(),
+        run.report()
+    );
+    // The answers came from the first child, then from each replacement.
+    assert_eq!(pids.first(), Some(&first), "{pids:?}");
+    assert_eq!(pids.last(), Some(&serving), "{pids:?}");
+    eprintln!("{requests} requests, answered by {pids:?}");
+    drop(dir);
+}
+
+#[test]
+fn ignored_files_do_not_restart() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    let src_dir = dir.path().join("src");
+    std::fs::write(src_dir.join(".gitignore"), "generated/\n").unwrap();
+    std::fs::create_dir(src_dir.join("generated")).unwrap();
+    let mut run = wine
+        .systemfd([
+            "-s",
+            "tcp::0",
+            "-w",
+            &src,
+            "--ignore",
+            "*.log",
+            "--",
+            "examples\\probe.exe",
+            "serve",
+        ])
+        .spawn();
+    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+    touch(&src_dir, "server.log");
+    touch(&src_dir.join("generated"), "table.rs");
+    // Past the debounce, a change that counts: the first change line is its.
+    std::thread::sleep(Duration::from_millis(500));
+    touch(&src_dir, "lib.rs");
+    let change = run.wait_for_text("~> change: ");
+    assert!(change.ends_with("lib.rs"), "{change}\n{}", run.report());
+    run.wait_for_text(&format!("~> handover: "));
+    run.wait_for_text(&format!("~> stopped pid {first}"));
+    let report = run.report();
+    assert!(!report.contains("server.log"), "{report}");
+    assert!(!report.contains("table.rs"), "{report}");
+    drop(dir);
+}
+
+#[test]
+fn a_failing_replacement_leaves_the_old_child_serving() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    // Run from the project, with the program from elsewhere (as an
+    // interpreter is): a replacement that fails is just a failure.
+    let command = format!("if exist fail.flag (exit 7) else {} serve", wine.probe());
+    let mut run = wine
+        .systemfd_in(
+            dir.path(),
+            ["-s", "tcp::0", "-w", &src, "--", "cmd", "/c", &command],
+        )
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    run.wait_for_text(&format!("~> ready: pid {first} "));
+    run.wait_for_text("serving");
+    let answering = answering_pid(&ask(addr, "before"));
+
+    std::fs::write(dir.path().join("fail.flag"), "").unwrap();
+    touch(&dir.path().join("src"), "main.rs");
+    let started = run.wait_for_text(&format!("~> started pid "));
+    let second = util::number_after(&started, "started pid ");
+    run.wait_for_text(&format!(
+        "~> pid {second} exited with status 7 before it was ready; pid {first} keeps serving"
+    ));
+    assert_eq!(answering_pid(&ask(addr, "after")), answering);
+
+    // Fixed: the next change replaces it.
+    std::fs::remove_file(dir.path().join("fail.flag")).unwrap();
+    touch(&dir.path().join("src"), "main.rs");
+    run.wait_for_text(&format!("~> stopped pid {first}"));
+    assert_ne!(answering_pid(&ask(addr, "fixed")), answering);
+    drop(dir);
+}
+
+/// `cargo run` on Windows: the replacement's build cannot replace the
+/// program the old child runs. Here the probe plays cargo: it writes a copy
+/// of itself to `app.exe` in the project, as a build would, and runs that;
+/// the copy fails while the old `app.exe` runs (Wine refuses it too: a
+/// sharing violation).
+#[test]
+fn a_replacement_that_cannot_replace_the_running_program_stops_the_old_child_first() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    wine.add_runtime(dir.path());
+    let probe = wine.probe();
+    let mut run = wine
+        .systemfd_in(
+            dir.path(),
+            [
+                "-s", "tcp::0", "-w", &src, "--", &probe, "run-copy", "app.exe", "serve",
+            ],
+        )
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    run.wait_for_text(&format!("~> ready: pid {first} "));
+    run.wait_for_text("serving");
+    let old = answering_pid(&ask(addr, "before"));
+
+    touch(&dir.path().join("src"), "main.rs");
+    run.wait_for_text("cannot write app.exe: ");
+    let line = run.wait_for_text("which Windows does not let a build replace while it runs");
+    assert!(
+        line.contains(&format!(
+            "before it was ready; pid {first} runs {}",
+            util::wine::windows_path(&dir.path().join("app.exe"))
+        )),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!("stopping pid {first} first and starting again")),
+        "{line}"
+    );
+    run.wait_for_text(&format!("~> stopped pid {first}"));
+    let third = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    run.wait_for_text(&format!("~> ready: pid {third} "));
+    let new = answering_pid(&ask(addr, "after"));
+    assert_ne!(new, old);
+    drop(dir);
+}
+
+#[test]
+fn ctrl_c_stops_the_children_and_leaves_no_process() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    // The probe runs below cmd: the job holds both.
+    let mut run = wine
+        .systemfd([
+            "-s",
+            "tcp::0",
+            "-w",
+            &src,
+            "--",
+            "cmd",
+            "/c",
+            "examples\\probe.exe serve",
+        ])
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+    run.wait_for_text("serving");
+    ask(addr, "before");
+    interrupt(run.child.id() as libc::pid_t);
+    run.wait_for_text("~> Ctrl-C: stopping the command (again to kill it at once)");
+    run.wait_for_text(&format!("~> stopped pid {first}"));
+    run.finish().assert_code(0);
+    // Nothing holds the socket: not systemfd, not cmd, not the probe.
+    wait_until_refused(addr);
+    drop(dir);
+}

@@ -221,12 +221,7 @@ pub fn run(
                         Status::Code(-1)
                     }
                 };
-                ended(
-                    &mut children,
-                    generation,
-                    server.as_ref(),
-                    printer,
-                );
+                ended(&mut children, generation, server.as_ref(), printer);
                 match supervisor
                     .serving_beside(generation)
                     .and_then(|serving| children.get(&serving))

@@ -12,8 +12,8 @@ use std::io;
 use std::mem;
 use std::os::windows::ffi::OsStringExt as _;
 use std::os::windows::io::{AsRawHandle as _, AsRawSocket as _, FromRawHandle as _, OwnedHandle};
-use std::path::PathBuf;
 use std::os::windows::process::CommandExt as _;
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -30,8 +30,7 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 use windows_sys::Win32::System::Console::{
     GenerateConsoleCtrlEvent, GetConsoleMode, GetStdHandle, SetConsoleCtrlHandler, SetConsoleMode,
-    CONSOLE_MODE, CTRL_BREAK_EVENT, CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING,
-    STD_HANDLE,
+    CONSOLE_MODE, CTRL_BREAK_EVENT, CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_HANDLE,
 };
 pub use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_OUTPUT_HANDLE};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
@@ -206,6 +205,29 @@ impl Job {
         }
         Ok(())
     }
+}
+
+/// The volume serial number and file index of the file or directory at
+/// `path`: what tells it from another made in its place.
+pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    use std::os::windows::fs::OpenOptionsExt as _;
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, FILE_FLAG_BACKUP_SEMANTICS,
+    };
+    // Opening a directory takes FILE_FLAG_BACKUP_SEMANTICS; no access is
+    // asked for, so any file can be opened to be identified.
+    let file = std::fs::OpenOptions::new()
+        .access_mode(0)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(path)?;
+    let mut info = BY_HANDLE_FILE_INFORMATION::default();
+    // SAFETY: the file handle is open (owned by `file`) and `info` is a
+    // writable BY_HANDLE_FILE_INFORMATION.
+    if unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let index = (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow);
+    Ok((info.dwVolumeSerialNumber.into(), index))
 }
 
 /// The full path of the program the process `pid` runs.

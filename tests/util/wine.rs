@@ -82,6 +82,40 @@ impl Wine {
     {
         self.command("systemfd.exe").args(args)
     }
+
+    /// `systemfd.exe ARGS…` run in `dir` (a Linux path) rather than beside
+    /// the binaries.
+    pub fn systemfd_in<I, S>(&self, dir: &Path, args: I) -> TestCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command(&windows_path(&self.bin.join("systemfd.exe")))
+            .current_dir(dir)
+            .args(args)
+    }
+
+    /// Puts what a Rust program needs to start under Wine (the shim) in
+    /// `dir`, for a program copied there.
+    pub fn add_runtime(&self, dir: &Path) {
+        std::fs::copy(
+            self.bin.join("bcryptprimitives.dll"),
+            dir.join("bcryptprimitives.dll"),
+        )
+        .expect("copy the shim");
+    }
+
+    /// The probe's full Windows path.
+    pub fn probe(&self) -> String {
+        windows_path(&self.bin.join("examples").join("probe.exe"))
+    }
+}
+
+/// The Windows path of a Linux path, as Wine's drive Z: shows it.
+pub fn windows_path(path: &Path) -> String {
+    let absolute = path.to_str().expect("a UTF-8 path");
+    assert!(absolute.starts_with('/'), "{absolute} is not absolute");
+    format!("Z:{}", absolute.replace('/', "\\"))
 }
 
 fn set_up() -> Result<Wine, String> {
