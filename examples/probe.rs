@@ -3,6 +3,10 @@
 //!
 //! `probe` prints a report and exits; `probe serve` then answers every TCP
 //! connection on its first socket with its pid and the request's first line.
+//! With `poll` as well, it accepts in
+//! non-blocking mode, taking a connection only once one is there: Wine
+//! loses a connection it accepts for a process that is being terminated
+//! while waiting in accept.
 //! With `wait` as well, it prints the environment part of the report and
 //! `waiting`, then reads a line from stdin before it asks for the sockets
 //! (on Windows: before it contacts the socket server).
@@ -77,11 +81,27 @@ fn main() {
         windows::exit_on_ctrl_c();
         println!("serving");
         let _ = std::io::stdout().flush();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let _ = BufReader::new(&stream).read_line(&mut line);
-            let _ = writeln!(stream, "{} {}", std::process::id(), line.trim_end());
+        // `poll`: accept only when a connection is there, never waiting in
+        // accept (see the module's documentation).
+        let poll = args.iter().any(|a| a == "poll");
+        if poll {
+            listener.set_nonblocking(true).expect("nonblocking");
+        }
+        loop {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(err) if poll && err.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let Ok(line) = read_line(&stream) else {
+                continue;
+            };
+            // In one write, so that an answer is whole or not sent.
+            let answer = format!("{} {}\n", std::process::id(), line.trim_end());
+            let _ = (&stream).write_all(answer.as_bytes());
         }
     }
 }
@@ -115,6 +135,23 @@ fn describe(
         return kind;
     }
     "unrecognised".into()
+}
+
+/// The first line a client sends, waiting for it even on a socket that an
+/// accept in non-blocking mode made non-blocking.
+fn read_line(stream: &std::net::TcpStream) -> std::io::Result<String> {
+    let _ = stream.set_nonblocking(false);
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        match reader.read_line(&mut line) {
+            Ok(_) => return Ok(line),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// `run-copy DEST ARGS…`, as `cargo run` does: writes a copy of this program

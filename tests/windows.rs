@@ -596,11 +596,25 @@ fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets(
     drop(dir);
 }
 
+/// Requests one after another, each on a new connection, across three
+/// restarts: none is refused or left unanswered in the socket's queue.
+///
+/// Wine cannot send Ctrl-Break (systemfd says so), so every stop here ends
+/// the old child at once, and a request it has accepted and not yet answered
+/// dies with it (the client sees the connection closed or reset): that is the
+/// loss a graceful stop prevents, at most one per stop with this sequential
+/// server. Nothing else may fail. The probe accepts with `poll`, as Wine also
+/// drops a connection it accepts for a process it is terminating in the
+/// middle of a waiting accept.
 #[test]
 fn a_request_loop_across_restarts_loses_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
+    const RESTARTS: usize = 3;
+    /// A request is answered in milliseconds; one that waits this long is
+    /// lost.
+    const ANSWER_WITHIN: Duration = Duration::from_secs(10);
     let Some(wine) = wine() else { return };
     let (dir, src) = project();
     let mut run = wine
@@ -612,6 +626,7 @@ fn a_request_loop_across_restarts_loses_nothing() {
             "--",
             "examples\\probe.exe",
             "serve",
+            "poll",
         ])
         .spawn();
     let addr = addr_in(&run.wait_for_text("-> socket #0"));
@@ -622,12 +637,12 @@ fn a_request_loop_across_restarts_loses_nothing() {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut pids = Vec::new();
-            let mut failures = Vec::new();
-            let mut n = 0;
+            let (mut failed, mut ended) = (Vec::new(), Vec::new());
+            let (mut n, mut last_answered) = (0, 0);
             while !done.load(Ordering::SeqCst) {
                 n += 1;
                 let result = TcpStream::connect_timeout(&addr, DEADLINE).and_then(|mut stream| {
-                    stream.set_read_timeout(Some(DEADLINE))?;
+                    stream.set_read_timeout(Some(ANSWER_WITHIN))?;
                     writeln!(stream, "request {n}")?;
                     let mut answer = String::new();
                     BufReader::new(&stream).read_line(&mut answer)?;
@@ -639,35 +654,67 @@ fn a_request_loop_across_restarts_loses_nothing() {
                         if pids.last() != Some(&pid) {
                             pids.push(pid);
                         }
+                        last_answered = n;
                     }
-                    Ok(answer) => failures.push(format!("request {n}: answer {answer:?}")),
-                    Err(err) => failures.push(format!("request {n}: {err}")),
+                    // Accepted, then closed before the whole answer: the
+                    // child ended.
+                    Ok(answer) if !answer.ends_with('\n') => {
+                        ended.push((n, format!("closed after {answer:?}")))
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                        ended.push((n, err.to_string()))
+                    }
+                    // Accepted and never answered (Wine, now and then,
+                    // with a child it ended at that moment): the next
+                    // requests must be answered.
+                    Err(err)
+                        if matches!(
+                            err.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        ended.push((n, "no answer".to_owned()))
+                    }
+                    Ok(answer) => failed.push((n, format!("answer {answer:?}"))),
+                    Err(err) => failed.push((n, err.to_string())),
                 }
             }
-            (n, pids, failures)
+            // A request lost in an ended child is followed by answers.
+            if ended.last().is_some_and(|&(lost, _)| lost > last_answered) {
+                failed.extend(ended.pop());
+            }
+            (n, pids, failed, ended)
         })
     };
 
     let mut serving = first;
-    for restart in 0..3 {
+    for restart in 0..RESTARTS {
         touch(&dir.path().join("src"), &format!("file{restart}.rs"));
-        let line = run.wait_for_text(&format!("~> handover: "));
+        let line = run.wait_for_text("~> handover: ");
         let new = util::number_after(&line, "handover: pid ");
         run.wait_for_text(&format!("~> stopped pid {serving}"));
         serving = new;
     }
+    // Requests to the last child, after the last stop.
+    std::thread::sleep(Duration::from_millis(300));
     done.store(true, Ordering::SeqCst);
-    let (requests, pids, failures) = client.join().unwrap();
+    let (requests, pids, failed, ended) = client.join().unwrap();
+    interrupt(run.child.id() as libc::pid_t);
+    let ran = run.finish().assert_code(0);
+    let graceful = !ran.stderr().contains("cannot send Ctrl-Break");
     assert!(
-        failures.is_empty(),
-        "{} of {requests} requests failed: {failures:#?}\n{}",
-        failures.len(),
-        run.report()
+        failed.is_empty() && (ended.is_empty() || !graceful) && ended.len() <= RESTARTS,
+        "of {requests} requests, failed: {failed:?}; lost in an ended child: {ended:?}\n{}",
+        ran.report()
     );
     // The answers came from the first child, then from each replacement.
     assert_eq!(pids.first(), Some(&first), "{pids:?}");
     assert_eq!(pids.last(), Some(&serving), "{pids:?}");
-    eprintln!("{requests} requests, answered by {pids:?}");
+    assert!(pids.len() > RESTARTS, "{pids:?}");
+    eprintln!(
+        "{requests} requests, answered by {pids:?}; {} lost in a child ended at once",
+        ended.len()
+    );
     drop(dir);
 }
 
@@ -769,11 +816,12 @@ fn a_replacement_that_cannot_replace_the_running_program_stops_the_old_child_fir
     let old = answering_pid(&ask(addr, "before"));
 
     touch(&dir.path().join("src"), "main.rs");
+    let second = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
     run.wait_for_text("cannot write app.exe: ");
     let line = run.wait_for_text("which Windows does not let a build replace while it runs");
     assert!(
-        line.contains(&format!(
-            "before it was ready; pid {first} runs {}",
+        line.starts_with(&format!(
+            "~> pid {second} exited with status 101 before it was ready; pid {first} runs {}",
             util::wine::windows_path(&dir.path().join("app.exe"))
         )),
         "{line}"
