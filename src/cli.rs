@@ -44,8 +44,8 @@ Spec forms (-s):
 
 Exit status: the command's own; 2 for a bad command line or spec, 1 when a
 socket cannot be set up, 126/127 when COMMAND cannot be run / is not found.
-In supervise mode (-w): 0 once SIGINT or SIGTERM has stopped the command,
-128+N when a second one killed it at once.";
+In supervise mode (-w): 0 once SIGINT or SIGTERM (Windows: Ctrl-C) has stopped
+the command, 128+N when a second one killed it at once (Windows: 130).";
 
 /// Opens listening sockets and runs a command that inherits them.
 ///
@@ -94,7 +94,8 @@ pub struct Cli {
     /// restarts it on a change under PATH or on SIGHUP. .gitignore and .ignore files are
     /// honoured. A ready command (it sent READY=1 to NOTIFY_SOCKET or, on Linux, it waits
     /// for connections on a socket: see --ready) is replaced only once its successor is
-    /// ready; any other is stopped first, while the sockets hold new connections. Unix only.
+    /// ready; any other is stopped first, while the sockets hold new connections. On Windows a
+    /// command is ready once it has fetched its sockets, and file changes alone restart it.
     #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = values::watch_path, help_heading = "Supervise mode")]
     watch: Vec<PathBuf>,
 
@@ -110,7 +111,7 @@ pub struct Cli {
     #[arg(long, value_name = "SIGNAL", value_parser = values::signal, help_heading = "Supervise mode")]
     stop_signal: Option<Signal>,
 
-    /// How long COMMAND has to exit after the stop signal before SIGKILL (500ms, 5s; plain numbers are seconds) [default: 5s]
+    /// How long COMMAND has to exit after the stop signal (Windows: Ctrl-Break) before SIGKILL (Windows: its job is ended) (500ms, 5s; plain numbers are seconds) [default: 5s]
     #[arg(long, value_name = "DURATION", value_parser = values::stop_timeout, help_heading = "Supervise mode")]
     stop_timeout: Option<Duration>,
 
