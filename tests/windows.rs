@@ -867,3 +867,64 @@ fn ctrl_c_stops_the_children_and_leaves_no_process() {
     wait_until_refused(addr);
     drop(dir);
 }
+
+#[test]
+fn killing_systemfd_ends_every_child_it_supervises() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    let mut run = wine
+        .systemfd([
+            "-s",
+            "tcp::0",
+            "-w",
+            &src,
+            "--",
+            "cmd",
+            "/c",
+            "examples\\probe.exe serve",
+        ])
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    run.wait_for_text("~> ready: pid ");
+    run.wait_for_text("serving");
+    ask(addr, "before");
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
+    // The jobs went with systemfd: nothing holds the socket.
+    wait_until_refused(addr);
+    drop(dir);
+}
+
+/// Signals and readiness protocols are Unix's: on Windows the flags that
+/// name them are usage errors that say what happens instead.
+#[test]
+fn unix_only_supervise_flags_are_usage_errors() {
+    let Some(wine) = wine() else { return };
+    let (dir, src) = project();
+    for (flag, value, says) in [
+        (
+            "--stop-signal",
+            "INT",
+            "invalid value 'INT' for '--stop-signal <SIGNAL>': Windows has no signals to send",
+        ),
+        (
+            "--signal",
+            "HUP",
+            "invalid value 'HUP' for '--signal <SIGNAL>': Windows has no signals to send",
+        ),
+        (
+            "--ready",
+            "notify",
+            "--ready has no meaning on Windows: a new COMMAND is ready once it has fetched its sockets",
+        ),
+    ] {
+        let ran = wine
+            .systemfd(["-s", "tcp::0", "-w", &src, flag, value, "--", "cmd", "/c", "exit 0"])
+            .output()
+            .assert_code(2);
+        let stderr = ran.stderr();
+        assert!(stderr.contains(says), "{}", ran.report());
+        assert!(!stderr.contains("~> socket"), "{}", ran.report());
+    }
+    drop(dir);
+}

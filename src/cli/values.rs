@@ -9,7 +9,7 @@ use crate::signal::Signal;
 /// `--stop-signal`: `TERM`, `SIGTERM`, `sigterm` or `15`.
 pub fn signal(text: &str) -> Result<Signal, String> {
     if !cfg!(unix) {
-        return Err("signals do not exist on this platform".into());
+        return Err("Windows has no signals to send: COMMAND is asked to stop with Ctrl-Break, and a change restarts it".into());
     }
     if let Ok(number) = text.parse::<i32>() {
         return if (1..=Signal::MAX).contains(&number) {
