@@ -746,7 +746,7 @@ fn ignored_files_do_not_restart() {
     touch(&src_dir, "lib.rs");
     let change = run.wait_for_text("~> change: ");
     assert!(change.ends_with("lib.rs"), "{change}\n{}", run.report());
-    run.wait_for_text(&format!("~> handover: "));
+    run.wait_for_text("~> handover: ");
     run.wait_for_text(&format!("~> stopped pid {first}"));
     let report = run.report();
     assert!(!report.contains("server.log"), "{report}");
@@ -775,7 +775,7 @@ fn a_failing_replacement_leaves_the_old_child_serving() {
 
     std::fs::write(dir.path().join("fail.flag"), "").unwrap();
     touch(&dir.path().join("src"), "main.rs");
-    let started = run.wait_for_text(&format!("~> started pid "));
+    let started = run.wait_for_text("~> started pid ");
     let second = util::number_after(&started, "started pid ");
     run.wait_for_text(&format!(
         "~> pid {second} exited with status 7 before it was ready; pid {first} keeps serving"
