@@ -26,6 +26,7 @@ use super::children::{self, Children, News};
 use super::state::Waiter;
 use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
 use super::terminal::Terminal;
+use super::StartError;
 use crate::activation::{self, FIRST_FD};
 use crate::config::{Launch, Readiness, Supervise};
 use crate::error::Failure;
@@ -185,17 +186,7 @@ pub fn run(
                             children.insert(generation, pid, listener);
                             Event::Started { generation, pid }
                         }
-                        // The first start decides whether COMMAND can run at all.
-                        Err(StartError::Setup(err)) if generation == 1 => {
-                            return Err(Failure::setup(err))
-                        }
-                        Err(StartError::Exec(err)) if generation == 1 => {
-                            return Err(Failure::exec(program, err))
-                        }
-                        Err(err) => Event::StartFailed {
-                            generation,
-                            error: err.describe(program),
-                        },
+                        Err(err) => err.event(generation, program)?,
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
@@ -420,21 +411,6 @@ fn environment(sockets: &Sockets) -> Vec<(OsString, OsString)> {
 fn send(children: &Children, pid: u32, signals: &[Signal], printer: &Printer) {
     if let Err(err) = children.signal(pid, signals) {
         printer.warn(&format!("cannot signal pid {pid}: {err}"));
-    }
-}
-
-/// Why a start failed: systemfd's own set-up, or COMMAND itself.
-enum StartError {
-    Setup(anyhow::Error),
-    Exec(std::io::Error),
-}
-
-impl StartError {
-    fn describe(self, program: &std::ffi::OsStr) -> String {
-        match self {
-            StartError::Setup(err) => format!("{err:#}"),
-            StartError::Exec(err) => Failure::exec(program, err).to_string(),
-        }
     }
 }
 

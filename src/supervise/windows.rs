@@ -26,7 +26,6 @@
 //! child, from a thread that waits for it.
 
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::mpsc;
@@ -35,6 +34,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+use super::StartError;
 use crate::activation;
 use crate::config::{Launch, Readiness, Supervise};
 use crate::error::Failure;
@@ -155,17 +155,7 @@ pub fn run(
                             children.insert(pid, running);
                             Event::Started { generation, pid }
                         }
-                        // The first start decides whether COMMAND can run at all.
-                        Err(StartError::Setup(err)) if generation == 1 => {
-                            return Err(Failure::setup(err))
-                        }
-                        Err(StartError::Exec(err)) if generation == 1 => {
-                            return Err(Failure::exec(program, err))
-                        }
-                        Err(err) => Event::StartFailed {
-                            generation,
-                            error: err.describe(program),
-                        },
+                        Err(err) => err.event(generation, program)?,
                     };
                     actions.extend(supervisor.handle(event, Instant::now()));
                 }
@@ -314,21 +304,6 @@ fn built_here(job: &Job, here: Option<&Path>) -> Option<PathBuf> {
 /// Windows paths compare without regard to case.
 fn lowercase(path: &Path) -> PathBuf {
     PathBuf::from(path.to_string_lossy().to_lowercase())
-}
-
-/// Why a start failed: systemfd's own set-up, or COMMAND itself.
-enum StartError {
-    Setup(anyhow::Error),
-    Exec(std::io::Error),
-}
-
-impl StartError {
-    fn describe(self, program: &OsStr) -> String {
-        match self {
-            StartError::Setup(err) => format!("{err:#}"),
-            StartError::Exec(err) => Failure::exec(program, err).to_string(),
-        }
-    }
 }
 
 /// Starts children: everything a start needs besides the generation.
