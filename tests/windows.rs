@@ -608,7 +608,7 @@ fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets(
 /// middle of a waiting accept.
 #[test]
 fn a_request_loop_across_restarts_loses_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
     const RESTARTS: usize = 3;
@@ -633,8 +633,10 @@ fn a_request_loop_across_restarts_loses_nothing() {
     let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
 
     let done = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let client = {
         let done = Arc::clone(&done);
+        let answered = Arc::clone(&answered);
         std::thread::spawn(move || {
             let mut pids = Vec::new();
             let (mut failed, mut ended) = (Vec::new(), Vec::new());
@@ -655,6 +657,7 @@ fn a_request_loop_across_restarts_loses_nothing() {
                             pids.push(pid);
                         }
                         last_answered = n;
+                        answered.fetch_add(1, Ordering::SeqCst);
                     }
                     // Accepted, then closed before the whole answer: the
                     // child ended.
@@ -695,8 +698,12 @@ fn a_request_loop_across_restarts_loses_nothing() {
         run.wait_for_text(&format!("~> stopped pid {serving}"));
         serving = new;
     }
-    // Requests to the last child, after the last stop.
-    std::thread::sleep(Duration::from_millis(300));
+    // Answers from the last child, after the last stop, before the end.
+    let after_last_stop = answered.load(Ordering::SeqCst) + 20;
+    let end = Instant::now() + DEADLINE;
+    while answered.load(Ordering::SeqCst) < after_last_stop && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     done.store(true, Ordering::SeqCst);
     let (requests, pids, failed, ended) = client.join().unwrap();
     interrupt(run.child.id() as libc::pid_t);
