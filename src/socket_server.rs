@@ -9,9 +9,14 @@
 //! gets the connection closed with no data. The protocol is written down in
 //! `docs/protocol.md`.
 //!
+//! Each command served gets a secret of its own ([`Server::issue`]): in
+//! supervise mode a request thereby tells which start of the command it
+//! comes from (its pid may be a grandchild's), and an ended start's secret
+//! is revoked.
+//!
 //! Every local process can reach the server, so it must withstand any input:
 //! each connection is handled on its own thread with a size and time bound,
-//! never blocking the accept loop; the secret is compared in constant time;
+//! never blocking the accept loop; secrets are compared in constant time;
 //! nothing a client sends can panic it. All of that is portable and tested on
 //! every platform; only making the `WSAPROTOCOL_INFOW` records is Windows
 //! code, which the platform module passes in as the `duplicate` function.
