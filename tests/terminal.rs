@@ -176,6 +176,8 @@ expect status=0"#,
     );
 }
 
+/// Stopped is `T`; or `D` for a shell stopped while it waited for a
+/// `vfork` child that the same Ctrl-Z stopped (`T`) before its exec.
 #[test]
 fn ctrl_z_suspends_the_command_and_fg_resumes_it() {
     in_a_shell(
@@ -183,7 +185,7 @@ fn ctrl_z_suspends_the_command_and_fg_resumes_it() {
 expect tick 2
 send \x1a
 expect Stopped
-send for i in 1 2 3 4 5 6 7 8 9 10; do s=$(awk '{print $3}' /proc/$(cat child.pid)/stat); [ $s = T ] && break; sleep 0.2; done; echo state=$s\r
+send p=$(cat child.pid); for i in 1 2 3 4 5 6 7 8 9 10; do s=$(awk '{print $3}' /proc/$p/stat); for k in $(cat /proc/$p/task/$p/children); do s=$s$(awk '{print $3}' /proc/$k/stat); done; case $s in T*|DT) s=T; break;; esac; sleep 0.2; done; echo state=$s\r
 expect state=T
 send fg\r
 expect tick [0-9]+
