@@ -541,25 +541,22 @@ fn touch(dir: &std::path::Path, name: &str) {
     std::fs::write(dir.join(name), format!("{:?}\n", Instant::now())).unwrap();
 }
 
+/// `systemfd.exe -s tcp::0 -w SRC ARGS…`, running, and its socket's address.
+fn supervise(wine: &util::wine::Wine, src: &str, args: &[&str]) -> (util::Running, SocketAddr) {
+    let mut run = wine
+        .systemfd(["-s", "tcp::0", "-w", src].iter().chain(args))
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    (run, addr)
+}
+
 #[test]
 fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets() {
     let Some(wine) = wine() else { return };
     let (dir, src) = project();
     // `wait`: each probe reads a line from stdin before it fetches its
     // sockets, so the test decides when the new child has them.
-    let mut run = wine
-        .systemfd([
-            "-s",
-            "tcp::0",
-            "-w",
-            &src,
-            "--",
-            "examples\\probe.exe",
-            "serve",
-            "wait",
-        ])
-        .spawn();
-    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let (mut run, addr) = supervise(wine, &src, &["--", "examples\\probe.exe", "serve", "wait"]);
     let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
     run.wait_for_text("waiting");
     run.write_stdin(GO);
@@ -617,19 +614,7 @@ fn a_request_loop_across_restarts_loses_nothing() {
     const ANSWER_WITHIN: Duration = Duration::from_secs(10);
     let Some(wine) = wine() else { return };
     let (dir, src) = project();
-    let mut run = wine
-        .systemfd([
-            "-s",
-            "tcp::0",
-            "-w",
-            &src,
-            "--",
-            "examples\\probe.exe",
-            "serve",
-            "poll",
-        ])
-        .spawn();
-    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let (mut run, addr) = supervise(wine, &src, &["--", "examples\\probe.exe", "serve", "poll"]);
     let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
 
     let done = Arc::new(AtomicBool::new(false));
@@ -732,19 +717,11 @@ fn ignored_files_do_not_restart() {
     let src_dir = dir.path().join("src");
     std::fs::write(src_dir.join(".gitignore"), "generated/\n").unwrap();
     std::fs::create_dir(src_dir.join("generated")).unwrap();
-    let mut run = wine
-        .systemfd([
-            "-s",
-            "tcp::0",
-            "-w",
-            &src,
-            "--ignore",
-            "*.log",
-            "--",
-            "examples\\probe.exe",
-            "serve",
-        ])
-        .spawn();
+    let (mut run, _) = supervise(
+        wine,
+        &src,
+        &["--ignore", "*.log", "--", "examples\\probe.exe", "serve"],
+    );
     let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
     touch(&src_dir, "server.log");
     touch(&src_dir.join("generated"), "table.rs");
@@ -850,19 +827,11 @@ fn ctrl_c_stops_the_children_and_leaves_no_process() {
     let Some(wine) = wine() else { return };
     let (dir, src) = project();
     // The probe runs below cmd: the job holds both.
-    let mut run = wine
-        .systemfd([
-            "-s",
-            "tcp::0",
-            "-w",
-            &src,
-            "--",
-            "cmd",
-            "/c",
-            "examples\\probe.exe serve",
-        ])
-        .spawn();
-    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let (mut run, addr) = supervise(
+        wine,
+        &src,
+        &["--", "cmd", "/c", "examples\\probe.exe serve"],
+    );
     let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
     run.wait_for_text("serving");
     ask(addr, "before");
@@ -879,19 +848,11 @@ fn ctrl_c_stops_the_children_and_leaves_no_process() {
 fn killing_systemfd_ends_every_child_it_supervises() {
     let Some(wine) = wine() else { return };
     let (dir, src) = project();
-    let mut run = wine
-        .systemfd([
-            "-s",
-            "tcp::0",
-            "-w",
-            &src,
-            "--",
-            "cmd",
-            "/c",
-            "examples\\probe.exe serve",
-        ])
-        .spawn();
-    let addr = addr_in(&run.wait_for_text("-> socket #0"));
+    let (mut run, addr) = supervise(
+        wine,
+        &src,
+        &["--", "cmd", "/c", "examples\\probe.exe serve"],
+    );
     run.wait_for_text("~> ready: pid ");
     run.wait_for_text("serving");
     ask(addr, "before");

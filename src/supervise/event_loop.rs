@@ -24,7 +24,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SI
 use super::children::{self, Children, News};
 #[cfg(target_os = "linux")]
 use super::state::Waiter;
-use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+use super::state::{Action, Event, Generation, Status, Supervisor};
 use super::terminal::Terminal;
 use super::StartError;
 use crate::activation::{self, FIRST_FD};
@@ -37,7 +37,7 @@ use crate::readiness::{self, Directory, Listener, Message};
 use crate::signal::Signal;
 use crate::socket::Sockets;
 use crate::sys;
-use crate::watch::{self, Change};
+use crate::watch::Change;
 
 /// How often a group whose leader has exited is looked at until it empties.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -104,12 +104,7 @@ pub fn run(
     sockets: Sockets,
     printer: &Printer,
 ) -> Result<i32, Failure> {
-    let policy = Policy {
-        stop_first: settings.stop_first,
-        grace: settings.stop_timeout,
-        signal_on_change: settings.signal_on_change,
-        ready: readiness(settings.ready, &sockets),
-    };
+    let policy = super::policy(settings, readiness(settings.ready, &sockets));
     let directory = Directory::create()
         .context("cannot create a private directory for the readiness sockets")
         .map_err(Failure::setup)?;
@@ -140,19 +135,13 @@ pub fn run(
         .context("cannot start the signal thread")
         .map_err(Failure::setup)?;
 
-    // Watching starts before the first child, so no change goes unseen.
     let change_tx = tx.clone();
-    let _watcher = watch::start(
-        watch::Settings {
-            paths: &settings.watch,
-            ignores: &settings.ignore,
-            debounce: settings.debounce,
-            exclude: vec![directory.path().to_owned()],
-        },
+    let _watcher = super::watch_files(
+        settings,
+        vec![directory.path().to_owned()],
         *printer,
         move |change| change_tx.send(Input::Change(change)).is_ok(),
-    )
-    .map_err(Failure::setup)?;
+    )?;
 
     let staged = sys::stage(&sockets.fds(), FIRST_FD + sockets.len() as i32)
         .context("cannot duplicate a socket")

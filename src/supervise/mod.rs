@@ -23,9 +23,46 @@ pub use event_loop::run;
 pub use windows::run;
 
 use std::ffi::OsStr;
+use std::path::PathBuf;
 
+use crate::config::{Readiness, Supervise};
 use crate::error::Failure;
-use state::{Event, Generation};
+use crate::output::Printer;
+use crate::watch;
+use state::{Event, Generation, Policy};
+
+/// How restarts are carried out, from the settings, with `ready` what
+/// readiness comes to on this platform.
+fn policy(settings: &Supervise, ready: Readiness) -> Policy {
+    Policy {
+        stop_first: settings.stop_first,
+        grace: settings.stop_timeout,
+        signal_on_change: settings.signal_on_change,
+        ready,
+    }
+}
+
+/// Starts watching the `-w` paths, leaving out `exclude`; `on_change` gets
+/// every debounced batch. Started before the first child, so that no change
+/// goes unseen.
+fn watch_files(
+    settings: &Supervise,
+    exclude: Vec<PathBuf>,
+    printer: Printer,
+    on_change: impl FnMut(watch::Change) -> bool + Send + 'static,
+) -> Result<watch::Watcher, Failure> {
+    watch::start(
+        watch::Settings {
+            paths: &settings.watch,
+            ignores: &settings.ignore,
+            debounce: settings.debounce,
+            exclude,
+        },
+        printer,
+        on_change,
+    )
+    .map_err(Failure::setup)
+}
 
 /// Why a start failed: systemfd's own set-up, or COMMAND itself.
 enum StartError {

@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::state::{Action, Event, Generation, Policy, Status, Supervisor};
+use super::state::{Action, Event, Generation, Status, Supervisor};
 use super::StartError;
 use crate::activation;
 use crate::config::{Launch, Readiness, Supervise};
@@ -43,7 +43,7 @@ use crate::signal::Signal;
 use crate::socket::Sockets;
 use crate::socket_server::{self, Key, Server};
 use crate::sys::{self, CtrlC, Job, Spawn};
-use crate::watch::{self, Change};
+use crate::watch::Change;
 
 /// What the threads forward to the loop.
 enum Input {
@@ -77,12 +77,8 @@ pub fn run(
     sockets: Sockets,
     printer: &Printer,
 ) -> Result<i32, Failure> {
-    let policy = Policy {
-        stop_first: settings.stop_first,
-        grace: settings.stop_timeout,
-        signal_on_change: None,
-        ready: Readiness::Fetched,
-    };
+    // `--signal` is refused here, so a change always restarts.
+    let policy = super::policy(settings, Readiness::Fetched);
     let (tx, rx) = mpsc::channel();
 
     let interrupt = CtrlC::install()
@@ -101,19 +97,10 @@ pub fn run(
         .context("cannot start the Ctrl-C thread")
         .map_err(Failure::setup)?;
 
-    // Watching starts before the first child, so no change goes unseen.
     let change_tx = tx.clone();
-    let _watcher = watch::start(
-        watch::Settings {
-            paths: &settings.watch,
-            ignores: &settings.ignore,
-            debounce: settings.debounce,
-            exclude: Vec::new(),
-        },
-        *printer,
-        move |change| change_tx.send(Input::Change(change)).is_ok(),
-    )
-    .map_err(Failure::setup)?;
+    let _watcher = super::watch_files(settings, Vec::new(), *printer, move |change| {
+        change_tx.send(Input::Change(change)).is_ok()
+    })?;
 
     let fd_names = sockets.fd_names();
     let server = if sockets.is_empty() {

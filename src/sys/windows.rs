@@ -22,7 +22,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use socket2::Socket;
 use windows_sys::Win32::Foundation::{
-    HANDLE, INVALID_HANDLE_VALUE, STATUS_CONTROL_C_EXIT, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    ERROR_MORE_DATA, HANDLE, INVALID_HANDLE_VALUE, STATUS_CONTROL_C_EXIT, WAIT_OBJECT_0,
+    WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Networking::WinSock::{
     setsockopt, WSADuplicateSocketW, WSAGetLastError, SOCKET, SOCKET_ERROR, SOL_SOCKET,
@@ -185,7 +186,7 @@ impl Job {
             )
         };
         // ERROR_MORE_DATA still fills the list as far as it goes.
-        if ok == 0 && io::Error::last_os_error().raw_os_error() != Some(234) {
+        if ok == 0 && io::Error::last_os_error().raw_os_error() != Some(ERROR_MORE_DATA as i32) {
             return Err(io::Error::last_os_error());
         }
         let listed = (list.listed as usize).min(ROOM);
