@@ -264,16 +264,7 @@ pub fn run(
                 .into_iter()
                 .map(|(generation, status)| Event::Exited { generation, status }),
         );
-        for event in events {
-            actions.extend(supervisor.handle(event, Instant::now()));
-        }
-        // A steady stream of input must not hold off what is due.
-        if supervisor
-            .next_deadline()
-            .is_some_and(|deadline| deadline <= Instant::now())
-        {
-            actions.extend(supervisor.handle(Event::Tick, Instant::now()));
-        }
+        actions.extend(supervisor.handle_all(events, Instant::now()));
     }
 }
 

@@ -571,6 +571,23 @@ impl Supervisor {
             .filter(|child| child.state == State::Starting)
     }
 
+    /// Handles `events` as they came, then a [`Event::Tick`] if one is
+    /// due: a steady stream of events must not hold off what is due.
+    pub fn handle_all(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut out: Vec<Action> = events
+            .into_iter()
+            .flat_map(|event| self.handle(event, now))
+            .collect();
+        if self.next_deadline().is_some_and(|deadline| deadline <= now) {
+            out.extend(self.handle(Event::Tick, now));
+        }
+        out
+    }
+
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {

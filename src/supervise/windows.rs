@@ -213,14 +213,7 @@ pub fn run(
                 }
             }
         };
-        actions.extend(supervisor.handle(event, Instant::now()));
-        // A steady stream of input must not hold off what is due.
-        if supervisor
-            .next_deadline()
-            .is_some_and(|deadline| deadline <= Instant::now())
-        {
-            actions.extend(supervisor.handle(Event::Tick, Instant::now()));
-        }
+        actions.extend(supervisor.handle_all([event], Instant::now()));
     }
 }
 
