@@ -1,18 +1,32 @@
-//! The socket-activation environment, as systemd and the `listenfd` crate read it.
+//! The socket-activation environment, as systemd and the `listenfd` crate
+//! read it, and the one place where COMMAND's environment is built.
 //!
-//! See `docs/protocol.md`. The variables are computed here, portably; the
-//! platform modules only decide where the sockets go.
+//! See `docs/protocol.md`. The variables are computed here, portably, from
+//! plain values; the platform code only decides where the sockets go and,
+//! for `LISTEN_PID`, which process the command is.
+
+use std::ffi::{OsStr, OsString};
 
 use crate::socket_server;
 
-/// The first descriptor of the passed sockets (`SD_LISTEN_FDS_START`).
+/// The first descriptor of the passed sockets (`SD_LISTEN_FDS_START`, from
+/// systemd's `sd_listen_fds(3)`).
 pub const FIRST_FD: i32 = 3;
+
+/// The `sd_notify` variable: the path of the datagram socket a service
+/// reports readiness on (systemd's `sd_notify(3)`). Unix only: on Windows a
+/// child is ready once it fetched its sockets.
+#[cfg(unix)]
+pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
+/// `LISTEN_PID`: the pid the sockets are meant for (`sd_listen_fds(3)`).
+pub const LISTEN_PID: &str = "LISTEN_PID";
 
 /// Every variable systemfd sets; all are cleared from the inherited
 /// environment first, so stale values from an outer activation never leak.
 pub const VARIABLES: [&str; 4] = [
     "LISTEN_FDS",
-    "LISTEN_PID",
+    LISTEN_PID,
     "LISTEN_FDNAMES",
     "LISTEN_FDS_FIRST_FD",
 ];
@@ -40,16 +54,175 @@ pub fn target_label(index: usize) -> String {
     }
 }
 
-/// The variables for `sockets`, except `LISTEN_PID`, which depends on the
-/// process that runs the command. Empty when there are no sockets.
+/// Duplicates `sockets` above the fds they are passed at (3…), so that a
+/// start can move them there without closing one it still needs (Unix).
+///
+/// # Errors
+/// When a socket cannot be duplicated (out of descriptors).
 #[cfg(unix)]
-pub fn variables(sockets: &crate::socket::Sockets) -> Vec<(&'static str, String)> {
-    if sockets.is_empty() {
-        return Vec::new();
+pub fn stage(sockets: &crate::socket::Sockets) -> anyhow::Result<Vec<std::os::fd::OwnedFd>> {
+    use anyhow::Context as _;
+    crate::sys::stage(&sockets.fds(), FIRST_FD + sockets.len() as i32)
+        .context("cannot duplicate a socket")
+}
+
+/// COMMAND as it is started: program, arguments and the whole environment.
+///
+/// Built once per run from plain values and used by exec mode and by every
+/// start of supervise mode, on every platform, so the rules (which inherited
+/// variables are dropped, when `LISTEN_PID` is set) live here only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// COMMAND and its arguments; never empty.
+    pub command: Vec<OsString>,
+    /// Every variable COMMAND gets, in order, names unique.
+    pub env: Vec<(OsString, OsString)>,
+    /// Whether COMMAND's own pid goes into `LISTEN_PID`. Only the platform
+    /// knows that pid (exec keeps systemfd's; a forked child learns its own),
+    /// so the variable itself is set there, under [`LISTEN_PID`].
+    pub listen_pid: bool,
+}
+
+impl Invocation {
+    /// `command` (never empty) with the `inherited` environment, less every
+    /// socket-passing variable an outer provider may have left
+    /// ([`STALE_VARIABLES`]).
+    pub fn new(
+        command: &[OsString],
+        inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Invocation {
+        assert!(!command.is_empty(), "COMMAND is never empty");
+        let env = inherited
+            .into_iter()
+            .filter(|(key, _)| !STALE_VARIABLES.iter().any(|name| is_named(key, name)))
+            .collect();
+        Invocation {
+            command: command.to_vec(),
+            env,
+            listen_pid: false,
+        }
     }
-    vec![
-        ("LISTEN_FDS", sockets.len().to_string()),
-        ("LISTEN_FDNAMES", sockets.fd_names()),
-        ("LISTEN_FDS_FIRST_FD", FIRST_FD.to_string()),
-    ]
+
+    /// Adds the variables for `count` sockets named `fd_names` (the
+    /// `LISTEN_FDNAMES` value, colon-separated). On Unix: `LISTEN_FDS`,
+    /// `LISTEN_FDNAMES`, `LISTEN_FDS_FIRST_FD`, and `LISTEN_PID` when
+    /// `set_pid` (`--no-pid` turns it off). On Windows only `LISTEN_FDNAMES`,
+    /// for consumers that want the names: the sockets come from the socket
+    /// server, whatever the command's pid. Nothing when `count` is 0.
+    pub fn with_sockets(mut self, count: usize, fd_names: &str, set_pid: bool) -> Invocation {
+        if count == 0 {
+            return self;
+        }
+        if cfg!(unix) {
+            self.set("LISTEN_FDS", count.to_string());
+            self.set("LISTEN_FDNAMES", fd_names);
+            self.set("LISTEN_FDS_FIRST_FD", FIRST_FD.to_string());
+            self.listen_pid = set_pid;
+        } else {
+            self.set("LISTEN_FDNAMES", fd_names);
+        }
+        self
+    }
+
+    /// Sets `key` to `value`, replacing any value it had.
+    pub fn set(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
+        let key = key.as_ref();
+        self.env
+            .retain(|(name, _)| !is_named(name, &key.to_string_lossy()));
+        self.env.push((key.to_owned(), value.as_ref().to_owned()));
+    }
+
+    /// COMMAND's program.
+    pub fn program(&self) -> &OsStr {
+        &self.command[0]
+    }
+
+    /// A [`std::process::Command`] that runs COMMAND with exactly this
+    /// environment (`LISTEN_PID` aside).
+    pub fn to_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(self.program());
+        command
+            .args(&self.command[1..])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+}
+
+/// Whether the variable `key` is `name`: exactly on Unix, regardless of case
+/// on Windows, where the environment's names are.
+fn is_named(key: &OsStr, name: &str) -> bool {
+    if cfg!(windows) {
+        key.to_string_lossy().eq_ignore_ascii_case(name)
+    } else {
+        key == name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect()
+    }
+
+    #[test]
+    fn stale_variables_are_dropped_and_others_kept() {
+        let invocation = Invocation::new(
+            &["server".into()],
+            env(&[
+                ("PATH", "/bin"),
+                ("LISTEN_FDS", "9"),
+                ("LISTEN_PID", "1"),
+                ("SYSTEMFD_SOCKET_SECRET", "old"),
+                ("NOTIFY_SOCKET", "/run/outer"),
+            ]),
+        );
+        assert_eq!(
+            invocation.env,
+            env(&[("PATH", "/bin"), ("NOTIFY_SOCKET", "/run/outer")])
+        );
+        assert!(!invocation.listen_pid);
+    }
+
+    #[test]
+    fn sockets_add_the_protocol_variables() {
+        let invocation = Invocation::new(&["server".into()], env(&[("PATH", "/bin")]))
+            .with_sockets(2, "http:unknown", true);
+        if cfg!(unix) {
+            assert_eq!(
+                invocation.env,
+                env(&[
+                    ("PATH", "/bin"),
+                    ("LISTEN_FDS", "2"),
+                    ("LISTEN_FDNAMES", "http:unknown"),
+                    ("LISTEN_FDS_FIRST_FD", "3"),
+                ])
+            );
+            assert!(invocation.listen_pid);
+        } else {
+            assert_eq!(
+                invocation.env,
+                env(&[("PATH", "/bin"), ("LISTEN_FDNAMES", "http:unknown")])
+            );
+        }
+    }
+
+    #[test]
+    fn no_sockets_no_variables_and_no_pid() {
+        let invocation = Invocation::new(&["server".into()], env(&[])).with_sockets(0, "", true);
+        assert!(invocation.env.is_empty());
+        assert!(!invocation.listen_pid);
+    }
+
+    #[test]
+    fn set_replaces() {
+        let mut invocation = Invocation::new(&["server".into()], env(&[("NOTIFY_SOCKET", "a")]));
+        invocation.set("NOTIFY_SOCKET", "b");
+        assert_eq!(invocation.env, env(&[("NOTIFY_SOCKET", "b")]));
+    }
 }

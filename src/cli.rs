@@ -195,8 +195,8 @@ impl Cli {
         })
     }
 
-    /// Any supervise-mode flag selects supervise mode, which needs Unix
-    /// and `--watch`.
+    /// Any supervise-mode flag selects supervise mode, which needs
+    /// `--watch`.
     fn mode(&self) -> Result<Mode, Failure> {
         match self.supervise_flags().first() {
             None => Ok(Mode::Exec),
@@ -217,13 +217,12 @@ impl Cli {
             watch: self.watch.clone(),
             ignore: self.ignore.clone(),
             debounce: self.debounce.unwrap_or(Supervise::DEFAULT_DEBOUNCE),
-            #[cfg(unix)]
             stop_signal: self.stop_signal.unwrap_or(Supervise::DEFAULT_STOP_SIGNAL),
             stop_timeout: self.stop_timeout.unwrap_or(Supervise::DEFAULT_STOP_TIMEOUT),
             stop_first: self.stop_first,
             signal_on_change: self.signal,
             clear: self.clear,
-            ready: self.readiness()?,
+            ready: config::Readiness::resolve(self.readiness()?, !self.sockets.is_empty()),
         }))
     }
 
@@ -239,18 +238,12 @@ impl Cli {
         Ok(())
     }
 
-    /// On Windows, having fetched the sockets: the only kind there is.
-    #[cfg(windows)]
-    fn readiness(&self) -> Result<config::Readiness, Failure> {
-        Ok(config::Supervise::DEFAULT_READY)
-    }
-
-    /// `--ready`, checked: listening can be seen only on Linux, and only
-    /// on a passed socket.
-    #[cfg(unix)]
-    fn readiness(&self) -> Result<config::Readiness, Failure> {
+    /// `--ready`, checked (`None` when not given): listening can be seen
+    /// only on Linux, and only on a passed socket. What it comes to is
+    /// decided by [`config::Readiness::resolve`].
+    fn readiness(&self) -> Result<Option<config::Readiness>, Failure> {
         let Some(choice) = self.ready else {
-            return Ok(config::Supervise::DEFAULT_READY);
+            return Ok(None);
         };
         if choice == ReadyChoice::Listen {
             if cfg!(not(target_os = "linux")) {
@@ -264,11 +257,11 @@ impl Cli {
                 )));
             }
         }
-        Ok(match choice {
+        Ok(Some(match choice {
             ReadyChoice::Notify => config::Readiness::Notify,
             ReadyChoice::Listen => config::Readiness::Listen,
             ReadyChoice::Auto => config::Readiness::Auto,
-        })
+        }))
     }
 
     /// The supervise-mode flags given, as written on the command line.
@@ -487,7 +480,8 @@ mod tests {
                 stop_first: false,
                 signal_on_change: None,
                 clear: false,
-                ready: crate::config::Readiness::Auto,
+                // Without a socket there is nothing to be seen listening on.
+                ready: crate::config::Readiness::Notify,
             }
         );
         assert!(config.launch.set_pid);
@@ -507,9 +501,19 @@ mod tests {
                 Mode::Exec => panic!("-w selects supervise mode"),
             }
         };
-        assert_eq!(ready(&[]).unwrap(), Readiness::Auto);
-        assert_eq!(ready(&["--ready", "notify"]).unwrap(), Readiness::Notify);
-        assert_eq!(ready(&["--ready", "auto"]).unwrap(), Readiness::Auto);
+        // Listening can be seen on Linux, on a passed socket only.
+        let seen = if cfg!(target_os = "linux") {
+            Readiness::Auto
+        } else {
+            Readiness::Notify
+        };
+        assert_eq!(ready(&["-s", "0"]).unwrap(), seen);
+        assert_eq!(ready(&[]).unwrap(), Readiness::Notify);
+        assert_eq!(
+            ready(&["-s", "0", "--ready", "notify"]).unwrap(),
+            Readiness::Notify
+        );
+        assert_eq!(ready(&["-s", "0", "--ready", "auto"]).unwrap(), seen);
         let err = ready(&["--ready", "listen"]).unwrap_err();
         assert_eq!(err.code, crate::error::EXIT_USAGE);
         if cfg!(target_os = "linux") {

@@ -81,7 +81,6 @@ pub struct Supervise {
     pub debounce: Duration,
     /// The signal that asks COMMAND's process group to stop. (Windows has
     /// one way: Ctrl-Break to COMMAND's console process group.)
-    #[cfg(unix)]
     pub stop_signal: Signal,
     /// How long COMMAND has to exit after the stop signal (Windows:
     /// Ctrl-Break) before SIGKILL (Windows: its job object is terminated).
@@ -93,7 +92,8 @@ pub struct Supervise {
     pub signal_on_change: Option<Signal>,
     /// Clear the terminal before each start.
     pub clear: bool,
-    /// What makes a new child ready to take over.
+    /// What makes a new child ready to take over, decided for this
+    /// platform and these sockets by [`Readiness::resolve`].
     pub ready: Readiness,
 }
 
@@ -123,13 +123,54 @@ impl Supervise {
     pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
     /// `--stop-timeout` when not given.
     pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
-    /// `--stop-signal` when not given.
+    /// `--stop-signal` when not given; on Windows, the only way there is.
     #[cfg(unix)]
     pub const DEFAULT_STOP_SIGNAL: Signal = Signal::TERM;
-    /// `--ready` when not given; on Windows, the only kind there is.
-    pub const DEFAULT_READY: Readiness = if cfg!(windows) {
-        Readiness::Fetched
-    } else {
-        Readiness::Auto
-    };
+    /// `--stop-signal` when not given; on Windows, the only way there is.
+    #[cfg(windows)]
+    pub const DEFAULT_STOP_SIGNAL: Signal = Signal::BREAK;
+}
+
+impl Readiness {
+    /// What makes a new child ready on this platform, given `asked`
+    /// (`--ready`; `None` when not given) and whether the run passes any
+    /// socket. This is the one place the choice is made:
+    /// - Windows: [`Readiness::Fetched`], the only kind there is.
+    /// - Linux with sockets: `asked`, [`Readiness::Auto`] by default.
+    /// - Elsewhere, or without sockets, listening cannot be seen (it is
+    ///   seen through Linux's `/proc`, on passed sockets only), so only
+    ///   `READY=1` can tell: [`Readiness::Notify`].
+    ///
+    /// The command line refuses `--ready listen` where it cannot work, so
+    /// what it asks for is only ever narrowed here, never refused.
+    pub fn resolve(asked: Option<Readiness>, has_sockets: bool) -> Readiness {
+        if cfg!(windows) {
+            Readiness::Fetched
+        } else if cfg!(target_os = "linux") && has_sockets {
+            asked.unwrap_or(Readiness::Auto)
+        } else {
+            Readiness::Notify
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn readiness_is_decided_for_the_platform_and_the_sockets() {
+        let auto = Readiness::resolve(None, true);
+        let listen = Readiness::resolve(Some(Readiness::Listen), true);
+        let without_sockets = Readiness::resolve(Some(Readiness::Auto), false);
+        if cfg!(windows) {
+            assert_eq!([auto, listen], [Readiness::Fetched; 2]);
+        } else if cfg!(target_os = "linux") {
+            assert_eq!(auto, Readiness::Auto);
+            assert_eq!(listen, Readiness::Listen);
+            assert_eq!(without_sockets, Readiness::Notify);
+        } else {
+            assert_eq!([auto, without_sockets], [Readiness::Notify; 2]);
+        }
+    }
 }

@@ -6,42 +6,36 @@
 //! in a job object, serves it duplicates over the socket server (see
 //! `crate::socket_server` and `docs/protocol.md`) and exits with its status.
 
-use crate::activation;
-use crate::config::Launch;
+use crate::activation::Invocation;
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
 
-/// COMMAND with its arguments, and none of the socket-passing variables that
-/// an outer provider may have left in the environment.
-fn command(launch: &Launch) -> std::process::Command {
-    let mut command = std::process::Command::new(launch.program());
-    command.args(&launch.command[1..]);
-    for name in activation::STALE_VARIABLES {
-        command.env_remove(name);
-    }
-    command
-}
-
-/// Places the sockets at fds 3… and execs COMMAND; returns only if that fails.
+/// Places the sockets at fds 3… and execs COMMAND; returns only if that
+/// fails.
+///
+/// # Errors
+/// A set-up [`Failure`] when a socket cannot be placed; an exec failure
+/// (127 not found, 126 otherwise) when COMMAND cannot be run.
 #[cfg(unix)]
-pub fn hand_over(sockets: Sockets, launch: &Launch, _printer: &Printer) -> Result<i32, Failure> {
+pub fn hand_over(
+    sockets: Sockets,
+    invocation: Invocation,
+    _printer: &Printer,
+) -> Result<i32, Failure> {
     use std::os::unix::process::CommandExt as _;
 
     use anyhow::Context as _;
 
-    use crate::activation::FIRST_FD;
+    use crate::activation::{self, FIRST_FD, LISTEN_PID};
     use crate::sys;
 
-    let mut command = command(launch);
-    command.envs(activation::variables(&sockets));
-    if launch.set_pid && !sockets.is_empty() {
+    let mut command = invocation.to_command();
+    if invocation.listen_pid {
         // exec keeps the pid, so the command's pid is ours.
-        command.env("LISTEN_PID", std::process::id().to_string());
+        command.env(LISTEN_PID, std::process::id().to_string());
     }
-    let staged = sys::stage(&sockets.fds(), FIRST_FD + sockets.len() as i32)
-        .context("cannot duplicate a socket")
-        .map_err(Failure::setup)?;
+    let staged = activation::stage(&sockets).map_err(Failure::setup)?;
     for (target, fd) in (FIRST_FD..).zip(&staged) {
         sys::place(fd, target)
             .with_context(|| format!("cannot move a socket to fd {target}"))
@@ -49,13 +43,21 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, _printer: &Printer) -> Resul
     }
     let err = command.exec();
     // Only reached when exec failed: dropping `sockets` removes the files.
-    Err(Failure::exec(launch.program(), err))
+    Err(Failure::exec(invocation.program(), err))
 }
 
 /// Spawns COMMAND in a job object, serves it the sockets, and returns its
 /// exit status once it has exited.
+///
+/// # Errors
+/// A set-up [`Failure`] when the socket server, the job object or the
+/// wait fails; an exec failure when COMMAND cannot be run.
 #[cfg(windows)]
-pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result<i32, Failure> {
+pub fn hand_over(
+    sockets: Sockets,
+    mut invocation: Invocation,
+    printer: &Printer,
+) -> Result<i32, Failure> {
     use std::time::{Duration, Instant};
 
     use anyhow::Context as _;
@@ -69,10 +71,7 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
 
     // `LISTEN_PID` (and so `--no-pid`) has no meaning here: the command finds
     // the sockets through the socket server, whatever its pid.
-    let mut command = command(launch);
     if !sockets.is_empty() {
-        // Names in the order of the reply, for consumers that want them.
-        command.env("LISTEN_FDNAMES", sockets.fd_names());
         // The server's threads serve until systemfd exits.
         let printer = *printer;
         let server = sockets
@@ -82,8 +81,11 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
             .issue()
             .context("cannot make the socket server's secret")
             .map_err(Failure::setup)?;
-        command.envs(server.variables(&secret));
+        for (name, value) in server.variables(&secret) {
+            invocation.set(name, value);
+        }
     }
+    let mut command = invocation.to_command();
 
     let job = Job::new()
         .context("cannot create a job object for the command")
@@ -92,7 +94,7 @@ pub fn hand_over(sockets: Sockets, launch: &Launch, printer: &Printer) -> Result
         .context("cannot handle Ctrl-C")
         .map_err(Failure::setup)?;
     let mut child = sys::spawn_suspended(&mut command, sys::Spawn::SameGroup)
-        .map_err(|err| Failure::exec(launch.program(), err))?;
+        .map_err(|err| Failure::exec(invocation.program(), err))?;
     let job = match job.assign(&child) {
         Ok(()) => Some(job),
         Err(err) => {

@@ -8,8 +8,8 @@
 //! 1. `cli`: the command line, checked and turned into a `Config`.
 //! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
 //!    modes.
-//! 3. `watch`, `readiness`, `listening`: what supervise mode listens to and
-//!    looks at.
+//! 3. `watch`, `notify` (the `sd_notify` receiver), `listening`: what
+//!    supervise mode listens to and looks at.
 //! 4. `output`: the status lines.
 //! 5. `config`, `activation`: the settings, and the variables a command
 //!    receives.
@@ -30,9 +30,9 @@ mod activation;
 mod exec;
 #[cfg(unix)]
 mod listening;
-mod output;
 #[cfg(unix)]
-mod readiness;
+mod notify;
+mod output;
 mod signal;
 mod socket;
 mod spec;
@@ -47,6 +47,7 @@ mod sys;
 #[cfg(not(any(unix, windows)))]
 compile_error!("systemfd supports Unix and Windows only");
 
+use crate::activation::Invocation;
 use crate::config::{Config, Mode};
 use crate::error::Failure;
 use crate::output::Printer;
@@ -62,9 +63,14 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     } else if !printer.is_quiet() {
         printer.write(&describe(&sockets, &printer));
     }
+    let invocation = Invocation::new(&config.launch.command, std::env::vars_os()).with_sockets(
+        sockets.len(),
+        &sockets.fd_names(),
+        config.launch.set_pid,
+    );
     match &config.mode {
-        Mode::Exec => exec::hand_over(sockets, &config.launch, &printer),
-        Mode::Supervise(settings) => supervise::run(settings, &config.launch, sockets, &printer),
+        Mode::Exec => exec::hand_over(sockets, invocation, &printer),
+        Mode::Supervise(settings) => supervise::run(settings, invocation, sockets, &printer),
     }
 }
 

@@ -25,6 +25,10 @@ impl Signal {
     /// Ctrl-C, as the C runtime numbers it; what stops supervise mode.
     #[cfg(windows)]
     pub const INT: Signal = Signal(2);
+    /// Ctrl-Break, as the C runtime numbers it (`SIGBREAK`); what asks a
+    /// child to stop in supervise mode.
+    #[cfg(windows)]
+    pub const BREAK: Signal = Signal(21);
 
     /// The highest signal number there is: Linux has real-time signals up
     /// to 64; elsewhere the classic 31.
@@ -58,6 +62,10 @@ impl fmt::Display for Signal {
         #[cfg(windows)]
         if *self == Signal::INT {
             return f.write_str("Ctrl-C");
+        }
+        #[cfg(windows)]
+        if *self == Signal::BREAK {
+            return f.write_str("Ctrl-Break");
         }
         match self.name() {
             Some(name) => write!(f, "SIG{name}"),

@@ -160,7 +160,7 @@ impl Sockets {
         .context("cannot start the socket server")
     }
 
-    #[cfg(unix)]
+    /// How many sockets there are.
     pub fn len(&self) -> usize {
         self.sockets.len()
     }

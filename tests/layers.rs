@@ -8,7 +8,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["exec", "supervise"],
-    &["watch", "readiness", "listening"],
+    &["watch", "notify", "listening"],
     &["output"],
     &["config", "activation"],
     &["socket"],

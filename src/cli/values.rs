@@ -86,8 +86,8 @@ pub fn watch_path(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// `--ignore`: a pattern in `.gitignore` syntax.
-#[cfg(unix)]
+/// `--ignore`: a pattern in `.gitignore` syntax, checked as the watcher
+/// will compile it (on every platform: supervise mode runs on Windows too).
 pub fn ignore_pattern(text: &str) -> Result<String, String> {
     let mut builder = ignore::gitignore::GitignoreBuilder::new("");
     // Unlike a .gitignore file, a mistyped flag should say so.
@@ -100,12 +100,6 @@ pub fn ignore_pattern(text: &str) -> Result<String, String> {
         Err(ignore::Error::Glob { err, .. }) => Err(format!("not a valid pattern: {err}")),
         Err(err) => Err(format!("not a valid pattern: {err}")),
     }
-}
-
-/// `--ignore` on Windows, where supervise mode is refused as a whole.
-#[cfg(not(unix))]
-pub fn ignore_pattern(text: &str) -> Result<String, String> {
-    Ok(text.to_owned())
 }
 
 #[cfg(test)]
@@ -209,7 +203,6 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
     #[test]
     fn ignore_patterns_are_checked() {
         assert_eq!(ignore_pattern("*.log"), Ok("*.log".into()));

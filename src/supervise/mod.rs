@@ -1,55 +1,89 @@
 //! Supervise mode (`-w`): systemfd stays the parent, keeps the sockets, and
 //! restarts COMMAND when watched files change (or, on Unix, on SIGHUP).
 //!
-//! The restart decisions are plain Rust in [`state`], shared by every
-//! platform. On Unix, `event_loop` feeds them with what happens and carries
-//! out what they say, with `children` (process groups) and `terminal`; on
-//! Windows, `windows` does, with a job object and a console process group
-//! per child and the socket server.
+//! Where to look:
+//! - `state`: the restart decisions, as plain Rust tested with fake time,
+//!   and the wording of every line they produce;
+//! - `driver`: the one loop that feeds the decisions what happens and
+//!   carries out what they say;
+//! - `host`: what the loop needs from the platform, as a trait;
+//! - `unix` (with `children`, `terminal`, `mailbox`) and `windows`: the two
+//!   hosts, one per OS.
 
 #[cfg(unix)]
 mod children;
+mod driver;
+mod host;
 #[cfg(unix)]
-mod event_loop;
+mod mailbox;
 mod state;
 #[cfg(unix)]
 mod terminal;
+#[cfg(unix)]
+mod unix;
 #[cfg(windows)]
 mod windows;
 
-#[cfg(unix)]
-pub use event_loop::run;
-#[cfg(windows)]
-pub use windows::run;
-
-use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::mpsc;
 
-use crate::config::{Readiness, Supervise};
+use crate::activation::Invocation;
+use crate::config::Supervise;
 use crate::error::Failure;
 use crate::output::Printer;
+use crate::socket::Sockets;
 use crate::watch;
-use state::{Event, Generation, Policy};
+use host::Input;
+use state::Policy;
 
-/// How restarts are carried out, from the settings, with `ready` what
-/// readiness comes to on this platform.
-fn policy(settings: &Supervise, ready: Readiness) -> Policy {
-    Policy {
+/// Runs `invocation` under supervision with `sockets` until SIGINT or
+/// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
+///
+/// # Errors
+/// A [`Failure`] when supervision cannot be set up (watching, signals, the
+/// socket server), or when the first start of COMMAND fails.
+pub fn run(
+    settings: &Supervise,
+    invocation: Invocation,
+    sockets: Sockets,
+    printer: &Printer,
+) -> Result<i32, Failure> {
+    let policy = Policy {
         stop_first: settings.stop_first,
+        stop_signal: settings.stop_signal,
         grace: settings.stop_timeout,
         signal_on_change: settings.signal_on_change,
-        ready,
-    }
+        ready: settings.ready,
+        clear: settings.clear,
+    };
+    let program = invocation.program().to_owned();
+    // The loop keeps `tx` too, so its channel never closes while it runs.
+    let (tx, rx) = mpsc::channel();
+    #[cfg(unix)]
+    let mut host = unix::UnixHost::new(policy, invocation, &sockets, tx.clone(), *printer)?;
+    #[cfg(unix)]
+    let exclude = vec![host.private_directory().to_owned()];
+    #[cfg(windows)]
+    let mut host = windows::WindowsHost::new(invocation, sockets, tx.clone(), *printer)?;
+    #[cfg(windows)]
+    let exclude = Vec::new();
+    // Started before the first child, so that no change goes unseen.
+    let _watcher = watch_files(settings, exclude, *printer, tx.clone())?;
+    let status = driver::run(&mut host, &rx, policy, &program, printer);
+    drop(tx);
+    // On Unix the sockets' files go once every child is gone.
+    #[cfg(unix)]
+    drop(sockets);
+    status
 }
 
-/// Starts watching the `-w` paths, leaving out `exclude`; `on_change` gets
-/// every debounced batch. Started before the first child, so that no change
-/// goes unseen.
-fn watch_files(
+/// Starts watching the `-w` paths, leaving out `exclude`; every debounced
+/// batch goes to the loop over `tx`.
+fn watch_files<T: Send + 'static>(
     settings: &Supervise,
     exclude: Vec<PathBuf>,
     printer: Printer,
-    on_change: impl FnMut(watch::Change) -> bool + Send + 'static,
+    tx: mpsc::Sender<Input<T>>,
 ) -> Result<watch::Watcher, Failure> {
     watch::start(
         watch::Settings {
@@ -59,28 +93,7 @@ fn watch_files(
             exclude,
         },
         printer,
-        on_change,
+        move |change| tx.send(Input::Change(change)).is_ok(),
     )
     .map_err(Failure::setup)
-}
-
-/// Why a start failed: systemfd's own set-up, or COMMAND itself.
-enum StartError {
-    Setup(anyhow::Error),
-    Exec(std::io::Error),
-}
-
-impl StartError {
-    /// What the failed start of `generation` means: the first start decides
-    /// whether COMMAND can run at all (systemfd fails as exec mode would);
-    /// a later one is reported and waited out.
-    fn event(self, generation: Generation, program: &OsStr) -> Result<Event, Failure> {
-        let error = match self {
-            StartError::Setup(err) if generation == 1 => return Err(Failure::setup(err)),
-            StartError::Exec(err) if generation == 1 => return Err(Failure::exec(program, err)),
-            StartError::Setup(err) => format!("{err:#}"),
-            StartError::Exec(err) => Failure::exec(program, err).to_string(),
-        };
-        Ok(Event::StartFailed { generation, error })
-    }
 }

@@ -1,4 +1,4 @@
-//! Readiness: the `sd_notify` protocol, receiving end.
+//! The `sd_notify` protocol, receiving end: how a child reports readiness.
 //!
 //! Every supervised child gets `NOTIFY_SOCKET`, the path of a Unix datagram
 //! socket that systemfd binds for that child alone, in a private directory
@@ -14,9 +14,6 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// The variable that names the socket.
-pub const VARIABLE: &str = "NOTIFY_SOCKET";
 
 /// What one datagram said. Unknown keys and lines without `=` are ignored,
 /// as systemd ignores them.

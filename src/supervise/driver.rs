@@ -1,0 +1,122 @@
+//! The loop of supervise mode, written once for every platform.
+//!
+//! It feeds the [`Supervisor`] what happens and carries out what it
+//! decides, through a [`Host`]. Everything that happens arrives over one
+//! channel, from threads that only forward (the watcher, and the host's
+//! own), so the loop runs on one thread: the one that starts the children.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use super::host::{Host, Input};
+use super::state::{Action, Event, Policy, Supervisor};
+use crate::error::Failure;
+use crate::output::Printer;
+
+/// Runs the supervisor under `policy` until it decides to exit; returns the
+/// status systemfd exits with. `program` is COMMAND's program, named when a
+/// start fails.
+///
+/// # Errors
+/// A [`Failure`] when the first start fails: COMMAND cannot run at all.
+pub fn run<H: Host>(
+    host: &mut H,
+    inputs: &Receiver<Input<H::News>>,
+    policy: Policy,
+    program: &OsStr,
+    printer: &Printer,
+) -> Result<i32, Failure> {
+    let mut supervisor = Supervisor::new(policy);
+    let mut actions: VecDeque<Action> = supervisor.begin(Instant::now()).into();
+    loop {
+        while let Some(action) = actions.pop_front() {
+            let event = match action {
+                Action::Clear => {
+                    printer.clear_screen();
+                    None
+                }
+                Action::Start(generation) => Some(match host.start(generation) {
+                    Ok(pid) => Event::Started { generation, pid },
+                    Err(err) => err.event(generation, program)?,
+                }),
+                Action::Stop { pid } => {
+                    host.stop(pid);
+                    None
+                }
+                Action::Kill { pid } => {
+                    host.kill(pid);
+                    None
+                }
+                Action::Signal { pid, signal } => {
+                    host.signal(pid, signal);
+                    None
+                }
+                Action::Look { generation, pid } => host
+                    .look(pid)
+                    .map(|waiter| Event::SeenListening { generation, waiter }),
+                Action::Say(report) if report.is_error() => {
+                    printer.error(&report.to_string());
+                    None
+                }
+                Action::Say(report) => {
+                    printer.status(&report.to_string());
+                    None
+                }
+                Action::Exit(code) => {
+                    host.finish(code);
+                    return Ok(code);
+                }
+            };
+            if let Some(event) = event {
+                actions.extend(supervisor.handle(event, Instant::now()));
+            }
+        }
+
+        let news = match host.deadline(supervisor.next_deadline()) {
+            Some(deadline) => inputs
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok(),
+            // A host keeps a sender as long as it runs, so this ends only if
+            // every thread is gone; time passing is all that is left then.
+            None => inputs.recv().ok(),
+        };
+        let events = match news {
+            Some(Input::Change(change)) => vec![Event::Change {
+                path: change.path,
+                more: change.more,
+            }],
+            Some(Input::Host(news)) => host.events(Some(news)),
+            None => host.events(None),
+        };
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|event| blocked(event, &supervisor, host))
+            .collect();
+        actions.extend(supervisor.handle_all(events, Instant::now()));
+    }
+}
+
+/// The exit of a replacement that may have failed only because the child
+/// serving beside it runs the program it had to rebuild (see
+/// [`Host::blocker`]) becomes [`Event::Blocked`].
+fn blocked<H: Host>(event: Event, supervisor: &Supervisor, host: &H) -> Event {
+    let Event::Exited { generation, status } = event else {
+        return event;
+    };
+    match supervisor
+        .serving_beside(generation)
+        .and_then(|serving| host.blocker(serving))
+    {
+        Some(program) => Event::Blocked {
+            generation,
+            status,
+            program,
+        },
+        None => Event::Exited { generation, status },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,387 @@
+//! The loop, run over a fake host: what it carries out, in what order, and
+//! when it leaves.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::run;
+use crate::config::{Color, Output, Readiness};
+use crate::error::EXIT_NOT_FOUND;
+use crate::output::Printer;
+use crate::signal::Signal;
+use crate::supervise::host::{Host, Input, StartError};
+use crate::supervise::state::{Event, Generation, Policy, Status, Waiter};
+use crate::watch::Change;
+
+/// What the fake host was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Call {
+    Start(Generation),
+    Stop(u32),
+    Kill(u32),
+    Signal(u32, Signal),
+    Look(u32),
+    Finish(i32),
+}
+
+/// A host whose children are numbers: generation N is pid 100 + N. What
+/// its "threads" report is scripted, one batch of events per turn of the
+/// loop; it answers every look with `listening`.
+#[derive(Default)]
+struct FakeHost {
+    calls: Vec<Call>,
+    /// Turns of the loop, in order: the events each returns.
+    script: Vec<Vec<Event>>,
+    /// Whether a start fails, by generation.
+    fail: Vec<Generation>,
+    listening: Option<Waiter>,
+    blocker: Option<PathBuf>,
+    /// Set: every stop and look is answered, as a real host's threads
+    /// would, by one more scripted turn.
+    answer: Option<mpsc::Sender<Input<()>>>,
+}
+
+impl FakeHost {
+    fn answer(&self) {
+        if let Some(tx) = &self.answer {
+            tx.send(Input::Host(())).unwrap();
+        }
+    }
+}
+
+impl Host for FakeHost {
+    type News = ();
+
+    fn start(&mut self, generation: Generation) -> Result<u32, StartError> {
+        self.calls.push(Call::Start(generation));
+        if self.fail.contains(&generation) {
+            return Err(StartError::Exec(std::io::ErrorKind::NotFound.into()));
+        }
+        Ok(100 + generation as u32)
+    }
+
+    fn stop(&mut self, pid: u32) {
+        self.calls.push(Call::Stop(pid));
+        self.answer();
+    }
+
+    fn kill(&mut self, pid: u32) {
+        self.calls.push(Call::Kill(pid));
+    }
+
+    fn signal(&mut self, pid: u32, signal: Signal) {
+        self.calls.push(Call::Signal(pid, signal));
+    }
+
+    fn look(&mut self, pid: u32) -> Option<Waiter> {
+        self.calls.push(Call::Look(pid));
+        self.answer();
+        self.listening
+    }
+
+    fn blocker(&self, _pid: u32) -> Option<PathBuf> {
+        self.blocker.clone()
+    }
+
+    fn events(&mut self, news: Option<()>) -> Vec<Event> {
+        if news.is_none() {
+            return vec![Event::Tick];
+        }
+        if self.script.is_empty() {
+            panic!("the script ran out; calls so far: {:?}", self.calls);
+        }
+        self.script.remove(0)
+    }
+
+    fn finish(&mut self, code: i32) {
+        self.calls.push(Call::Finish(code));
+    }
+}
+
+fn policy(ready: Readiness) -> Policy {
+    Policy {
+        stop_first: false,
+        stop_signal: Signal(15),
+        grace: Duration::from_secs(60),
+        signal_on_change: None,
+        ready,
+        clear: false,
+    }
+}
+
+/// Runs the loop over `host`, with one host input queued per scripted
+/// turn and `changes` queued before them; returns the status and the calls.
+fn drive(mut host: FakeHost, changes: usize, policy: Policy) -> (Result<i32, u8>, Vec<Call>) {
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..changes {
+        tx.send(Input::Change(Change {
+            path: "src/main.rs".into(),
+            more: 0,
+        }))
+        .unwrap();
+    }
+    for _ in 0..host.script.len() {
+        tx.send(Input::Host(())).unwrap();
+    }
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let status = run(&mut host, &rx, policy, "server".as_ref(), &printer);
+    (status.map_err(|failure| failure.code), host.calls)
+}
+
+const INT: Signal = Signal(2);
+
+#[test]
+fn starts_then_stops_and_finishes_on_shutdown() {
+    let host = FakeHost {
+        script: vec![
+            vec![Event::Shutdown { signal: INT }],
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            }],
+        ],
+        ..FakeHost::default()
+    };
+    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    assert_eq!(status, Ok(0));
+    assert_eq!(calls, [Call::Start(1), Call::Stop(101), Call::Finish(0)]);
+}
+
+#[test]
+fn a_change_starts_a_replacement_that_takes_over_once_ready() {
+    let host = FakeHost {
+        script: vec![
+            vec![Event::Ready { generation: 1 }],
+            vec![Event::Ready { generation: 2 }],
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            }],
+            vec![
+                Event::Shutdown { signal: INT },
+                Event::Shutdown { signal: INT },
+            ],
+        ],
+        ..FakeHost::default()
+    };
+    // The change is queued first but the first `Ready` must come before
+    // it: the loop reads in order, so make it a second turn instead.
+    let (tx, rx) = mpsc::channel();
+    let mut host = host;
+    tx.send(Input::Host(())).unwrap();
+    tx.send(Input::Change(Change {
+        path: "app.py".into(),
+        more: 0,
+    }))
+    .unwrap();
+    for _ in 1..host.script.len() {
+        tx.send(Input::Host(())).unwrap();
+    }
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let status = run(
+        &mut host,
+        &rx,
+        policy(Readiness::Notify),
+        "server".as_ref(),
+        &printer,
+    );
+    assert_eq!(status.map_err(|f| f.code), Ok(128 + INT.0));
+    assert_eq!(
+        host.calls,
+        [
+            Call::Start(1),
+            Call::Start(2),
+            Call::Stop(101),
+            // Shutdown stops the one serving; the second kills at once.
+            Call::Stop(102),
+            Call::Kill(102),
+            Call::Finish(130),
+        ]
+    );
+}
+
+#[test]
+fn a_first_start_that_fails_fails_the_run() {
+    let host = FakeHost {
+        fail: vec![1],
+        ..FakeHost::default()
+    };
+    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    assert_eq!(status, Err(EXIT_NOT_FOUND));
+    assert_eq!(calls, [Call::Start(1)]);
+}
+
+#[test]
+fn a_later_start_that_fails_is_waited_out() {
+    let host = FakeHost {
+        fail: vec![2],
+        script: vec![
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(1),
+            }],
+            vec![Event::Shutdown { signal: INT }],
+        ],
+        ..FakeHost::default()
+    };
+    // Generation 1 exits, then a change fails to start generation 2; the
+    // loop goes on until the shutdown.
+    let (tx, rx) = mpsc::channel();
+    let mut host = host;
+    tx.send(Input::Host(())).unwrap();
+    tx.send(Input::Change(Change {
+        path: "app.py".into(),
+        more: 0,
+    }))
+    .unwrap();
+    tx.send(Input::Host(())).unwrap();
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let status = run(
+        &mut host,
+        &rx,
+        policy(Readiness::Notify),
+        "server".as_ref(),
+        &printer,
+    );
+    assert_eq!(status.map_err(|f| f.code), Ok(0));
+    assert_eq!(
+        host.calls,
+        [Call::Start(1), Call::Start(2), Call::Finish(0)]
+    );
+}
+
+#[test]
+fn forwarded_signals_go_to_the_host() {
+    let host = FakeHost {
+        script: vec![
+            vec![Event::Forward { signal: Signal(10) }],
+            vec![Event::Shutdown { signal: INT }],
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            }],
+        ],
+        ..FakeHost::default()
+    };
+    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    assert_eq!(status, Ok(0));
+    assert_eq!(
+        calls,
+        [
+            Call::Start(1),
+            Call::Signal(101, Signal(10)),
+            Call::Stop(101),
+            Call::Finish(0),
+        ]
+    );
+}
+
+#[test]
+fn a_look_that_finds_a_listener_makes_the_child_ready() {
+    // Nothing is queued: the first look comes when its deadline passes,
+    // and the host answers the look and the stop with the next turns.
+    let (tx, rx) = mpsc::channel();
+    let mut host = FakeHost {
+        listening: Some(Waiter { pid: 101, fd: 3 }),
+        script: vec![
+            vec![Event::Shutdown { signal: INT }],
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            }],
+        ],
+        answer: Some(tx),
+        ..FakeHost::default()
+    };
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let status = run(
+        &mut host,
+        &rx,
+        policy(Readiness::Listen),
+        "server".as_ref(),
+        &printer,
+    );
+    assert_eq!(status.map_err(|f| f.code), Ok(0));
+    assert_eq!(
+        host.calls,
+        [
+            Call::Start(1),
+            Call::Look(101),
+            Call::Stop(101),
+            Call::Finish(0),
+        ]
+    );
+}
+
+#[test]
+fn a_replacement_that_exits_beside_a_blocker_restarts_stop_first() {
+    let host = FakeHost {
+        blocker: Some("C:\\app\\target\\debug\\app.exe".into()),
+        script: vec![
+            vec![Event::Fetched { generation: 1 }],
+            vec![Event::Exited {
+                generation: 2,
+                status: Status::Code(1),
+            }],
+            vec![Event::Exited {
+                generation: 1,
+                status: Status::Code(0),
+            }],
+            vec![
+                Event::Shutdown { signal: INT },
+                Event::Shutdown { signal: INT },
+            ],
+        ],
+        ..FakeHost::default()
+    };
+    let (tx, rx) = mpsc::channel();
+    let mut host = host;
+    tx.send(Input::Host(())).unwrap();
+    tx.send(Input::Change(Change {
+        path: "src/main.rs".into(),
+        more: 0,
+    }))
+    .unwrap();
+    for _ in 1..host.script.len() {
+        tx.send(Input::Host(())).unwrap();
+    }
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let status = run(
+        &mut host,
+        &rx,
+        policy(Readiness::Fetched),
+        "app".as_ref(),
+        &printer,
+    );
+    assert_eq!(status.map_err(|f| f.code), Ok(128 + INT.0));
+    assert_eq!(
+        host.calls,
+        [
+            Call::Start(1),
+            Call::Start(2),
+            // Generation 2 exited while 1 holds the program: 1 is stopped
+            // first, and a fresh start follows its exit.
+            Call::Stop(101),
+            Call::Start(3),
+            Call::Stop(103),
+            Call::Kill(103),
+            Call::Finish(130),
+        ]
+    );
+}

@@ -1,0 +1,103 @@
+//! What the supervise loop needs from the platform: the contract each OS's
+//! host fulfils, so that the loop in `driver` is written once.
+//!
+//! A host starts, stops and signals children, looks at them, and turns
+//! what its own threads report (signals, readiness messages, exits,
+//! fetches) into [`Event`]s. The decisions stay in `state`; the loop only
+//! carries them out through the host.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::state::{Event, Generation, Waiter};
+use crate::error::Failure;
+use crate::watch::Change;
+
+/// What reaches the loop over its one channel: a batch of changes from the
+/// watcher, or news from one of the host's own threads.
+#[derive(Debug)]
+pub enum Input<T> {
+    /// Watched files changed (debounced).
+    Change(Change),
+    /// The host's own news, turned into events by [`Host::events`].
+    Host(T),
+}
+
+/// A platform's way of running children. Every method is called from the
+/// loop's thread.
+pub trait Host {
+    /// What the host's threads send to the loop (as [`Input::Host`]).
+    type News: Send + 'static;
+
+    /// Starts COMMAND as `generation`. Returns the pid of its first process.
+    ///
+    /// # Errors
+    /// [`StartError::Setup`] when systemfd could not prepare the start,
+    /// [`StartError::Exec`] when COMMAND could not be run.
+    fn start(&mut self, generation: Generation) -> Result<u32, StartError>;
+
+    /// Asks the child `pid` to stop: the policy's stop signal to its
+    /// process group (Unix), Ctrl-Break (Windows). Failures are reported
+    /// by the host, on the terminal.
+    fn stop(&mut self, pid: u32);
+
+    /// Ends the child `pid` and its whole process tree at once.
+    fn kill(&mut self, pid: u32);
+
+    /// Sends `signal` to the process `pid` alone (`--signal`, forwarded
+    /// signals; Unix).
+    fn signal(&mut self, pid: u32, signal: crate::signal::Signal);
+
+    /// Whether a process of the child `pid`'s tree is waiting for
+    /// connections on a passed socket; `None` where that cannot be seen.
+    fn look(&mut self, pid: u32) -> Option<Waiter>;
+
+    /// The program from the working directory (a build's output) that the
+    /// child `pid` runs, where a running program cannot be replaced
+    /// (Windows): a replacement that exits early may have failed to
+    /// rebuild it. `None` elsewhere.
+    fn blocker(&self, pid: u32) -> Option<PathBuf>;
+
+    /// When the loop must wake at the latest, given `due`, the supervisor's
+    /// next deadline: a host may need to look sooner.
+    fn deadline(&self, due: Option<Instant>) -> Option<Instant> {
+        due
+    }
+
+    /// The events `news` means (`None`: the deadline passed), followed by
+    /// the exit of every child seen to end since the last call.
+    fn events(&mut self, news: Option<Self::News>) -> Vec<Event>;
+
+    /// Called once, just before systemfd exits with `code`: a host ends
+    /// whatever it still holds (`code` 0 is a graceful exit) and gives back
+    /// what it borrowed (the terminal).
+    fn finish(&mut self, code: i32);
+}
+
+/// Why a start failed: systemfd's own set-up, or COMMAND itself.
+#[derive(Debug)]
+pub enum StartError {
+    /// systemfd could not prepare the start (a socket, a job object).
+    Setup(anyhow::Error),
+    /// COMMAND could not be run (not found: exit 127, else 126).
+    Exec(std::io::Error),
+}
+
+impl StartError {
+    /// What the failed start of `generation` means: the first start decides
+    /// whether COMMAND can run at all (systemfd fails as exec mode would);
+    /// a later one is reported and waited out.
+    ///
+    /// # Errors
+    /// The [`Failure`] systemfd ends with, for the first generation.
+    pub fn event(self, generation: Generation, program: &OsStr) -> Result<Event, Failure> {
+        let error = match self {
+            StartError::Setup(err) if generation == 1 => return Err(Failure::setup(err)),
+            StartError::Exec(err) if generation == 1 => return Err(Failure::exec(program, err)),
+            StartError::Setup(err) => format!("{err:#}"),
+            StartError::Exec(err) => Failure::exec(program, err).to_string(),
+        };
+        Ok(Event::StartFailed { generation, error })
+    }
+}

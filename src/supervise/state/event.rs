@@ -1,0 +1,88 @@
+//! What happens to the supervisor, and what it asks for in return.
+
+use std::path::PathBuf;
+
+use super::report::Report;
+use super::types::{Generation, Status, Waiter};
+use crate::signal::Signal;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Watched files changed; `path` is the first, `more` counts the others.
+    Change { path: PathBuf, more: usize },
+    /// systemfd received SIGHUP (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
+    Hangup,
+    /// The start of `generation` succeeded.
+    Started { generation: Generation, pid: u32 },
+    /// The start of `generation` failed before COMMAND ran.
+    StartFailed {
+        generation: Generation,
+        error: String,
+    },
+    /// `generation` sent `READY=1` (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
+    Ready { generation: Generation },
+    /// A process of `generation`'s tree fetched its sockets from the socket
+    /// server (Windows).
+    #[cfg_attr(unix, allow(dead_code))]
+    Fetched { generation: Generation },
+    /// The replacement `generation` exited before it was ready while the
+    /// child serving runs `program`, a program from the working directory:
+    /// the replacement may have failed only because it could not rebuild
+    /// `program` while that runs (Windows does not let a running program be
+    /// replaced). The child serving is stopped and COMMAND started again.
+    #[cfg_attr(unix, allow(dead_code))]
+    Blocked {
+        generation: Generation,
+        status: Status,
+        program: PathBuf,
+    },
+    /// A look found a process of `generation`'s tree waiting on a socket
+    /// (Linux only: elsewhere nothing looks).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    SeenListening {
+        generation: Generation,
+        waiter: Waiter,
+    },
+    /// `generation` sent `STATUS=…` (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
+    Status {
+        generation: Generation,
+        text: String,
+    },
+    /// `generation`'s process exited.
+    Exited {
+        generation: Generation,
+        status: Status,
+    },
+    /// Time passed: a stop may have run out of grace, a look may be due.
+    Tick,
+    /// systemfd received SIGINT, SIGTERM, SIGQUIT or its terminal hung up.
+    Shutdown { signal: Signal },
+    /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).
+    #[cfg_attr(windows, allow(dead_code))]
+    Forward { signal: Signal },
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Clear the terminal (`--clear`); comes just before a `Start`.
+    Clear,
+    /// Start COMMAND as `generation`, then report `Started` or `StartFailed`.
+    Start(Generation),
+    /// Send the stop signal to the process group of `pid`.
+    Stop { pid: u32 },
+    /// Send SIGKILL to the process group of `pid`.
+    Kill { pid: u32 },
+    /// See whether a process of `pid`'s tree waits on a passed socket; if
+    /// so, report `Listening` for `generation`.
+    Look { generation: Generation, pid: u32 },
+    /// Send `signal` to the process `pid` alone (`--signal`).
+    Signal { pid: u32, signal: Signal },
+    /// Tell the user.
+    Say(Report),
+    /// Leave with this status.
+    Exit(i32),
+}

@@ -1,0 +1,259 @@
+//! The wording of every line the decisions produce: what the user reads,
+//! kept apart from what decides it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::types::{Plan, Source, Status, Waiter, CONFIRM};
+use crate::config::Readiness;
+use crate::signal::Signal;
+
+/// One line for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    Change {
+        path: PathBuf,
+        more: usize,
+    },
+    Hangup,
+    Restart(Plan),
+    Signalled {
+        pid: u32,
+        signal: Signal,
+    },
+    Forwarded {
+        pid: u32,
+        signal: Signal,
+    },
+    Started {
+        pid: u32,
+    },
+    Ready {
+        pid: u32,
+        after: Duration,
+        source: Source,
+    },
+    /// Seen listening, but its predecessors sent `READY=1`: it should too.
+    AwaitingNotify {
+        pid: u32,
+        waiter: Waiter,
+    },
+    Status {
+        pid: u32,
+        text: String,
+    },
+    Handover {
+        new: u32,
+        old: u32,
+    },
+    Killing {
+        pid: u32,
+        grace: Duration,
+    },
+    Stopped {
+        pid: u32,
+        status: Status,
+    },
+    Exited {
+        pid: u32,
+        status: Status,
+    },
+    TakesOver {
+        pid: u32,
+    },
+    ReplacementFailed {
+        pid: u32,
+        status: Status,
+        serving: u32,
+    },
+    Blocked {
+        pid: u32,
+        status: Status,
+        serving: u32,
+        program: PathBuf,
+    },
+    StartFailed {
+        error: String,
+        serving: Option<u32>,
+    },
+    Waiting,
+    ShuttingDown {
+        signal: Signal,
+    },
+    KillingAll {
+        signal: Signal,
+    },
+}
+
+impl Report {
+    /// Whether the line is an error, shown even with `--quiet`.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Report::StartFailed { .. })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Change { path, more: 0 } => write!(f, "change: {}", path.display()),
+            Report::Change { path, more } => {
+                write!(f, "change: {} (and {more} more)", path.display())
+            }
+            Report::Hangup => f.write_str("SIGHUP: restarting"),
+            Report::Restart(Plan::Start) => f.write_str("restart: starting the command"),
+            Report::Restart(Plan::Replace { old }) => write!(
+                f,
+                "restart: starting a replacement; pid {old} serves until it is ready"
+            ),
+            Report::Restart(Plan::StopFirst {
+                old, forced: true, ..
+            }) => {
+                write!(f, "restart: stopping pid {old} first (--stop-first)")
+            }
+            Report::Restart(Plan::StopFirst {
+                old,
+                forced: false,
+                ready,
+            }) => {
+                let why = match ready {
+                    Readiness::Notify => "it has not reported READY=1",
+                    Readiness::Listen | Readiness::Auto => {
+                        "it is not ready: no READY=1, not seen listening"
+                    }
+                    Readiness::Fetched => "it has not fetched its sockets",
+                };
+                write!(f, "restart: stopping pid {old} first ({why})")
+            }
+            Report::Restart(Plan::Supersede { pending }) => write!(
+                f,
+                "restart: stopping pid {pending}, which was not ready yet, and starting anew"
+            ),
+            Report::Restart(Plan::AlreadyPending { old }) => write!(
+                f,
+                "restart: already waiting for pid {old} to stop before starting"
+            ),
+            Report::Signalled { pid, signal } => {
+                write!(f, "sending {signal} to pid {pid} (--signal)")
+            }
+            Report::Forwarded { pid, signal } => write!(f, "{signal}: passing it on to pid {pid}"),
+            Report::Started { pid } => write!(f, "started pid {pid}"),
+            Report::Ready { pid, after, source } => {
+                write!(f, "ready: pid {pid} after {} ms (", after.as_millis())?;
+                match source {
+                    Source::Notify => f.write_str("READY=1")?,
+                    Source::Listening(waiter) => write_waiter(f, *pid, waiter)?,
+                    Source::Both(waiter) => {
+                        f.write_str("READY=1, ")?;
+                        write_waiter(f, *pid, waiter)?;
+                    }
+                    Source::NotifyUnseen => write!(
+                        f,
+                        "READY=1; not seen listening within {}",
+                        humanize(CONFIRM)
+                    )?,
+                    Source::Fetched => f.write_str("it fetched its sockets")?,
+                }
+                f.write_str(")")
+            }
+            Report::AwaitingNotify { pid, waiter } => {
+                write!(f, "pid {pid}: ")?;
+                write_waiter(f, *pid, waiter)?;
+                f.write_str("; waiting for its READY=1, as an earlier child sent one")
+            }
+            Report::Status { pid, text } => write!(f, "status of pid {pid}: {text}"),
+            Report::Handover { new, old } => {
+                write!(f, "handover: pid {new} is ready; stopping pid {old}")
+            }
+            Report::Killing { pid, grace } => write!(
+                f,
+                "pid {pid} did not stop within {}; {KILLING}",
+                humanize(*grace)
+            ),
+            Report::Stopped { pid, status } => write!(f, "stopped pid {pid}: it {status}"),
+            Report::Exited { pid, status } => write!(f, "pid {pid} {status}"),
+            Report::TakesOver { pid } => write!(f, "pid {pid} takes over"),
+            Report::ReplacementFailed {
+                pid,
+                status,
+                serving,
+            } => write!(
+                f,
+                "pid {pid} {status} before it was ready; pid {serving} keeps serving"
+            ),
+            Report::Blocked {
+                pid,
+                status,
+                serving,
+                program,
+            } => write!(
+                f,
+                "pid {pid} {status} before it was ready; pid {serving} runs {}, which Windows does not let a build replace while it runs: stopping pid {serving} first and starting again",
+                program.display()
+            ),
+            Report::StartFailed {
+                error,
+                serving: Some(pid),
+            } => write!(f, "{error}; pid {pid} keeps serving"),
+            Report::StartFailed {
+                error,
+                serving: None,
+            } => write!(f, "{error}; {WAITING}"),
+            Report::Waiting => f.write_str(WAITING),
+            Report::ShuttingDown { signal } => write!(
+                f,
+                "{signal}: stopping the command (again to kill it at once)"
+            ),
+            Report::KillingAll { signal } => write!(f, "{signal} again: killing the command"),
+        }
+    }
+}
+
+/// How a child that outlasts its grace period is ended.
+const KILLING: &str = if cfg!(windows) {
+    "ending its process tree"
+} else {
+    "sending SIGKILL"
+};
+
+/// What restarts a command that is not running.
+const WAITING: &str = if cfg!(windows) {
+    "waiting for a change"
+} else {
+    "waiting for a change or SIGHUP"
+};
+
+/// `listening on fd 3`, or `pid 125 listening on fd 3` when the waiter is
+/// not the child `pid` itself (a worker, or a server below a wrapper).
+fn write_waiter(f: &mut fmt::Formatter<'_>, pid: u32, waiter: &Waiter) -> fmt::Result {
+    if waiter.pid != pid {
+        write!(f, "pid {} ", waiter.pid)?;
+    }
+    write!(f, "listening on fd {}", waiter.fd)
+}
+
+/// `500ms`, `5s`, `1.5s`: the forms `--stop-timeout` accepts.
+pub(super) fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}s", duration.as_secs_f64())
+    }
+}
+
+/// When a stop that began at `since` runs out of `grace`. The command line
+/// bounds the grace to a day; one too long for the clock would end a day
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // An NTSTATUS, such as 0xC000013A for Ctrl-C, reads in hex.
+            Status::Code(code) if cfg!(windows) && *code < 0 => {
+                write!(f, "exited with status {:#010X}", *code as u32)
+            }
+            Status::Code(code) => write!(f, "exited with status {code}"),
+            Status::Signal(signal) => write!(f, "was killed by {signal}"),
+        }
+    }
+}

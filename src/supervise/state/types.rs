@@ -1,0 +1,101 @@
+//! The vocabulary of supervise mode: generations, how a child ended, what
+//! made it ready, and the policy the decisions follow.
+
+use std::time::Duration;
+
+use crate::config::Readiness;
+use crate::signal::Signal;
+
+/// A child's generation number: 1 for the first child, then 2, 3, ….
+pub type Generation = u64;
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal killed it (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
+    Signal(Signal),
+}
+
+/// How restarts are carried out: everything the decisions and the hosts
+/// that carry them out need from the settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `--stop-first`: never run the old and the new child side by side.
+    pub stop_first: bool,
+    /// `--stop-signal`: what asks a child's process group to stop (Windows:
+    /// Ctrl-Break, the only way there is).
+    pub stop_signal: Signal,
+    /// `--stop-timeout`: how long after the stop signal SIGKILL follows
+    /// (Windows: the child's job is terminated).
+    pub grace: Duration,
+    /// `--signal`: on a change, send this to the running child instead of
+    /// restarting it.
+    pub signal_on_change: Option<Signal>,
+    /// What makes a new child ready, as decided for this platform and these
+    /// sockets (see [`Readiness::resolve`]).
+    pub ready: Readiness,
+    /// `--clear`: clear the terminal before each start.
+    pub clear: bool,
+}
+
+/// The first look at a starting child comes this long after its start, and
+/// the next ones at a tenth of its time so far, at least this far apart…
+pub const LOOK_MIN: Duration = Duration::from_millis(10);
+/// … and at most this far apart, so a long build costs a few looks a second.
+pub const LOOK_MAX: Duration = Duration::from_millis(250);
+/// How long after `READY=1` a child may take to be seen listening
+/// ([`Readiness::Auto`]) before its `READY=1` counts alone. Generous: while
+/// it runs the old child serves, so waiting costs clients nothing, and an
+/// application that gunicorn's workers import after the master's `READY=1`
+/// may take many seconds. It bounds the wait for a server whose waiting no
+/// look can see (io_uring, or a process systemfd may not read).
+pub const CONFIRM: Duration = Duration::from_secs(30);
+
+/// A process of a child's tree seen waiting on a passed socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiter {
+    /// The child itself or one of its descendants.
+    pub pid: u32,
+    /// The fd the socket was passed at (3, 4, …).
+    pub fd: i32,
+}
+
+/// What made a child ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `READY=1`.
+    Notify,
+    /// Waiting for connections.
+    Listening(Waiter),
+    /// `READY=1`, and waiting for connections.
+    Both(Waiter),
+    /// `READY=1`, not seen listening within [`CONFIRM`].
+    NotifyUnseen,
+    /// It fetched its sockets from the socket server (Windows).
+    Fetched,
+}
+
+/// What happened.
+/// Why a restart does what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing is running: start.
+    Start,
+    /// The active child is ready: start a replacement beside it.
+    Replace { old: u32 },
+    /// Stop the active child, then start. `forced` by `--stop-first`;
+    /// otherwise the child is not ready, and `ready` tells what would have
+    /// made it so.
+    StopFirst {
+        old: u32,
+        forced: bool,
+        ready: Readiness,
+    },
+    /// A replacement was still starting: stop it and start another.
+    Supersede { pending: u32 },
+    /// A stop-first restart is waiting for `old` to exit already.
+    AlreadyPending { old: u32 },
+}

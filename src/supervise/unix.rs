@@ -1,0 +1,365 @@
+//! The Unix host of supervise mode.
+//!
+//! systemfd forks every child itself, in a process group of its own, with
+//! the sockets at fds 3… and a `NOTIFY_SOCKET` of its own, and reaps them
+//! all (on SIGCHLD) on the loop's thread, so that the children's
+//! parent-death signal (Linux) is tied to the thread that lives as long as
+//! systemfd.
+//!
+//! Its threads only forward: the signal thread (signal-hook's self-pipe;
+//! the handlers do nothing else) and one readiness listener per child.
+//! Readiness messages are coalesced per child in a [`Mailbox`], so a child
+//! that floods `NOTIFY_SOCKET` queues at most one message, and signals are
+//! never far behind.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2};
+
+use super::children::{self, Children, News as ChildNews};
+use super::host::{Host, Input, StartError};
+use super::mailbox::Mailbox;
+use super::state::{Event, Generation, Policy, Status, Waiter};
+use super::terminal::Terminal;
+use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, NOTIFY_SOCKET};
+use crate::error::Failure;
+#[cfg(target_os = "linux")]
+use crate::listening;
+use crate::notify::{Directory, Message};
+use crate::output::Printer;
+use crate::signal::Signal;
+use crate::socket::Sockets;
+use crate::sys;
+
+/// How often a group whose leader has exited is looked at until it empties.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// What the host's threads forward to the loop.
+#[derive(Debug)]
+pub enum News {
+    /// systemfd received this signal.
+    Signal(i32),
+    /// A child's mailbox has news.
+    Notify {
+        generation: Generation,
+        mailbox: Arc<Mutex<Mailbox>>,
+    },
+}
+
+/// Children as process groups, forked by systemfd.
+pub struct UnixHost {
+    policy: Policy,
+    printer: Printer,
+    invocation: Invocation,
+    /// The sockets, duplicated above the fds they go to, for every start.
+    staged: Vec<OwnedFd>,
+    /// The passed sockets as `/proc` shows them, to look for listeners.
+    #[cfg(target_os = "linux")]
+    watched: listening::Watched,
+    directory: Directory,
+    terminal: Terminal,
+    children: Children,
+    tx: mpsc::Sender<Input<News>>,
+}
+
+impl UnixHost {
+    /// Sets up supervision of `invocation` with `sockets`: the private
+    /// directory for the readiness sockets, the signal thread, and (Linux)
+    /// the subreaper role. `tx` is the loop's channel.
+    ///
+    /// # Errors
+    /// A set-up [`Failure`] when any of that cannot be made.
+    pub fn new(
+        policy: Policy,
+        invocation: Invocation,
+        sockets: &Sockets,
+        tx: mpsc::Sender<Input<News>>,
+        printer: Printer,
+    ) -> Result<UnixHost, Failure> {
+        let directory = Directory::create()
+            .context("cannot create a private directory for the readiness sockets")
+            .map_err(Failure::setup)?;
+        let terminal = Terminal::new();
+        #[cfg(target_os = "linux")]
+        if let Err(err) = sys::become_subreaper() {
+            printer.warn(&format!(
+                "cannot become a child subreaper ({err}); processes that leave the command's group may outlive it"
+            ));
+        }
+        forward_signals(tx.clone())?;
+        let staged = activation::stage(sockets).map_err(Failure::setup)?;
+        #[cfg(target_os = "linux")]
+        let watched = listening::Watched::new(staged.iter().map(std::os::fd::AsFd::as_fd))
+            .context("cannot identify the sockets")
+            .map_err(Failure::setup)?;
+        Ok(UnixHost {
+            policy,
+            printer,
+            invocation,
+            staged,
+            #[cfg(target_os = "linux")]
+            watched,
+            directory,
+            terminal,
+            children: Children::default(),
+            tx,
+        })
+    }
+
+    /// The directory of the readiness sockets, which is not to be watched.
+    pub fn private_directory(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// Signals a child's process group (and its strays), saying so if
+    /// that fails.
+    fn send(&self, pid: u32, signals: &[Signal]) {
+        if let Err(err) = self.children.signal(pid, signals) {
+            self.printer
+                .warn(&format!("cannot signal pid {pid}: {err}"));
+        }
+    }
+
+    /// Lends the terminal to a command that wants it, and acts on Ctrl-C
+    /// and Ctrl-Z that reached a command holding it (see `terminal`).
+    fn share_terminal(&mut self, news: &[ChildNews]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for &item in news {
+            match item {
+                ChildNews::Stopped { pid, signal } if is_terminal_stop(signal) => {
+                    if self.terminal.lend(pid) {
+                        self.printer.status(&format!(
+                            "pid {pid} uses the terminal: it is in the foreground"
+                        ));
+                        let _ = sys::signal_group(pid, Signal::CONT.0);
+                    } else {
+                        self.printer.warn(&children::stopped_message(pid, signal));
+                    }
+                }
+                // Ctrl-Z reached the command in the foreground: suspend it all.
+                ChildNews::Stopped { pid, .. } if self.terminal.lent_to() == Some(pid) => {
+                    self.suspend();
+                }
+                ChildNews::Stopped { pid, signal } => {
+                    self.printer.warn(&children::stopped_message(pid, signal));
+                }
+                ChildNews::Exited { pid, status } if self.terminal.lent_to() == Some(pid) => {
+                    self.terminal.take_back();
+                    // Ctrl-C reached the command in the foreground: end it all.
+                    if status == Status::Signal(Signal::INT) {
+                        events.push(Event::Shutdown {
+                            signal: Signal::INT,
+                        });
+                    }
+                }
+                ChildNews::Exited { .. } => {}
+            }
+        }
+        events
+    }
+
+    /// Ctrl-Z: every command's group and systemfd stop until `fg`
+    /// continues systemfd, which continues them.
+    fn suspend(&mut self) {
+        let lent = self.terminal.lent_to();
+        self.terminal.take_back();
+        self.children.signal_all(Signal::TSTP);
+        sys::stop_self();
+        // Continued.
+        if let Some(group) = lent {
+            self.terminal.lend(group);
+        }
+        self.children.signal_all(Signal::CONT);
+    }
+
+    /// At exit, the orphans systemfd inherited from its commands (Linux)
+    /// get the stop signal and, if they outlast the stop timeout (or the
+    /// exit is not `graceful`: the second Ctrl-C's), SIGKILL: nothing
+    /// systemfd started outlives it.
+    #[cfg(target_os = "linux")]
+    fn end_orphans(&mut self, graceful: bool) {
+        let orphans = self.children.orphans();
+        if orphans.is_empty() {
+            return;
+        }
+        let first = if graceful {
+            self.policy.stop_signal
+        } else {
+            Signal::KILL
+        };
+        for &pid in &orphans {
+            let _ = sys::signal_process(pid, first.0);
+            let _ = sys::signal_process(pid, Signal::CONT.0);
+        }
+        let end = Instant::now() + self.policy.grace;
+        while Instant::now() < end {
+            let _ = self.children.reap(&self.printer);
+            if self.children.orphans().is_empty() {
+                return;
+            }
+            std::thread::sleep(DRAIN_POLL);
+        }
+        for pid in self.children.orphans() {
+            let _ = sys::signal_process(pid, Signal::KILL.0);
+        }
+        let _ = self.children.reap(&self.printer);
+    }
+}
+
+impl Host for UnixHost {
+    type News = News;
+
+    fn start(&mut self, generation: Generation) -> Result<u32, StartError> {
+        let notify_tx = self.tx.clone();
+        let mailbox = Arc::new(Mutex::new(Mailbox::default()));
+        let listener = self
+            .directory
+            .listen(generation, move |message: Message| {
+                let tell = mailbox.lock().is_ok_and(|mut news| news.put(message));
+                if tell {
+                    let _ = notify_tx.send(Input::Host(News::Notify {
+                        generation,
+                        mailbox: Arc::clone(&mailbox),
+                    }));
+                }
+            })
+            .with_context(|| {
+                format!(
+                    "cannot create the readiness socket in {}",
+                    self.directory.path().display()
+                )
+            })
+            .map_err(StartError::Setup)?;
+        let mut invocation = self.invocation.clone();
+        invocation.set(NOTIFY_SOCKET, listener.path());
+        let pid = sys::spawn(&sys::ChildSpec {
+            command: &invocation.command,
+            env: &invocation.env,
+            sockets: &self.staged,
+            first_fd: FIRST_FD,
+            pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
+        })
+        .map_err(StartError::Exec)?;
+        self.children.insert(generation, pid, listener);
+        Ok(pid)
+    }
+
+    // A stopped child cannot act on the stop signal: SIGCONT.
+    fn stop(&mut self, pid: u32) {
+        self.send(pid, &[self.policy.stop_signal, Signal::CONT]);
+    }
+
+    fn kill(&mut self, pid: u32) {
+        self.send(pid, &[Signal::KILL]);
+    }
+
+    fn signal(&mut self, pid: u32, signal: Signal) {
+        if let Err(err) = sys::signal_process(pid, signal.0) {
+            self.printer
+                .warn(&format!("cannot send {signal} to pid {pid}: {err}"));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn look(&mut self, pid: u32) -> Option<Waiter> {
+        listening::find(pid, &self.watched).map(|found| Waiter {
+            pid: found.pid,
+            fd: FIRST_FD + found.socket as i32,
+        })
+    }
+
+    // Listening is seen through Linux's /proc only; elsewhere no look is
+    // asked for (see `Readiness::resolve`).
+    #[cfg(not(target_os = "linux"))]
+    fn look(&mut self, _pid: u32) -> Option<Waiter> {
+        None
+    }
+
+    // A running program can be replaced on Unix.
+    fn blocker(&self, _pid: u32) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    fn deadline(&self, due: Option<Instant>) -> Option<Instant> {
+        if !self.children.draining() {
+            return due;
+        }
+        let poll = Instant::now() + DRAIN_POLL;
+        Some(due.map_or(poll, |at| at.min(poll)))
+    }
+
+    fn events(&mut self, news: Option<News>) -> Vec<Event> {
+        let mut events = match news {
+            None => vec![Event::Tick],
+            Some(News::Signal(SIGCHLD)) => {
+                let news = self.children.reap(&self.printer);
+                self.share_terminal(&news)
+            }
+            Some(News::Signal(SIGTSTP)) => {
+                self.suspend();
+                Vec::new()
+            }
+            Some(News::Signal(SIGHUP)) if self.terminal.hung_up() => vec![Event::Shutdown {
+                signal: Signal(SIGHUP),
+            }],
+            Some(News::Signal(SIGHUP)) => vec![Event::Hangup],
+            Some(News::Signal(signal @ (SIGUSR1 | SIGUSR2))) => vec![Event::Forward {
+                signal: Signal(signal),
+            }],
+            Some(News::Signal(signal)) => vec![Event::Shutdown {
+                signal: Signal(signal),
+            }],
+            Some(News::Notify {
+                generation,
+                mailbox,
+            }) => match mailbox.lock() {
+                Ok(mut mailbox) => mailbox.take(generation),
+                Err(_) => Vec::new(),
+            },
+        };
+        events.extend(
+            self.children
+                .ended()
+                .into_iter()
+                .map(|(generation, status)| Event::Exited { generation, status }),
+        );
+        events
+    }
+
+    fn finish(&mut self, code: i32) {
+        self.terminal.restore();
+        #[cfg(target_os = "linux")]
+        self.end_orphans(code == 0);
+        #[cfg(not(target_os = "linux"))]
+        let _ = code;
+    }
+}
+
+fn is_terminal_stop(signal: Signal) -> bool {
+    matches!(signal.name(), Some("TTIN" | "TTOU"))
+}
+
+/// Starts the thread that forwards the signals supervise mode acts on.
+fn forward_signals(tx: mpsc::Sender<Input<News>>) -> Result<(), Failure> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGTSTP,
+    ])
+    .context("cannot handle signals")
+    .map_err(Failure::setup)?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if tx.send(Input::Host(News::Signal(signal))).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the signal thread")
+        .map_err(Failure::setup)?;
+    Ok(())
+}
