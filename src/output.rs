@@ -5,6 +5,7 @@ use std::io::{IsTerminal as _, Write as _};
 use anstyle::{AnsiColor, Style};
 
 use crate::config::{Color, Output};
+use crate::sys::Stream;
 
 const ARROW: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)))
@@ -79,13 +80,11 @@ impl Printer {
         const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
         let stdout = std::io::stdout();
         if stdout.is_terminal() {
-            #[cfg(windows)]
-            crate::sys::enable_escape_sequences(crate::sys::STD_OUTPUT_HANDLE);
+            crate::sys::enable_escape_sequences(Stream::Stdout);
             let mut stdout = stdout.lock();
             let _ = stdout.write_all(CLEAR).and_then(|()| stdout.flush());
         } else if std::io::stderr().is_terminal() {
-            #[cfg(windows)]
-            crate::sys::enable_escape_sequences(crate::sys::STD_ERROR_HANDLE);
+            crate::sys::enable_escape_sequences(Stream::Stderr);
             let _ = std::io::stderr().lock().write_all(CLEAR);
         }
     }

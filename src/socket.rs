@@ -138,7 +138,7 @@ impl Sockets {
 
         let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
             .context("cannot create the socket server's socket")?;
-        crate::sys::exclusive_address_use(&listener, true)?;
+        crate::sys::set_reuse(&listener, true, false)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         listener
             .bind(&addr.into())
@@ -330,7 +330,7 @@ fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Soc
     };
     let socket = Socket::new(Domain::for_address(addr), socket_type(kind), Some(protocol))
         .context("cannot create socket")?;
-    set_reuse(&socket, options)?;
+    crate::sys::set_reuse(&socket, options.reuse_addr, options.reuse_port)?;
     socket
         .bind(&addr.into())
         .with_context(|| format!("cannot bind {addr}"))?;
@@ -341,24 +341,6 @@ fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Soc
         .and_then(|a| a.as_socket())
         .unwrap_or(addr);
     Ok((socket, LocalAddr::Ip(local)))
-}
-
-#[cfg(unix)]
-fn set_reuse(socket: &Socket, options: &Options) -> Result<()> {
-    socket
-        .set_reuse_address(options.reuse_addr)
-        .context("cannot set SO_REUSEADDR")?;
-    if options.reuse_port {
-        socket
-            .set_reuse_port(true)
-            .context("cannot set SO_REUSEPORT")?;
-    }
-    Ok(())
-}
-
-#[cfg(windows)]
-fn set_reuse(socket: &Socket, options: &Options) -> Result<()> {
-    crate::sys::exclusive_address_use(socket, options.reuse_addr)
 }
 
 #[cfg(unix)]

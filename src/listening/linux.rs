@@ -108,7 +108,7 @@ fn children(pid: u32) -> Option<Vec<u32>> {
 /// and anything left in `root`'s process group (a daemonised grandchild has
 /// another parent but keeps the group).
 fn scan(root: u32) -> Vec<u32> {
-    let processes: Vec<_> = sys::processes()
+    let processes: Vec<_> = sys::linux::processes()
         .into_iter()
         .filter(|p| !p.zombie && p.pid != root)
         .collect();

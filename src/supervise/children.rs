@@ -140,7 +140,7 @@ impl Children {
     /// inherited, and theirs.
     #[cfg(target_os = "linux")]
     fn strays(&self, leader: u32) -> Vec<u32> {
-        let processes = sys::processes();
+        let processes = sys::linux::processes();
         let alive = self
             .running
             .get(&leader)
@@ -166,12 +166,12 @@ impl Children {
     /// Orphans systemfd inherited (Linux) that are still alive.
     #[cfg(target_os = "linux")]
     pub fn orphans(&self) -> Vec<u32> {
-        self.orphans_in(&sys::processes())
+        self.orphans_in(&sys::linux::processes())
     }
 
     /// systemfd's children that are no running command's leader.
     #[cfg(target_os = "linux")]
-    fn orphans_in(&self, processes: &[sys::ProcessInfo]) -> Vec<u32> {
+    fn orphans_in(&self, processes: &[sys::linux::ProcessInfo]) -> Vec<u32> {
         let me = std::process::id();
         processes
             .iter()

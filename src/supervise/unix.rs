@@ -85,7 +85,7 @@ impl UnixHost {
             .map_err(Failure::setup)?;
         let terminal = Terminal::new();
         #[cfg(target_os = "linux")]
-        if let Err(err) = sys::become_subreaper() {
+        if let Err(err) = sys::linux::become_subreaper() {
             printer.warn(&format!(
                 "cannot become a child subreaper ({err}); processes that leave the command's group may outlive it"
             ));

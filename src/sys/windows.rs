@@ -33,7 +33,7 @@ use windows_sys::Win32::System::Console::{
     GenerateConsoleCtrlEvent, GetConsoleMode, GetStdHandle, SetConsoleCtrlHandler, SetConsoleMode,
     CONSOLE_MODE, CTRL_BREAK_EVENT, CTRL_C_EVENT, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_HANDLE,
 };
-pub use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_OUTPUT_HANDLE};
+use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_OUTPUT_HANDLE};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
@@ -48,12 +48,17 @@ use windows_sys::Win32::System::Threading::{
     INFINITE, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION, THREAD_SUSPEND_RESUME,
 };
 
-/// Claims the socket's port with `SO_EXCLUSIVEADDRUSE`, which must be set
-/// before `bind`. Without it another process may bind the same port with
-/// `SO_REUSEADDR` and take connections meant for the command. With
-/// `exclusive` false (`--no-reuse`) neither option is set: Windows' default.
-pub fn exclusive_address_use(socket: &Socket, exclusive: bool) -> anyhow::Result<()> {
-    if !exclusive {
+/// Sets up `socket` before `bind` for `reuse_addr` (`--no-reuse` turns it
+/// off). On Windows that claims the port with `SO_EXCLUSIVEADDRUSE`:
+/// `SO_REUSEADDR` there would let another process bind the same port and
+/// take connections meant for the command. With `reuse_addr` false neither
+/// option is set: Windows' default. (`reuse_port` has no Windows meaning;
+/// the command line refuses it.)
+///
+/// # Errors
+/// When the option cannot be set.
+pub fn set_reuse(socket: &Socket, reuse_addr: bool, _reuse_port: bool) -> anyhow::Result<()> {
+    if !reuse_addr {
         return Ok(());
     }
     let on: i32 = 1;
@@ -270,10 +275,20 @@ pub fn ctrl_break(group: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Turns on escape sequences in the console behind the standard handle
-/// `which` (STD_OUTPUT_HANDLE, STD_ERROR_HANDLE); false when it is not a
-/// console or does not take them.
-pub fn enable_escape_sequences(which: STD_HANDLE) -> bool {
+/// A standard stream that escape sequences are written to.
+#[derive(Clone, Copy, Debug)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Turns on escape sequences in the console behind `stream`; false when it
+/// is not a console or does not take them.
+pub fn enable_escape_sequences(stream: Stream) -> bool {
+    let which: STD_HANDLE = match stream {
+        Stream::Stdout => STD_OUTPUT_HANDLE,
+        Stream::Stderr => STD_ERROR_HANDLE,
+    };
     // SAFETY: reads the process's standard handle; no memory of ours.
     let handle = unsafe { GetStdHandle(which) };
     if handle.is_null() || handle == INVALID_HANDLE_VALUE {

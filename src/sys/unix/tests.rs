@@ -1,0 +1,78 @@
+use super::*;
+
+#[test]
+fn decimals_are_written_with_a_nul() {
+    for (value, text) in [
+        (0, "0"),
+        (7, "7"),
+        (4194304, "4194304"),
+        (u32::MAX, "4294967295"),
+    ] {
+        let mut out = [b'x'; PID_ROOM];
+        write_decimal(value, &mut out);
+        let end = out.iter().position(|&b| b == 0).unwrap();
+        assert_eq!(&out[..end], text.as_bytes());
+        assert!(
+            out[end + 1..].iter().all(|&b| b == b'x'),
+            "wrote past the NUL"
+        );
+    }
+}
+
+#[test]
+fn programs_are_looked_up_like_execvp() {
+    let path = OsStr::new("/nonexistent:/bin:/usr/bin");
+    let sh = resolve(OsStr::new("sh"), Some(path)).unwrap();
+    assert!(sh.ends_with("sh") && sh.is_absolute(), "{}", sh.display());
+    assert_eq!(
+        resolve(OsStr::new("./x"), None).unwrap(),
+        PathBuf::from("./x")
+    );
+    let missing = resolve(OsStr::new("systemfd-no-such-program"), Some(path)).unwrap_err();
+    assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    assert!(resolve(OsStr::new(""), Some(path)).is_err());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain"), "").unwrap();
+    let err = resolve(OsStr::new("plain"), Some(dir.path().as_os_str())).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+}
+
+fn spec<'a>(command: &'a [OsString], env: &'a [(OsString, OsString)]) -> ChildSpec<'a> {
+    ChildSpec {
+        command,
+        env,
+        sockets: &[],
+        first_fd: 3,
+        pid_variable: Some("LISTEN_PID"),
+    }
+}
+
+#[test]
+fn a_program_that_cannot_be_executed_is_reported_by_the_child() {
+    // Found (it has a slash), so only execve can tell: through the pipe.
+    let command = [OsString::from("/dev/null")];
+    let err = spawn(&spec(&command, &[])).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+    let command = [OsString::from("/nonexistent/program")];
+    let err = spawn(&spec(&command, &[])).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+}
+
+#[test]
+fn a_child_runs_in_its_own_process_group_and_reports_its_status() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let command = ["/bin/sh", "-c", "exit 3"].map(OsString::from);
+    let pid = spawn(&spec(&command, &[])).unwrap();
+    assert_eq!(wait(pid).unwrap().code(), Some(3));
+
+    let command = ["/bin/sh", "-c", "sleep 60"].map(OsString::from);
+    let pid = spawn(&spec(&command, &[])).unwrap();
+    // SAFETY: getpgid reads no memory.
+    let group = unsafe { libc::getpgid(pid as libc::pid_t) };
+    assert_eq!(group, pid as libc::pid_t);
+    crate::sys::signal_group(pid, libc::SIGTERM).unwrap();
+    assert_eq!(wait(pid).unwrap().signal(), Some(libc::SIGTERM));
+    // Gone: signalling it again is not an error.
+    crate::sys::signal_group(pid, libc::SIGTERM).unwrap();
+}
