@@ -16,7 +16,7 @@ use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 
 use crate::sys;
 
-use super::{
+use super::proc::{
     fd_set_len, fd_set_members, is_epoll, polled_for_input, socket_inode, Blocked, EpollTarget,
     Found, Syscall, SyscallTable, Wait, POLLFD_SIZE,
 };
