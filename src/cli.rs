@@ -3,6 +3,8 @@
 //! clap parses; [`Cli::into_config`] checks what the flags mean together and
 //! applies every default, once, to make the [`Config`] the library runs.
 
+#![warn(missing_docs)]
+
 mod values;
 
 use std::ffi::OsString;
@@ -157,9 +159,13 @@ pub struct Cli {
 pub enum Generate {
     /// The man page (roff), for `man -l` or a `man1` directory.
     Man,
+    /// A bash completion script.
     CompleteBash,
+    /// A zsh completion script.
     CompleteZsh,
+    /// A fish completion script.
     CompleteFish,
+    /// A PowerShell completion script.
     CompletePowershell,
 }
 
@@ -172,6 +178,12 @@ impl Cli {
     /// What the flags ask for, as the library's settings: the combinations
     /// are checked here (a usage error before any socket exists) and every
     /// default is applied.
+    ///
+    /// # Errors
+    /// A usage [`Failure`] (exit 2) naming the flag, when flags do not go
+    /// together: a supervise-mode flag without `--watch`, `--ready listen`
+    /// where listening cannot be seen or without a socket, `--ready` on
+    /// Windows.
     pub fn into_config(self) -> Result<Config, Failure> {
         let mode = self.mode()?;
         let defaults = socket::Options::default();
@@ -294,10 +306,14 @@ pub enum ReadyChoice {
     Auto,
 }
 
+/// `--color`'s values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is unset or empty
     Auto,
+    /// Always
     Always,
+    /// Never
     Never,
 }
 
@@ -311,7 +327,11 @@ impl From<ColorChoice> for config::Color {
     }
 }
 
-/// Writes what `--generate` asks for.
+/// Writes what `--generate` asks for (`kind`) to `out`: roff for the man
+/// page, a script for a shell.
+///
+/// # Errors
+/// When writing to `out` fails.
 pub fn generate(kind: Generate, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use clap::CommandFactory as _;
     use clap_complete::Shell;

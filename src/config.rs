@@ -5,6 +5,8 @@
 //! layer below the edge knows how the settings were spelled or what a flag
 //! left out means.
 
+#![warn(missing_docs)]
+
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +51,7 @@ impl Launch {
 pub struct Output {
     /// Print nothing but errors.
     pub quiet: bool,
+    /// When the lines are coloured (`--color`).
     pub color: Color,
 }
 
@@ -57,7 +60,9 @@ pub struct Output {
 pub enum Color {
     /// When stderr is a terminal and `NO_COLOR` is unset or empty.
     Auto,
+    /// Always, even into a pipe or a file.
     Always,
+    /// Never.
     Never,
 }
 
