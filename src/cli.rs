@@ -311,9 +311,9 @@ pub enum ReadyChoice {
 pub enum ColorChoice {
     /// When stderr is a terminal and NO_COLOR is unset or empty
     Auto,
-    /// Always
+    /// Also into a pipe or a file
     Always,
-    /// Never
+    /// Plain text
     Never,
 }
 
