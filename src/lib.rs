@@ -8,7 +8,7 @@
 //! 1. `cli`: the command line, checked and turned into a `Config`.
 //! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
 //!    modes.
-//! 3. `watch`, `notify` (the `sd_notify` receiver), `listening`: what
+//! 3. `watch`, `sd_notify` (readiness messages), `listening`: what
 //!    supervise mode listens to and looks at.
 //! 4. `output`: the status lines.
 //! 5. `config`, `activation`: the settings, and the variables a command
@@ -30,9 +30,9 @@ mod activation;
 mod exec;
 #[cfg(unix)]
 mod listening;
-#[cfg(unix)]
-mod notify;
 mod output;
+#[cfg(unix)]
+mod sd_notify;
 mod signal;
 mod socket;
 mod spec;

@@ -7,7 +7,8 @@
 //! writes `SECRET|PID`, shuts down its write side and reads to EOF: one
 //! `WSAPROTOCOL_INFOW` per socket, in `-s` order, made for PID. Anything else
 //! gets the connection closed with no data. The protocol is written down in
-//! `docs/protocol.md`.
+//! `docs/protocol.md` ("Windows: the socket-server protocol"); the client it
+//! must satisfy is `listenfd` 1.0 (`src/windows.rs`, `get_fds`).
 //!
 //! Each command served gets a secret of its own ([`Server::issue`]): in
 //! supervise mode a request thereby tells which start of the command it
@@ -21,6 +22,8 @@
 //! every platform; only making the `WSAPROTOCOL_INFOW` records is Windows
 //! code, which the platform module passes in as the `duplicate` function.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,34 +34,52 @@ use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq as _;
 
-/// The variable that holds the server's address, `127.0.0.1:PORT`.
+/// The variable that holds the server's address, `127.0.0.1:PORT` in
+/// `SocketAddr` text form; `listenfd` parses it as a `SocketAddr`
+/// (`docs/protocol.md`, "The environment").
 pub const SERVER_VAR: &str = "SYSTEMFD_SOCKET_SERVER";
-/// The variable that holds the secret a request must start with.
+/// The variable that holds the secret a request must start with, as
+/// [`Secret::as_str`] gives it; `listenfd` parses it as a UUID
+/// (`docs/protocol.md`, "The environment").
 pub const SECRET_VAR: &str = "SYSTEMFD_SOCKET_SECRET";
 
-/// The size of one `WSAPROTOCOL_INFOW`, the record the reply is made of
-/// (the Windows module checks it against the real struct at compile time).
+/// The size in bytes of one `WSAPROTOCOL_INFOW`, the record the reply is
+/// made of (`docs/protocol.md`, "The exchange"): `listenfd` counts the
+/// records by dividing the reply's length by `size_of::<WSAPROTOCOL_INFOW>()`.
+/// The Windows module checks this value against the real struct at compile
+/// time.
 pub const PROTOCOL_INFO_LEN: usize = 628;
 
-/// One `WSAPROTOCOL_INFOW`, as the bytes sent on the wire.
+/// One `WSAPROTOCOL_INFOW`, as the [`PROTOCOL_INFO_LEN`] bytes sent on the
+/// wire.
 pub type ProtocolInfo = [u8; PROTOCOL_INFO_LEN];
 
-/// The length of the secret's text form: a hyphenated UUID.
+/// The length in bytes (ASCII characters) of the secret's text form: a
+/// hyphenated UUID, 32 hex digits and 4 hyphens.
 pub const SECRET_LEN: usize = 36;
 
-/// The longest honest request: the secret, `|`, and a pid of at most ten
-/// digits (`u32::MAX`). Anything longer is refused unread.
+/// The longest honest request in bytes, 47: the secret, `|`, and a pid of
+/// at most ten digits (`u32::MAX`). Anything longer is refused unread
+/// (`docs/protocol.md`, "Refusals").
 pub const MAX_REQUEST_LEN: usize = SECRET_LEN + 1 + 10;
 
 /// The secret that authenticates a request: a random (version 4) UUID in the
-/// lowercase hyphenated form, which is how `listenfd` writes it back.
+/// lowercase hyphenated form. `listenfd` parses [`SECRET_VAR`] as a UUID and
+/// writes it back with `Display`, which is that form, so only that form is
+/// accepted (`docs/protocol.md`, "The environment"). `Debug` never shows it.
 #[derive(Clone)]
 pub struct Secret {
     text: String,
 }
 
 impl Secret {
-    /// A new secret from the operating system's secure random source.
+    /// A new secret: 16 bytes from the operating system's secure random
+    /// source, in the form of [`Secret::from_random_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// When the random source fails (`getrandom`'s error, which names the
+    /// cause); no secret is made from anything weaker.
     pub fn generate() -> Result<Secret, getrandom::Error> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes)?;
@@ -66,7 +87,8 @@ impl Secret {
     }
 
     /// The UUID text for 16 random bytes, with the version and variant bits
-    /// set as RFC 9562 says for version 4 (122 random bits remain).
+    /// set as RFC 9562 says for version 4 (122 random bits remain): always
+    /// [`SECRET_LEN`] lowercase characters, hyphenated 8-4-4-4-12.
     pub fn from_random_bytes(mut bytes: [u8; 16]) -> Secret {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -80,12 +102,15 @@ impl Secret {
         Secret { text }
     }
 
+    /// The secret's text, [`SECRET_LEN`] ASCII characters: the value of
+    /// [`SECRET_VAR`], and what a request must start with.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    /// Whether `candidate` is the secret, in time that does not depend on
-    /// where the two differ.
+    /// Whether `candidate` (raw request bytes) is exactly the secret's text,
+    /// in time that does not depend on where the two differ. Case matters:
+    /// `listenfd` sends the lowercase form.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         bool::from(self.text.as_bytes().ct_eq(candidate))
     }
@@ -101,38 +126,61 @@ impl fmt::Debug for Secret {
 /// Which of the server's secrets a request carried. Every command the
 /// server serves gets a secret of its own ([`Server::issue`]), so a request
 /// tells which command it comes from, and a stopped command's secret can be
-/// revoked.
+/// revoked. The number is the order of issue, from 0; it never leaves
+/// systemfd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key(pub u64);
 
 /// An authenticated request: send the sockets to this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// The process the records are made for, as the client wrote it: 1 to
+    /// `u32::MAX`. `listenfd` sends its own pid; a client may name another.
     pub pid: u32,
     /// The secret it carried.
     pub key: Key,
 }
 
-/// Why a connection was closed without data.
+/// Why a connection was closed without data; the message is the reason
+/// shown on stderr after `rejected a request from ADDR: `. The cases are
+/// the refusals of `docs/protocol.md` ("Refusals").
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// More than [`MAX_REQUEST_LEN`] bytes arrived; the rest is not read.
     #[error("the request is longer than {MAX_REQUEST_LEN} bytes")]
     TooLong,
+    /// The client did not end its request (EOF) within [`Limits::timeout`],
+    /// the value carried.
     #[error("no complete request within {} s", .0.as_secs_f32())]
     TimedOut(Duration),
+    /// Not `SECRET|PID` with a pid of 1 to 10 decimal digits, non-zero and
+    /// fitting in 32 bits.
     #[error("the request is not SECRET|PID")]
     Malformed,
+    /// Well formed, but the secret is none of those in force.
     #[error("wrong secret")]
     WrongSecret,
+    /// Reading failed with this kind of error (the connection was reset,
+    /// say).
     #[error("cannot read the request ({0})")]
     Unreadable(io::ErrorKind),
+    /// [`Limits::max_connections`], the value carried, were already being
+    /// handled; the connection was closed unread.
     #[error("too many connections at once (at most {0})")]
     Busy(usize),
 }
 
-/// Parses and authenticates a complete request, `SECRET|PID`, against the
-/// secrets in force. Every one of them is compared, in constant time, so the
-/// time taken tells nothing about which came close.
+/// Parses and authenticates a complete request, `SECRET|PID` as `listenfd`
+/// writes it (`docs/protocol.md`, "The exchange"), against `secrets`, the
+/// secrets in force with their keys. Every one of them is compared, in
+/// constant time, so the time taken tells nothing about which came close.
+/// Returns the pid and the key of the secret that matched.
+///
+/// # Errors
+///
+/// [`Rejection::TooLong`] beyond [`MAX_REQUEST_LEN`] bytes,
+/// [`Rejection::Malformed`] when the bytes are not `SECRET|PID` with a
+/// valid pid, [`Rejection::WrongSecret`] when no secret in force matches.
 pub fn parse_request(bytes: &[u8], secrets: &[(Key, Secret)]) -> Result<Request, Rejection> {
     if bytes.len() > MAX_REQUEST_LEN {
         return Err(Rejection::TooLong);
@@ -166,18 +214,25 @@ fn parse_pid(digits: &[u8]) -> Option<u32> {
     (pid != 0).then_some(pid)
 }
 
-/// The reply: the records back to back, with no header. The client divides
-/// the length by [`PROTOCOL_INFO_LEN`] to count them.
+/// The reply for `records`: the records back to back, with no header,
+/// `records.len() * PROTOCOL_INFO_LEN` bytes (empty for no records). The
+/// client divides the length by [`PROTOCOL_INFO_LEN`] to count them
+/// (`docs/protocol.md`, "The exchange"; `listenfd`'s `get_fds`).
 pub fn frame_reply(records: &[ProtocolInfo]) -> Vec<u8> {
     records.concat()
 }
 
-/// Bounds on what one client may cost the server.
+/// Bounds on what one client may cost the server. The default is what
+/// `docs/protocol.md` ("Refusals") promises: 10 seconds and 64
+/// connections.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// How long a client has to send its whole request (and read the reply).
+    /// How long a client has, from when its connection is taken up, to send
+    /// its whole request and read the reply; one deadline for the whole
+    /// exchange, not per read.
     pub timeout: Duration,
-    /// How many connections are handled at once; more are closed at once.
+    /// How many connections are handled at once; more are closed at once,
+    /// unread.
     pub max_connections: usize,
 }
 
@@ -191,25 +246,38 @@ impl Default for Limits {
     }
 }
 
-/// What happened to one connection, or to the server.
+/// What happened to one connection, or to the server. `Display` gives the
+/// line systemfd prints, without its `socket server: ` prefix.
 #[derive(Debug)]
 pub enum Event {
     /// The sockets were sent for `pid`, which asked with the secret `key`.
     Served {
+        /// The client's address.
         peer: SocketAddr,
+        /// The process the records were made for.
         pid: u32,
+        /// How many records (sockets) were sent.
         count: usize,
+        /// The secret the request carried.
         key: Key,
     },
     /// The connection was closed without data.
-    Rejected { peer: SocketAddr, reason: Rejection },
-    /// An authenticated request could not be answered.
-    Failed {
+    Rejected {
+        /// The client's address.
         peer: SocketAddr,
+        /// Why.
+        reason: Rejection,
+    },
+    /// An authenticated request could not be answered; nothing was sent.
+    Failed {
+        /// The client's address.
+        peer: SocketAddr,
+        /// The process the records were to be made for.
         pid: u32,
+        /// The duplication's error, or the write's (a timeout included).
         error: io::Error,
     },
-    /// A connection could not be accepted or handled.
+    /// A connection could not be accepted or handled; the server goes on.
     ServerError(io::Error),
 }
 
@@ -235,12 +303,16 @@ impl fmt::Display for Event {
     }
 }
 
-/// Makes one record per socket, in order, for the process with this pid.
+/// Makes one record per socket, in `-s` order, for the process with the
+/// pid given (`WSADuplicateSocketW` on Windows). An error is reported as
+/// [`Event::Failed`] and the client gets no data.
 pub type Duplicate = dyn Fn(u32) -> io::Result<Vec<ProtocolInfo>> + Send + Sync;
-/// Receives every [`Event`]; called from the server's threads.
+/// Receives every [`Event`], on the server's threads: once per
+/// connection, after it is closed, and once per server error.
 pub type Report = dyn Fn(Event) + Send + Sync;
 
-/// A running socket server. Its threads serve until the process exits.
+/// A running socket server. Its threads serve until the process exits;
+/// dropping the `Server` stops nothing.
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -269,7 +341,15 @@ struct Shared {
 
 impl Server {
     /// Starts serving on `listener` (bound to a loopback address and
-    /// listening). No request is answered until a secret is issued.
+    /// listening) on a thread of its own, each connection within `limits`.
+    /// `duplicate` makes the records for a request's pid; `report` hears of
+    /// every connection's end. No request is answered until a secret is
+    /// issued ([`Server::issue`]).
+    ///
+    /// # Errors
+    ///
+    /// When the listener's address cannot be read, or the accepting thread
+    /// cannot be started.
     pub fn start(
         listener: TcpListener,
         limits: Limits,
@@ -291,11 +371,18 @@ impl Server {
         Ok(Server { addr, shared })
     }
 
+    /// The address the server listens on, the value of [`SERVER_VAR`].
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// A fresh secret for one command, in force until revoked.
+    /// A fresh secret for one command, in force until revoked, with the key
+    /// that names it in [`Event::Served`].
+    ///
+    /// # Errors
+    ///
+    /// When the operating system's random source fails
+    /// ([`Secret::generate`]); the error is of kind `Other`.
     pub fn issue(&self) -> io::Result<(Key, Secret)> {
         let secret = Secret::generate().map_err(io::Error::other)?;
         let mut keys = self.shared.keys();
@@ -305,13 +392,15 @@ impl Server {
         Ok((key, secret))
     }
 
-    /// Refuses the secret `key` from now on (its command has ended).
+    /// Refuses the secret `key` from now on (its command has ended). A key
+    /// not in force is ignored.
     pub fn revoke(&self, key: Key) {
         self.shared.keys().live.retain(|&(live, _)| live != key);
     }
 
     /// The variables that tell a command how to reach the server, and the
-    /// secret it was issued.
+    /// secret it was issued: `[(SERVER_VAR, address), (SECRET_VAR, secret)]`,
+    /// names and values to set in its environment.
     pub fn variables(&self, secret: &Secret) -> [(&'static str, String); 2] {
         [
             (SERVER_VAR, self.addr.to_string()),
@@ -450,427 +539,4 @@ fn read_request(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use std::net::Shutdown;
-    use std::sync::mpsc;
-    use std::sync::Mutex;
-
-    /// How long a test waits for anything.
-    const WAIT: Duration = Duration::from_secs(20);
-
-    fn secret() -> Secret {
-        Secret::from_random_bytes([0xab; 16])
-    }
-
-    #[test]
-    fn secret_is_a_version_4_uuid_in_lowercase_hyphenated_form() {
-        let secret = secret();
-        assert_eq!(secret.as_str(), "abababab-abab-4bab-abab-abababababab");
-        let zero = Secret::from_random_bytes([0; 16]);
-        assert_eq!(zero.as_str(), "00000000-0000-4000-8000-000000000000");
-        let ones = Secret::from_random_bytes([0xff; 16]);
-        assert_eq!(ones.as_str(), "ffffffff-ffff-4fff-bfff-ffffffffffff");
-    }
-
-    #[test]
-    fn generated_secrets_differ_and_are_well_formed() {
-        let a = Secret::generate().unwrap();
-        let b = Secret::generate().unwrap();
-        assert_ne!(a.as_str(), b.as_str());
-        for s in [&a, &b] {
-            let text = s.as_str();
-            assert_eq!(text.len(), SECRET_LEN);
-            assert_eq!(&text[14..15], "4", "{text}");
-            assert!("89ab".contains(&text[19..20]), "{text}");
-            assert!(text
-                .chars()
-                .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)));
-        }
-    }
-
-    #[test]
-    fn debug_hides_the_secret() {
-        let secret = secret();
-        assert!(!format!("{secret:?}").contains("abab"));
-    }
-
-    #[test]
-    fn matches_only_the_exact_secret() {
-        let secret = secret();
-        assert!(secret.matches(secret.as_str().as_bytes()));
-        assert!(!secret.matches(secret.as_str().to_uppercase().as_bytes()));
-        assert!(!secret.matches(&secret.as_str().as_bytes()[..35]));
-        assert!(!secret.matches(b""));
-        let mut off_by_one = secret.as_str().as_bytes().to_vec();
-        off_by_one[35] ^= 1;
-        assert!(!secret.matches(&off_by_one));
-    }
-
-    /// The secrets in force when `secret` is the only one, as key 0.
-    fn only(secret: &Secret) -> Vec<(Key, Secret)> {
-        vec![(Key(0), secret.clone())]
-    }
-
-    fn request(secret: &Secret, pid: &str) -> Vec<u8> {
-        format!("{}|{pid}", secret.as_str()).into_bytes()
-    }
-
-    #[test]
-    fn parses_the_request_listenfd_sends() {
-        let secret = secret();
-        assert_eq!(
-            parse_request(&request(&secret, "4242"), &only(&secret)),
-            Ok(Request {
-                pid: 4242,
-                key: Key(0)
-            })
-        );
-        assert_eq!(
-            parse_request(&request(&secret, "4294967295"), &only(&secret)),
-            Ok(Request {
-                pid: u32::MAX,
-                key: Key(0)
-            })
-        );
-        assert_eq!(request(&secret, "4294967295").len(), MAX_REQUEST_LEN);
-    }
-
-    #[test]
-    fn refuses_a_wrong_secret() {
-        let secret = secret();
-        let other = Secret::from_random_bytes([0xac; 16]);
-        assert_eq!(
-            parse_request(&request(&other, "1"), &only(&secret)),
-            Err(Rejection::WrongSecret)
-        );
-        assert_eq!(
-            parse_request(b"|1", &only(&secret)),
-            Err(Rejection::WrongSecret)
-        );
-        assert_eq!(
-            parse_request(&request(&secret, "1"), &[]),
-            Err(Rejection::WrongSecret)
-        );
-    }
-
-    #[test]
-    fn a_request_names_the_secret_it_carried() {
-        let first = secret();
-        let second = Secret::from_random_bytes([0xcd; 16]);
-        let live = [(Key(1), first.clone()), (Key(7), second.clone())];
-        assert_eq!(
-            parse_request(&request(&second, "5"), &live).map(|r| r.key),
-            Ok(Key(7))
-        );
-        assert_eq!(
-            parse_request(&request(&first, "5"), &live).map(|r| r.key),
-            Ok(Key(1))
-        );
-    }
-
-    #[test]
-    fn refuses_malformed_requests() {
-        let secret = secret();
-        let s = secret.as_str();
-        for bad in [
-            String::new(),
-            s.to_owned(),
-            format!("{s}|"),
-            format!("{s}|0"),
-            format!("{s}|-1"),
-            format!("{s}|+1"),
-            format!("{s}| 1"),
-            format!("{s}|1\n"),
-            format!("{s}|1|2"),
-            format!("{s}|4294967296"),
-            "|00000000001".to_owned(),
-            format!("{s}|12x"),
-            format!("{s}1"),
-        ] {
-            assert_eq!(
-                parse_request(bad.as_bytes(), &only(&secret)),
-                Err(Rejection::Malformed),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(
-            parse_request(&[0xff, b'|', b'1'], &only(&secret)),
-            Err(Rejection::WrongSecret)
-        );
-    }
-
-    #[test]
-    fn refuses_a_request_that_is_too_long() {
-        let secret = secret();
-        let long = request(&secret, "00000000001");
-        assert_eq!(
-            parse_request(&long, &only(&secret)),
-            Err(Rejection::TooLong)
-        );
-    }
-
-    #[test]
-    fn parsing_never_panics() {
-        use proptest::prelude::*;
-        let secret = secret();
-        proptest!(|(bytes in proptest::collection::vec(any::<u8>(), 0..100))| {
-            let _ = parse_request(&bytes, &only(&secret));
-        });
-    }
-
-    #[test]
-    fn reply_is_the_records_back_to_back() {
-        let mut first = [0u8; PROTOCOL_INFO_LEN];
-        first[0] = 1;
-        let mut second = [0u8; PROTOCOL_INFO_LEN];
-        second[PROTOCOL_INFO_LEN - 1] = 2;
-        let reply = frame_reply(&[first, second]);
-        assert_eq!(reply.len(), 2 * PROTOCOL_INFO_LEN);
-        // As listenfd reads it: the length divided by the record size.
-        let records: Vec<&[u8]> = reply.chunks_exact(PROTOCOL_INFO_LEN).collect();
-        assert_eq!(records, [&first[..], &second[..]]);
-        assert!(frame_reply(&[]).is_empty());
-    }
-
-    /// A server whose "duplication" makes records that name the pid and the
-    /// socket's position, and whose events arrive on a channel.
-    struct TestServer {
-        server: Server,
-        /// The secret issued at start.
-        secret: Secret,
-        events: Mutex<mpsc::Receiver<Event>>,
-    }
-
-    fn record(pid: u32, index: u8) -> ProtocolInfo {
-        let mut record = [index; PROTOCOL_INFO_LEN];
-        record[..4].copy_from_slice(&pid.to_le_bytes());
-        record
-    }
-
-    fn start(limits: Limits) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let server = Server::start(
-            listener,
-            limits,
-            Box::new(|pid| {
-                if pid == 13 {
-                    return Err(io::Error::other("no such process"));
-                }
-                Ok(vec![record(pid, 0), record(pid, 1)])
-            }),
-            Box::new(move |event| {
-                let _ = tx.lock().unwrap().send(event);
-            }),
-        )
-        .unwrap();
-        let (_, secret) = server.issue().unwrap();
-        TestServer {
-            server,
-            secret,
-            events: Mutex::new(rx),
-        }
-    }
-
-    impl TestServer {
-        fn connect(&self) -> TcpStream {
-            let stream = TcpStream::connect(self.server.addr()).unwrap();
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            stream
-        }
-
-        /// Sends `bytes` as listenfd does and returns the whole reply.
-        fn ask(&self, bytes: &[u8]) -> io::Result<Vec<u8>> {
-            let mut stream = self.connect();
-            stream.write_all(bytes)?;
-            stream.shutdown(Shutdown::Write)?;
-            let mut reply = Vec::new();
-            stream.read_to_end(&mut reply)?;
-            Ok(reply)
-        }
-
-        fn honest(&self, pid: u32) -> Vec<u8> {
-            self.ask(&request(&self.secret, &pid.to_string())).unwrap()
-        }
-
-        fn next_event(&self) -> Event {
-            self.events
-                .lock()
-                .unwrap()
-                .recv_timeout(WAIT)
-                .expect("an event from the server")
-        }
-
-        /// Waits for the rejection of one request and returns its reason.
-        fn rejection(&self) -> Rejection {
-            match self.next_event() {
-                Event::Rejected { reason, .. } => reason,
-                other => panic!("expected a rejection, got {other}"),
-            }
-        }
-    }
-
-    #[test]
-    fn serves_an_honest_client_its_records_in_order() {
-        let server = start(Limits::default());
-        let reply = server.honest(4242);
-        assert_eq!(reply, frame_reply(&[record(4242, 0), record(4242, 1)]));
-        assert!(matches!(
-            server.next_event(),
-            Event::Served {
-                pid: 4242,
-                count: 2,
-                ..
-            }
-        ));
-        // And again: a restarted command asks again.
-        assert_eq!(server.honest(7).len(), 2 * PROTOCOL_INFO_LEN);
-    }
-
-    #[test]
-    fn variables_name_the_server_and_the_secret() {
-        let server = start(Limits::default());
-        let [(server_var, addr), (secret_var, secret)] = server.server.variables(&server.secret);
-        assert_eq!(server_var, "SYSTEMFD_SOCKET_SERVER");
-        assert_eq!(addr.parse::<SocketAddr>().unwrap(), server.server.addr());
-        assert!(server.server.addr().ip().is_loopback());
-        assert_eq!(secret_var, "SYSTEMFD_SOCKET_SECRET");
-        assert_eq!(secret, server.secret.as_str());
-    }
-
-    #[test]
-    fn each_command_has_its_secret_until_it_is_revoked() {
-        let server = start(Limits::default());
-        let (second, secret) = server.server.issue().unwrap();
-        let reply = server.ask(&request(&secret, "8")).unwrap();
-        assert_eq!(reply.len(), 2 * PROTOCOL_INFO_LEN);
-        match server.next_event() {
-            Event::Served { key, pid: 8, .. } => assert_eq!(key, second),
-            other => panic!("expected the sockets sent, got {other}"),
-        }
-        server.server.revoke(second);
-        assert_eq!(server.ask(&request(&secret, "8")).unwrap(), b"");
-        assert_eq!(server.rejection(), Rejection::WrongSecret);
-        // The first command's secret is still in force.
-        assert_eq!(server.honest(9).len(), 2 * PROTOCOL_INFO_LEN);
-    }
-
-    #[test]
-    fn wrong_secret_garbage_and_oversized_requests_get_no_data() {
-        let server = start(Limits::default());
-        let wrong = Secret::from_random_bytes([1; 16]);
-        assert_eq!(server.ask(&request(&wrong, "1")).unwrap(), b"");
-        assert_eq!(server.rejection(), Rejection::WrongSecret);
-
-        assert_eq!(server.ask(b"GET / HTTP/1.0\r\n\r\n").unwrap(), b"");
-        assert_eq!(server.rejection(), Rejection::Malformed);
-
-        // A client that keeps sending may see the connection reset rather
-        // than closed, but never data.
-        let mut stream = server.connect();
-        let _ = stream.write_all(&[b'x'; 1 << 20]);
-        let mut reply = Vec::new();
-        let _ = stream.read_to_end(&mut reply);
-        assert!(reply.is_empty());
-        assert_eq!(server.rejection(), Rejection::TooLong);
-
-        assert!(!server.honest(1).is_empty());
-    }
-
-    #[test]
-    fn a_failed_duplication_sends_nothing() {
-        let server = start(Limits::default());
-        assert_eq!(server.honest(13), b"");
-        match server.next_event() {
-            Event::Failed { pid: 13, error, .. } => {
-                assert!(error.to_string().contains("no such process"))
-            }
-            other => panic!("expected a failure, got {other}"),
-        }
-    }
-
-    #[test]
-    fn stalled_clients_do_not_hold_up_an_honest_one() {
-        let server = start(Limits {
-            timeout: Duration::from_secs(60),
-            ..Limits::default()
-        });
-        // Connected and silent; half a request; a full request, never ended.
-        let silent = server.connect();
-        let mut half = server.connect();
-        half.write_all(&server.secret.as_str().as_bytes()[..10])
-            .unwrap();
-        let mut unfinished = server.connect();
-        unfinished
-            .write_all(&request(&server.secret, "99"))
-            .unwrap();
-
-        let reply = server.honest(5);
-        assert_eq!(reply, frame_reply(&[record(5, 0), record(5, 1)]));
-        drop((silent, half, unfinished));
-    }
-
-    #[test]
-    fn a_client_that_does_not_finish_in_time_is_dropped() {
-        let server = start(Limits {
-            timeout: Duration::from_millis(200),
-            ..Limits::default()
-        });
-        let started = Instant::now();
-        let mut stalled = server.connect();
-        stalled.write_all(b"abc").unwrap();
-        assert_eq!(
-            server.rejection(),
-            Rejection::TimedOut(Duration::from_millis(200))
-        );
-        assert!(started.elapsed() >= Duration::from_millis(200));
-        let mut reply = Vec::new();
-        let _ = stalled.read_to_end(&mut reply);
-        assert!(reply.is_empty());
-    }
-
-    #[test]
-    fn a_slow_trickle_is_bounded_by_the_whole_deadline() {
-        let server = start(Limits {
-            timeout: Duration::from_millis(300),
-            ..Limits::default()
-        });
-        let mut stalled = server.connect();
-        let started = Instant::now();
-        // One byte every 100 ms: each read is quick, the request never ends.
-        let trickle = thread::spawn(move || {
-            for _ in 0..20 {
-                if stalled.write_all(b"a").is_err() {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-        });
-        assert!(matches!(server.rejection(), Rejection::TimedOut(_)));
-        assert!(started.elapsed() < Duration::from_millis(1500));
-        trickle.join().unwrap();
-    }
-
-    #[test]
-    fn connections_beyond_the_limit_are_closed_at_once() {
-        let server = start(Limits {
-            timeout: Duration::from_secs(60),
-            max_connections: 2,
-        });
-        let held = [server.connect(), server.connect()];
-        let mut refused = server.connect();
-        assert_eq!(server.rejection(), Rejection::Busy(2));
-        let mut reply = Vec::new();
-        let _ = refused.read_to_end(&mut reply);
-        assert!(reply.is_empty());
-        drop(held);
-        // The held connections end with an empty request; then their slots
-        // are free and the server serves again.
-        assert_eq!(server.rejection(), Rejection::Malformed);
-        assert_eq!(server.rejection(), Rejection::Malformed);
-        assert!(!server.honest(3).is_empty());
-    }
-}
+mod tests;

@@ -13,7 +13,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["exec", "supervise"],
-    &["watch", "notify", "listening"],
+    &["watch", "sd_notify", "listening"],
     &["output"],
     &["config", "activation"],
     &["socket"],

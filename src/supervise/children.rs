@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt as _;
 
 use super::state::{Generation, Status};
-use crate::notify::Listener;
 use crate::output::Printer;
+use crate::sd_notify::Listener;
 use crate::signal::Signal;
 use crate::sys;
 

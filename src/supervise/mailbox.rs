@@ -2,7 +2,7 @@
 //! coalesced, so a child that floods the socket queues at most one message.
 
 use super::state::{Event, Generation};
-use crate::notify::Message;
+use crate::sd_notify::Message;
 
 /// A child's news since the loop last took it.
 #[derive(Debug, Default)]

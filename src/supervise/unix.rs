@@ -29,8 +29,8 @@ use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, NOTIFY_SOCKET};
 use crate::error::Failure;
 #[cfg(target_os = "linux")]
 use crate::listening;
-use crate::notify::{Directory, Message};
 use crate::output::Printer;
+use crate::sd_notify::{Directory, Message};
 use crate::signal::Signal;
 use crate::socket::Sockets;
 use crate::sys;

@@ -1,0 +1,221 @@
+//! The watching thread's loop: events in, debounced batches of changed
+//! paths out.
+//!
+//! A batch opens with the first change that counts and closes once no
+//! change has come for the debounce period, or at the batch limit after its
+//! first change, whichever is sooner. Before it closes, the watches are
+//! brought up to date (which may find more changes). Meanwhile, a `-w`
+//! path that has gone is looked for at a steady pace.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::events;
+use super::placement::Placement;
+use super::rules::Rules;
+
+/// How often a `-w` path that has disappeared is looked for. A stat call
+/// per missing path, and only while one is missing.
+const MISSING_POLL: Duration = Duration::from_millis(100);
+
+/// The longest a batch gathers changes after its first one: a file that is
+/// rewritten without pause (a log, build output that is not ignored) must
+/// not put off the restart for ever.
+pub(super) fn batch_limit(debounce: Duration) -> Duration {
+    debounce.saturating_mul(10).max(Duration::from_secs(1))
+}
+
+/// When the batch being gathered is due. It reads no clock: every method
+/// is given the time, so the timing is tested with made-up instants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Timing {
+    debounce: Duration,
+    /// When the batch is due, if anything waits: the debounce period after
+    /// the latest change, or after the watches needed bringing up to date.
+    due: Option<Instant>,
+    /// The latest the batch may be due: the batch limit after its first
+    /// change.
+    cut: Option<Instant>,
+}
+
+impl Timing {
+    /// Nothing waits.
+    pub(super) fn new(debounce: Duration) -> Timing {
+        Timing {
+            debounce,
+            due: None,
+            cut: None,
+        }
+    }
+
+    /// How long to wait for an event at `now`: until the batch is due, or
+    /// `poll` when something is looked for, whichever is sooner. `None`
+    /// waits for as long as it takes.
+    pub(super) fn wait(&self, now: Instant, poll: Option<Duration>) -> Option<Duration> {
+        match (self.due, poll) {
+            (Some(due), poll) => Some(
+                due.saturating_duration_since(now)
+                    .min(poll.unwrap_or(Duration::MAX)),
+            ),
+            (None, poll) => poll,
+        }
+    }
+
+    /// Whether the batch is due at `now`.
+    pub(super) fn is_due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|due| now >= due)
+    }
+
+    /// A change joined the batch at `now`.
+    pub(super) fn changed(&mut self, now: Instant) {
+        let cut = *self
+            .cut
+            .get_or_insert_with(|| later(now, batch_limit(self.debounce)));
+        self.due = Some(later(now, self.debounce).min(cut));
+    }
+
+    /// The watches need bringing up to date once changes settle: due a
+    /// debounce period after `now`, unless something is due sooner.
+    pub(super) fn unsettled(&mut self, now: Instant) {
+        if self.due.is_none() {
+            self.due = Some(later(now, self.debounce));
+        }
+    }
+
+    /// The watches were brought up to date and nothing counted: nothing
+    /// waits any more. Only for a batch still empty.
+    pub(super) fn settled(&mut self) {
+        *self = Timing::new(self.debounce);
+    }
+}
+
+/// `now` plus `period`. The command line bounds the debounce far below
+/// what an `Instant` can hold; were it not, the batch would be due at once
+/// rather than never.
+fn later(now: Instant, period: Duration) -> Instant {
+    now.checked_add(period).unwrap_or(now)
+}
+
+/// What the watching thread keeps between events.
+pub(super) struct State {
+    rules: Rules,
+    placement: Placement,
+    /// The backend, weakly: it ends when the `Watcher` is dropped, which
+    /// closes the event channel and so ends the thread.
+    watcher: Weak<Mutex<notify::RecommendedWatcher>>,
+}
+
+impl State {
+    pub(super) fn new(
+        rules: Rules,
+        placement: Placement,
+        watcher: Weak<Mutex<notify::RecommendedWatcher>>,
+    ) -> State {
+        State {
+            rules,
+            placement,
+            watcher,
+        }
+    }
+
+    /// The paths of `event` that count, after the watches have followed it:
+    /// files found in a new directory count too.
+    fn follow(&mut self, event: &notify::Event) -> Vec<PathBuf> {
+        let mut changed = events::changed_paths(event, &mut self.rules);
+        changed.extend(
+            self.place(|placement, watcher, rules| placement.follow(watcher, rules, event)),
+        );
+        changed
+    }
+
+    /// Brings the watches up to date once changes have settled; a replaced
+    /// `-w` directory is watched anew and counts.
+    fn settle(&mut self) -> Vec<PathBuf> {
+        self.place(Placement::settle)
+    }
+
+    /// Watches the `-w` paths that have come back; their paths count.
+    fn look_for_missing(&mut self) -> Vec<PathBuf> {
+        self.place(Placement::look_for_missing)
+    }
+
+    /// Runs `change` on the placement with the backend, unless the backend
+    /// is gone (systemfd is stopping); returns the paths it found changed.
+    fn place(
+        &mut self,
+        change: impl FnOnce(&mut Placement, &mut dyn notify::Watcher, &mut Rules) -> Vec<PathBuf>,
+    ) -> Vec<PathBuf> {
+        let Some(watcher) = self.watcher.upgrade() else {
+            return Vec::new();
+        };
+        let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
+        change(&mut self.placement, &mut *watcher, &mut self.rules)
+    }
+}
+
+/// Waits for a change that counts, then gathers more until the batch is
+/// due (see [`Timing`]), bringing the watches up to date on the way. The
+/// batch holds each path once, in the order first seen. `None` once the
+/// backend is gone.
+pub(super) fn next_batch(
+    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
+    state: &mut State,
+    debounce: Duration,
+) -> Option<Vec<PathBuf>> {
+    let mut batch: Vec<PathBuf> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut timing = Timing::new(debounce);
+    loop {
+        let poll = state.placement.any_missing().then_some(MISSING_POLL);
+        let received = match timing.wait(Instant::now(), poll) {
+            None => Some(rx.recv().ok()?),
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(received) => Some(received),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            },
+        };
+        let changed = match received {
+            Some(Ok(event)) => {
+                let changed = state.follow(&event);
+                if state.placement.unsettled() {
+                    timing.unsettled(Instant::now());
+                }
+                changed
+            }
+            Some(Err(err)) => {
+                state.placement.backend_failed(err);
+                continue;
+            }
+            None => {
+                let changed = state.look_for_missing();
+                if !changed.is_empty() || !timing.is_due(Instant::now()) {
+                    changed
+                } else {
+                    let changed = state.settle();
+                    if changed.is_empty() {
+                        if batch.is_empty() {
+                            // Settled changes that did not count.
+                            timing.settled();
+                            continue;
+                        }
+                        return Some(batch);
+                    }
+                    changed
+                }
+            }
+        };
+        if changed.is_empty() {
+            continue;
+        }
+        for path in changed {
+            if seen.insert(path.clone()) {
+                batch.push(path);
+            }
+        }
+        timing.changed(Instant::now());
+    }
+}

@@ -1,0 +1,164 @@
+//! Watching files for supervise mode: which changes restart the command.
+//!
+//! The `notify` crate reports changes under every `--watch` path (inotify on
+//! Linux, FSEvents on macOS, kqueue on the BSDs: no polling). A change counts
+//! unless it is ignored by:
+//! - systemfd's own private directory (the readiness sockets);
+//! - a built-in list: version-control directories and editor swap files;
+//! - `--ignore` patterns, in `.gitignore` syntax, relative to the current
+//!   directory (a `!pattern` re-includes what an ignore file excludes);
+//! - `.ignore` and `.gitignore` files in the watched directories and their
+//!   parents, up to the top of the Git repository that holds them (the
+//!   nearest directory with a `.git`), or up to the watched directory outside
+//!   a repository. A deeper file overrides a shallower one, `.ignore`
+//!   overrides `.gitignore`, and nothing inside an ignored directory counts,
+//!   so `target/` in a cargo project's `.gitignore` silences the build.
+//!
+//! A path named by `-w` is watched even when an ignore rule covers it: only
+//! what lies below it is filtered. Changes that count are debounced: the
+//! restart comes once none has arrived for the debounce period.
+//!
+//! The parts:
+//! - `rules`: which paths count, from paths and files alone, so that any
+//!   way of noticing changes decides alike;
+//! - `events`: what a `notify` event means to the rules;
+//! - `placement`: where the watches go and how they follow the tree, which
+//!   decides what watching costs;
+//! - `notices`: what is said about the watches, in words;
+//! - `debounce`: the watching thread's loop, events in, batches out.
+
+mod debounce;
+mod events;
+mod notices;
+mod placement;
+mod rules;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+use crate::output::Printer;
+
+use self::debounce::{next_batch, State};
+use self::notices::Notices;
+use self::placement::Placement;
+use self::rules::Rules;
+
+/// A debounced batch of changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The first changed path, relative to the current directory when under it.
+    pub path: PathBuf,
+    /// How many other paths changed in the same batch.
+    pub more: usize,
+}
+
+/// What to watch and what to ignore.
+#[derive(Debug)]
+pub struct Settings<'a> {
+    /// The `--watch` paths; each exists.
+    pub paths: &'a [PathBuf],
+    /// The `--ignore` patterns.
+    pub ignores: &'a [String],
+    /// How long changes must pause before a batch is handed on.
+    pub debounce: Duration,
+    /// Directories whose changes never count (systemfd's own).
+    pub exclude: Vec<PathBuf>,
+}
+
+/// Watches until dropped.
+pub struct Watcher {
+    /// The watching thread holds a weak reference: dropping this one ends
+    /// the backend, which closes its channel, which ends the thread.
+    _inner: Arc<Mutex<notify::RecommendedWatcher>>,
+}
+
+/// Starts watching; `on_change` is called on a thread of its own for every
+/// debounced batch of changes that count, until it returns `false`. Fails
+/// when the current directory or a `-w` path cannot be read or watched, or
+/// an `--ignore` pattern does not parse.
+pub fn start(
+    settings: Settings<'_>,
+    printer: Printer,
+    mut on_change: impl FnMut(Change) -> bool + Send + 'static,
+) -> Result<Watcher> {
+    let base = std::env::current_dir()
+        .and_then(canonicalize)
+        .context("cannot read the current directory")?;
+    let mut roots = Vec::new();
+    for path in settings.paths {
+        let canonical =
+            canonicalize(path).with_context(|| format!("cannot watch {}", path.display()))?;
+        roots.push(canonical);
+    }
+    let exclude = settings
+        .exclude
+        .iter()
+        .map(|p| canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let mut rules = Rules::new(&roots, settings.ignores, &base, exclude)?;
+
+    let (tx, rx) = mpsc::channel();
+    let mut inner = notify::recommended_watcher(tx).context("cannot start watching files")?;
+    let mut placement =
+        Placement::new(settings.paths.to_vec(), Notices::new(printer, base.clone()));
+    placement.place_all(&mut inner, &mut rules)?;
+
+    let inner = Arc::new(Mutex::new(inner));
+    let mut state = State::new(rules, placement, Arc::downgrade(&inner));
+    let debounce = settings.debounce;
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            while let Some(batch) = next_batch(&rx, &mut state, debounce) {
+                if !on_change(change(batch, &base)) {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the watching thread")?;
+    Ok(Watcher { _inner: inner })
+}
+
+/// The change a non-empty batch reports: its first path, shown relative to
+/// `base` when under it.
+fn change(batch: Vec<PathBuf>, base: &Path) -> Change {
+    let more = batch.len().saturating_sub(1);
+    let first = batch.into_iter().next().expect("a batch is never empty");
+    let path = match first.strip_prefix(base) {
+        // The current directory itself (a rescan, `-w .` back again).
+        Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(relative) => relative.to_owned(),
+        Err(_) => first,
+    };
+    Change { path, more }
+}
+
+/// The absolute path with every link resolved, in the form a user reads:
+/// on Windows without the `\\?\` prefix that `fs::canonicalize` gives, when
+/// the path means the same without it (a drive path or a share, short
+/// enough). The changes are reported under the paths watched.
+fn canonicalize(path: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+    let canonical = std::fs::canonicalize(path)?;
+    #[cfg(windows)]
+    if let Some(text) = canonical.to_str() {
+        let plain = if let Some(share) = text.strip_prefix(r"\\?\UNC\") {
+            Some(format!(r"\\{share}"))
+        } else if let Some(drive) = text.strip_prefix(r"\\?\") {
+            let bytes = drive.as_bytes();
+            (bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == br":\")
+                .then(|| drive.to_owned())
+        } else {
+            None
+        };
+        // Longer paths need the prefix.
+        if let Some(plain) = plain.filter(|p| p.len() < 260) {
+            return Ok(PathBuf::from(plain));
+        }
+    }
+    Ok(canonical)
+}

@@ -1,0 +1,359 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Weak};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::EventKind;
+
+use super::debounce::{batch_limit, next_batch, State, Timing};
+use super::events::changed_paths;
+use super::notices::{self, Notices};
+use super::placement::Placement;
+use super::rules::{Kind, Rules};
+use crate::config::{Color, Output};
+use crate::output::Printer;
+
+/// A project tree in a temporary directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn rules(root: &Path, watched: &[&str], patterns: &[&str]) -> Rules {
+    let root = fs::canonicalize(root).unwrap();
+    let roots: Vec<PathBuf> = watched
+        .iter()
+        .map(|w| fs::canonicalize(root.join(w)).unwrap())
+        .collect();
+    let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+    Rules::new(&roots, &patterns, &root, Vec::new()).unwrap()
+}
+
+fn notices(base: PathBuf) -> Notices {
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    Notices::new(printer, base)
+}
+
+/// Whether a change to `path`, under `root`, counts.
+fn counts(rules: &mut Rules, root: &Path, path: &str) -> bool {
+    let root = fs::canonicalize(root).unwrap();
+    !rules.ignores(&root.join(path), Kind::Unknown)
+}
+
+fn modify(path: &Path) -> notify::Event {
+    notify::Event::new(EventKind::Modify(ModifyKind::Any)).add_path(path.to_owned())
+}
+
+#[test]
+fn gitignore_at_the_top_silences_the_build_directory() {
+    let dir = tree(&[
+        (".gitignore", "/target\n*.log\n"),
+        ("src/main.rs", ""),
+        ("target/debug/app", ""),
+    ]);
+    fs::create_dir(dir.path().join(".git")).unwrap();
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(counts(&mut r, dir.path(), "src/main.rs"));
+    assert!(!counts(&mut r, dir.path(), "target/debug/app"));
+    assert!(!counts(&mut r, dir.path(), "target/new-file-not-yet-there"));
+    assert!(!counts(&mut r, dir.path(), "src/debug.log"));
+    assert!(!counts(&mut r, dir.path(), "target"));
+}
+
+#[test]
+fn the_repository_top_applies_to_a_watched_subdirectory() {
+    let dir = tree(&[(".gitignore", "*.tmp\n"), ("src/a.rs", "")]);
+    fs::create_dir(dir.path().join(".git")).unwrap();
+    let mut r = rules(dir.path(), &["src"], &[]);
+    assert!(counts(&mut r, dir.path(), "src/a.rs"));
+    assert!(!counts(&mut r, dir.path(), "src/x.tmp"));
+}
+
+#[test]
+fn outside_a_repository_parents_do_not_apply() {
+    let dir = tree(&[(".gitignore", "*.tmp\n"), ("src/a.rs", "")]);
+    let mut r = rules(dir.path(), &["src"], &[]);
+    assert!(counts(&mut r, dir.path(), "src/x.tmp"));
+}
+
+#[test]
+fn deeper_files_and_dot_ignore_take_precedence() {
+    let dir = tree(&[
+        (".gitignore", "*.gen\n"),
+        ("keep/.gitignore", "!*.gen\n"),
+        ("sub/.gitignore", "!local.dat\n"),
+        ("sub/.ignore", "*.dat\n"),
+    ]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(!counts(&mut r, dir.path(), "a.gen"));
+    assert!(counts(&mut r, dir.path(), "keep/b.gen"));
+    assert!(!counts(&mut r, dir.path(), "sub/local.dat"));
+    assert!(!counts(&mut r, dir.path(), "sub/other.dat"));
+}
+
+#[test]
+fn nothing_inside_an_ignored_directory_counts() {
+    let dir = tree(&[(".gitignore", "build/\n"), ("build/.gitignore", "!*\n")]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(!counts(&mut r, dir.path(), "build/out/x.o"));
+}
+
+#[test]
+fn a_removed_directory_is_judged_as_the_directory_it_was() {
+    let dir = tree(&[(".gitignore", "target/\n")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(dir.path(), &["."], &[]);
+    // Gone from disk: only the event says it was a directory.
+    assert!(r.ignores(&root.join("target"), Kind::Dir));
+    assert!(!r.ignores(&root.join("target"), Kind::File));
+    assert!(!r.ignores(&root.join("target"), Kind::Unknown));
+}
+
+#[test]
+fn ignore_flags_are_gitignore_patterns_relative_to_the_current_directory() {
+    let dir = tree(&[(".gitignore", "*.log\n")]);
+    let mut r = rules(dir.path(), &["."], &["tmp*", "/docs/", "!keep.log"]);
+    assert!(!counts(&mut r, dir.path(), "tmpfile"));
+    assert!(!counts(&mut r, dir.path(), "src/tmp/x.rs"));
+    assert!(!counts(&mut r, dir.path(), "docs/index.md"));
+    assert!(counts(&mut r, dir.path(), "src/docs/index.md"));
+    assert!(!counts(&mut r, dir.path(), "a.log"));
+    assert!(counts(&mut r, dir.path(), "keep.log"));
+}
+
+#[test]
+fn an_invalid_ignore_flag_is_named() {
+    let dir = tree(&[]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let err = Rules::new(
+        std::slice::from_ref(&root),
+        &["a{".to_owned()],
+        &root,
+        Vec::new(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid --ignore pattern 'a{'"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn built_in_rules_skip_version_control_and_swap_files() {
+    let dir = tree(&[]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(!counts(&mut r, dir.path(), ".git/index"));
+    assert!(!counts(&mut r, dir.path(), "src/.main.rs.swp"));
+    assert!(!counts(&mut r, dir.path(), "src/main.rs~"));
+    assert!(!counts(&mut r, dir.path(), "src/.#main.rs"));
+    assert!(counts(&mut r, dir.path(), "src/main.rs"));
+}
+
+#[test]
+fn an_explicitly_watched_path_counts_even_if_ignored() {
+    let dir = tree(&[
+        (".gitignore", "target/\n"),
+        ("target/doc/index.html", ""),
+        ("notes.txt", ""),
+    ]);
+    let mut r = rules(dir.path(), &["target/doc", "notes.txt"], &[]);
+    assert!(counts(&mut r, dir.path(), "target/doc/index.html"));
+    assert!(counts(&mut r, dir.path(), "notes.txt"));
+    // A watched file's neighbours do not count.
+    assert!(!counts(&mut r, dir.path(), "other.txt"));
+    assert!(!counts(&mut r, dir.path(), "target/debug/app"));
+    // But a walk goes into the directory that holds the watched file.
+    let root = fs::canonicalize(dir.path()).unwrap();
+    assert!(r.wants_dir(&root));
+}
+
+#[test]
+fn own_directories_never_count() {
+    let dir = tree(&[("private/notify-1", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = Rules::new(
+        std::slice::from_ref(&root),
+        &[],
+        &root,
+        vec![root.join("private")],
+    )
+    .unwrap();
+    assert!(r.ignores(&root.join("private/notify-1"), Kind::Unknown));
+    assert!(!r.ignores(&root.join("public"), Kind::Unknown));
+}
+
+#[test]
+fn an_edited_ignore_file_is_read_again() {
+    let dir = tree(&[(".gitignore", "")]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(counts(&mut r, dir.path(), "out.bin"));
+    fs::write(dir.path().join(".gitignore"), "*.bin\n").unwrap();
+    let gitignore = fs::canonicalize(dir.path()).unwrap().join(".gitignore");
+    assert_eq!(changed_paths(&modify(&gitignore), &mut r), [gitignore]);
+    assert!(!counts(&mut r, dir.path(), "out.bin"));
+}
+
+#[test]
+fn reads_and_opens_do_not_count() {
+    let dir = tree(&[("a.rs", "")]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    let path = fs::canonicalize(dir.path()).unwrap().join("a.rs");
+    let open = notify::Event::new(EventKind::Access(AccessKind::Open(AccessMode::Any)))
+        .add_path(path.clone());
+    assert!(changed_paths(&open, &mut r).is_empty());
+    assert_eq!(changed_paths(&modify(&path), &mut r), [path]);
+}
+
+#[test]
+fn lost_events_count_as_a_change_to_the_first_watched_path() {
+    let dir = tree(&[("a/x", ""), ("b/y", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(dir.path(), &["b", "a"], &[]);
+    let rescan = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+    assert_eq!(changed_paths(&rescan, &mut r), [root.join("b")]);
+}
+
+#[test]
+fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
+    let dir = tree(&[(".gitignore", "*.log\n")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    // No backend: only the filtering and the batching are under test.
+    let mut state = State::new(
+        rules(dir.path(), &["."], &[]),
+        Placement::new(vec![PathBuf::from(".")], notices(root.clone())),
+        Weak::new(),
+    );
+    let debounce = Duration::from_millis(50);
+    let (tx, rx) = mpsc::channel();
+    for name in ["b.rs", "x.log", "a.rs", "b.rs"] {
+        tx.send(Ok(modify(&root.join(name)))).unwrap();
+    }
+    let batch = next_batch(&rx, &mut state, debounce).unwrap();
+    assert_eq!(batch, [root.join("b.rs"), root.join("a.rs")]);
+
+    // Only ignored changes: no batch until a counted one comes.
+    tx.send(Ok(modify(&root.join("y.log")))).unwrap();
+    tx.send(Ok(modify(&root.join("c.rs")))).unwrap();
+    let batch = next_batch(&rx, &mut state, debounce).unwrap();
+    assert_eq!(batch, [root.join("c.rs")]);
+
+    drop(tx);
+    assert_eq!(next_batch(&rx, &mut state, debounce), None);
+}
+
+#[test]
+fn a_batch_ends_at_its_limit_however_busy_the_files_are() {
+    assert_eq!(
+        batch_limit(Duration::from_millis(50)),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        batch_limit(Duration::from_millis(500)),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        batch_limit(Duration::MAX),
+        Duration::MAX,
+        "saturates instead of overflowing"
+    );
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn with_nothing_waiting_the_thread_blocks_or_polls() {
+    let t0 = Instant::now();
+    let timing = Timing::new(50 * MS);
+    assert_eq!(timing.wait(t0, None), None);
+    assert_eq!(timing.wait(t0, Some(100 * MS)), Some(100 * MS));
+    assert!(!timing.is_due(t0 + 3600 * 1000 * MS));
+}
+
+#[test]
+fn a_batch_is_due_a_debounce_period_after_its_latest_change() {
+    let t0 = Instant::now();
+    let mut timing = Timing::new(50 * MS);
+    timing.changed(t0);
+    assert_eq!(timing.wait(t0, None), Some(50 * MS));
+    assert_eq!(timing.wait(t0 + 20 * MS, Some(10 * MS)), Some(10 * MS));
+    timing.changed(t0 + 30 * MS);
+    assert!(!timing.is_due(t0 + 79 * MS));
+    assert_eq!(timing.wait(t0 + 40 * MS, None), Some(40 * MS));
+    assert!(timing.is_due(t0 + 80 * MS));
+    assert_eq!(timing.wait(t0 + 90 * MS, None), Some(Duration::ZERO));
+}
+
+#[test]
+fn a_steady_stream_of_changes_is_cut_at_the_batch_limit() {
+    let t0 = Instant::now();
+    let mut timing = Timing::new(50 * MS);
+    // A change every 40 ms never leaves 50 ms of quiet.
+    let mut now = t0;
+    while now < t0 + 980 * MS {
+        timing.changed(now);
+        assert!(!timing.is_due(now));
+        now += 40 * MS;
+    }
+    timing.changed(now);
+    assert_eq!(timing.wait(now, None), Some(t0 + 1000 * MS - now));
+    assert!(timing.is_due(t0 + 1000 * MS));
+}
+
+#[test]
+fn unsettled_watches_wait_for_quiet_but_do_not_delay_a_batch() {
+    let t0 = Instant::now();
+    let mut timing = Timing::new(50 * MS);
+    timing.unsettled(t0);
+    assert!(timing.is_due(t0 + 50 * MS));
+    timing.unsettled(t0 + 40 * MS);
+    assert!(timing.is_due(t0 + 50 * MS), "not pushed back");
+    timing.settled();
+    assert_eq!(timing, Timing::new(50 * MS));
+
+    timing.changed(t0);
+    timing.unsettled(t0 + 10 * MS);
+    assert!(timing.is_due(t0 + 50 * MS));
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
+    let message = notices::limit_message(Some(8192), 8190);
+    assert!(message.starts_with(
+        "the system's limit of 8192 inotify watches per user is reached \
+         (systemfd holds 8190, one per watched directory)"
+    ));
+    assert!(message.contains("sysctl fs.inotify.max_user_watches="));
+    let err = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+    let explained = format!("{:#}", notices::explain(err, 0));
+    assert!(
+        explained.contains("fs.inotify.max_user_watches"),
+        "{explained}"
+    );
+}
+
+#[test]
+fn a_path_that_cannot_be_watched_is_named_with_the_reason() {
+    let denied = std::io::Error::from_raw_os_error(13);
+    let expected = format!("cannot watch src: {denied}");
+    let err = notify::Error::io(denied);
+    let message = format!("{:#}", notices::cannot_watch(Path::new("src"), err, 0));
+    assert_eq!(message, expected);
+}
+
+#[test]
+fn other_errors_keep_their_reason_without_notify_s_path_list() {
+    let denied = std::io::Error::from_raw_os_error(13);
+    let expected = denied.to_string();
+    let err = notify::Error::io(denied).add_path(PathBuf::from("/x"));
+    assert_eq!(notices::reason(&err), expected);
+}
