@@ -24,7 +24,6 @@
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod socket_server;
 
 mod activation;
 mod exec;
@@ -35,6 +34,10 @@ mod output;
 mod sd_notify;
 mod signal;
 mod socket;
+// Serves only on Windows, yet portable, so the protocol is tested on every
+// platform.
+#[cfg_attr(unix, allow(dead_code))]
+mod socket_server;
 mod spec;
 mod supervise;
 mod watch;
@@ -46,6 +49,10 @@ mod sys;
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("systemfd supports Unix and Windows only");
+
+// The socket server's wire limits, for clients of the Windows protocol
+// (and its tests); the server itself stays inside.
+pub use crate::socket_server::{MAX_REQUEST_LEN, PROTOCOL_INFO_LEN};
 
 use crate::activation::Invocation;
 use crate::config::{Config, Mode};

@@ -372,6 +372,8 @@ impl Server {
     }
 
     /// The address the server listens on, the value of [`SERVER_VAR`].
+    /// (Commands learn it from [`Server::variables`]; the tests ask here.)
+    #[cfg(test)]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -1,7 +1,7 @@
 """A WSGI application that is slow to import, for the gunicorn handover
-tests in tests/recipes.rs: it says on stderr when its import starts, then,
-while the file SLOW_APP_HOLD names exists, waits (a minute at most), as an
-application with heavy imports would; SLOW_APP_SECONDS adds a fixed delay.
+tests in tests/suite/recipes.rs: it says on stderr when its import starts,
+then, while the file SLOW_APP_HOLD names exists, waits (a minute at most), as
+an application with heavy imports would; SLOW_APP_SECONDS adds a fixed delay.
 It answers with the pid that serves, so the test can tell old from new.
 """
 

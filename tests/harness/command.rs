@@ -1,31 +1,22 @@
-//! The harness the integration tests drive the real binary with.
+//! Running a program the way a test needs it: output read as it comes, line
+//! by line, so that a test can wait for a line; every wait bounded by a
+//! deadline, never a bare sleep; on failure a report with the command, its
+//! status, stdout and stderr.
 //!
 //! A [`TestCommand`] runs a program directly, or through a runner that takes
 //! the program as its first argument: the Windows build runs under Wine
-//! ([`wine`]) the way a cross-compiled build runs under an emulator. Output is
-//! read as it comes, line by line, so a test can wait for a line; the report
-//! on failure shows the command, its status, stdout and stderr. Waits are
-//! bounded by deadlines, never bare sleeps.
-//!
-//! The probe (examples/probe.rs) reports what it got as `KEY=VALUE` lines;
-//! [`probe_report`] and [`probe_fds`] are the one reading of that report.
-#![allow(dead_code)]
+//! (`super::wine`) the way a cross-compiled build runs under an emulator.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Read, Write as _};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub mod wine;
-
-/// How long any single wait in a test may take, unless the command says
-/// otherwise ([`TestCommand::deadline`]).
-pub const DEADLINE: Duration = Duration::from_secs(20);
+use super::probe::probe_report;
+use super::{number_after, DEADLINE};
 
 /// How long the rest of the output may take once the process has exited.
 /// What it wrote is in the pipes already; but a process it started may hold
@@ -33,52 +24,11 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// is not waited for.
 const DRAIN: Duration = Duration::from_secs(2);
 
-/// The systemfd binary under test.
-pub fn systemfd_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_systemfd"))
-}
-
-/// A program from `examples/`, which `cargo test` builds next to the tests.
-pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} was not built; run `cargo test`, which builds examples",
-        path.display()
-    );
-    path
-}
-
-/// A port that was free a moment ago (bound to port 0, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-/// A fresh directory under the system's temporary directory, removed when
-/// dropped.
-pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("create a temporary directory")
-}
-
 /// A command line to run, with a readable report on failure.
 pub struct TestCommand {
     cmd: Command,
     deadline: Duration,
     stdin: bool,
-}
-
-pub fn systemfd() -> TestCommand {
-    TestCommand::new(systemfd_path())
 }
 
 impl TestCommand {
@@ -452,11 +402,11 @@ impl Running {
     }
 
     /// Closes stdin and waits for the process to exit, with the deadline;
-    /// collects the rest of its output.
+    /// collects the rest of its output. A process that does not exit is
+    /// killed, and the failure shows what it wrote.
     pub fn wait(&mut self) -> ExitStatus {
         drop(self.stdin.take());
-        let status = wait_with_deadline(&mut self.child, self.deadline)
-            .unwrap_or_else(|| panic!("{} did not exit\n{}", self.description, self.report()));
+        let status = wait_with_deadline(&mut self.child, self.deadline);
         let end = Instant::now() + DRAIN;
         while let Next::Line(_) = self.next_line(end) {}
         // A stream still open after the drain has ended as far as the test
@@ -464,7 +414,14 @@ impl Running {
         self.end_partial_line(Stream::Stdout);
         self.end_partial_line(Stream::Stderr);
         self.seen.extend(self.pending.drain(..));
-        status
+        status.unwrap_or_else(|| {
+            panic!(
+                "{} did not exit within {:?}\n{}",
+                self.description,
+                self.deadline,
+                self.report()
+            )
+        })
     }
 
     /// Waits for the exit, as [`Running::wait`], and returns the whole run.
@@ -478,6 +435,29 @@ impl Running {
                 stderr: std::mem::take(&mut self.stderr),
             },
         }
+    }
+
+    /// Waits for systemfd's next `~> started pid N` and returns N.
+    pub fn started(&mut self) -> u32 {
+        number_after(&self.wait_for_text("~> started pid "), "~> started pid ")
+    }
+
+    /// Whether any line received so far contains `needle`.
+    pub fn saw(&self, needle: &str) -> bool {
+        self.count(needle) > 0
+    }
+
+    /// How many of the lines received so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|l| l.text().contains(needle))
+            .count()
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: super::Signal) {
+        super::signal(self.pid(), signal);
     }
 
     /// The probe's report in the stdout lines received so far.
@@ -517,85 +497,4 @@ fn make_line(stream: Stream, bytes: &[u8]) -> Line {
         Stream::Stdout => Line::Stdout(text),
         Stream::Stderr => Line::Stderr(text),
     }
-}
-
-/// One line of the probe's report split into key and value, or `None` for a
-/// line that is not `KEY=VALUE` (`waiting`, `serving`).
-pub fn probe_entry(line: &str) -> Option<(&str, &str)> {
-    line.split_once('=')
-}
-
-/// The probe's report in `lines` (its stdout): every `KEY=VALUE` line, a
-/// later value for a key replacing an earlier one.
-pub fn probe_report<'a>(lines: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, String> {
-    lines
-        .into_iter()
-        .filter_map(probe_entry)
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
-
-/// The probe's `fds` value (`0f,1p,2p,3s,5fc`: number, then kind and flags)
-/// as `(number, entry)` pairs.
-pub fn probe_fds(fds: &str) -> Vec<(u32, &str)> {
-    fds.split(',')
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            let digits = entry.len() - entry.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            let number = entry[..digits]
-                .parse()
-                .unwrap_or_else(|_| panic!("no descriptor number in {entry:?} of fds={fds}"));
-            (number, entry)
-        })
-        .collect()
-}
-
-/// The axum recipe's binary (`recipes/axum`, tokio through `listenfd`),
-/// built once per profile into `TARGET/recipes`: beside the crate's own
-/// build, so building it never waits for cargo's lock on that, and outside
-/// the crate, so neither `cargo run --example hello` nor the tests' own
-/// build compiles tokio and axum.
-pub fn axum_recipe(release: bool) -> PathBuf {
-    static DEBUG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    static RELEASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let (built, profile) = if release {
-        (&RELEASE, "release")
-    } else {
-        (&DEBUG, "debug")
-    };
-    built
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            // TARGET/debug/deps/NAME-HASH
-            let target = exe
-                .ancestors()
-                .nth(3)
-                .expect("the test executable sits in TARGET/PROFILE/deps")
-                .join("recipes");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/axum/Cargo.toml");
-            let mut build = TestCommand::new(&cargo)
-                .args(["build", "--locked", "--manifest-path"])
-                .arg(&manifest)
-                .env("CARGO_TARGET_DIR", &target)
-                .deadline(Duration::from_secs(900));
-            if release {
-                build = build.arg("--release");
-            }
-            build.success();
-            target.join(profile).join("recipe-axum")
-        })
-        .clone()
-}
-
-/// The number right after `prefix` in `line` (`~> started pid 42`).
-pub fn number_after(line: &str, prefix: &str) -> u32 {
-    let at = line.find(prefix).unwrap() + prefix.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {prefix:?} in {line:?}"))
 }

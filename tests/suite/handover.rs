@@ -7,19 +7,16 @@
 //! standing for `cargo run` compiling. Clients keep asking while SIGHUP
 //! restarts it; every request must succeed, and the old server must go on
 //! answering while the new one starts.
-#![cfg(target_os = "linux")]
 
-mod util;
-
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use util::{example, number_after, systemfd, temp_dir, Running, DEADLINE};
+use crate::harness::net::{addr_in, hello_pid, http_get};
+use crate::harness::tools::{axum_recipe, NODE};
+use crate::harness::{hello, number_after, systemfd, Project, Running, Signal, DEADLINE};
 
 /// The wrapper every server starts through: the delay stands for a build;
 /// no `NOTIFY_SOCKET` reaches the server, as none would use it.
@@ -60,7 +57,7 @@ asyncio.run(main())
 
 /// Node's `http`, listening on fd 3; on SIGTERM it closes the server, which
 /// lets the requests in hand finish.
-const NODE: &str = r#"
+const NODE_SERVER: &str = r#"
 const http = require("http");
 const server = http.createServer((req, res) => {
   res.setHeader("Connection", "close");
@@ -162,29 +159,10 @@ impl Load {
 
 /// The pid in the server's `Hello from pid N!`.
 fn ask(port: u16) -> Result<u32, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| e.to_string())?;
-    let pid = answer
-        .rsplit("pid ")
-        .next()
-        .filter(|_| answer.starts_with("HTTP/1.1 200 OK\r\n"))
-        .and_then(|rest| rest.strip_suffix("!\n"))
-        .and_then(|digits| digits.parse().ok());
-    pid.ok_or_else(|| format!("a bad answer: {answer:?}"))
-}
-
-fn hangup(pid: u32) {
-    use rustix::process::{kill_process, Pid, Signal};
-    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::HUP).unwrap();
+    let (status, body) = http_get(port).map_err(|e| e.to_string())?;
+    hello_pid(&body)
+        .filter(|_| status == "HTTP/1.1 200 OK")
+        .ok_or_else(|| format!("a bad answer: {status:?} {body:?}"))
 }
 
 /// What a restart under load showed.
@@ -213,17 +191,16 @@ impl Restart {
             .arg("--")
             .args(command)
             .spawn();
-        let socket = run.wait_for_text("~> socket 127.0.0.1:");
-        let port = number_after(&socket, "127.0.0.1:") as u16;
-        let first = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+        let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
+        let first = run.started();
         let first_ready = run.wait_for_text(&format!("~> ready: pid {first} "));
         let old = ask(port).unwrap_or_else(|e| panic!("{e}\n{}", run.report()));
 
         let load = Load::start(port);
         // Let the clients get going against the old server.
         std::thread::sleep(Duration::from_millis(100));
-        hangup(run.pid());
-        let second = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+        run.signal(Signal::HUP);
+        let second = run.started();
         let new_started = Instant::now();
         let second_ready = run.wait_for_text(&format!("~> ready: pid {second} "));
         let new_ready = Instant::now();
@@ -302,9 +279,7 @@ fn assert_listening_handover(restart: &Restart) {
         );
     }
     assert!(
-        restart.run.seen.iter().any(|l| l
-            .text()
-            .contains("~> restart: starting a replacement; pid ")),
+        restart.run.saw("~> restart: starting a replacement; pid "),
         "{}",
         restart.run.report()
     );
@@ -317,17 +292,15 @@ fn delayed<'a>(program: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     command
 }
 
-fn project() -> tempfile::TempDir {
-    let dir = temp_dir();
-    std::fs::create_dir(dir.path().join("watched")).unwrap();
-    dir
+fn project() -> Project {
+    Project::new(&["watched"])
 }
 
 #[test]
 fn a_std_server_is_replaced_without_a_gap() {
     let dir = project();
-    let hello = example("hello").display().to_string();
-    let restart = Restart::run(dir.path(), &[], &delayed(&hello, &[]));
+    let hello = hello();
+    let restart = Restart::run(dir.root(), &[], &delayed(&hello, &[]));
     restart.assert_zero_gap();
     assert_listening_handover(&restart);
 }
@@ -337,8 +310,8 @@ fn a_tokio_server_through_listenfd_is_replaced_without_a_gap() {
     let dir = project();
     // The axum recipe: tokio through listenfd, which wants the socket
     // non-blocking.
-    let server = util::axum_recipe(false).display().to_string();
-    let restart = Restart::run(dir.path(), &["--nonblocking"], &delayed(&server, &[]));
+    let server = axum_recipe(false).display().to_string();
+    let restart = Restart::run(dir.root(), &["--nonblocking"], &delayed(&server, &[]));
     restart.assert_zero_gap();
     assert_listening_handover(&restart);
 }
@@ -346,25 +319,19 @@ fn a_tokio_server_through_listenfd_is_replaced_without_a_gap() {
 #[test]
 fn a_python_asyncio_server_is_replaced_without_a_gap() {
     let dir = project();
-    std::fs::write(dir.path().join("server.py"), ASYNCIO).unwrap();
-    let restart = Restart::run(dir.path(), &[], &delayed("python3", &["server.py"]));
+    dir.write("server.py", ASYNCIO);
+    let restart = Restart::run(dir.root(), &[], &delayed("python3", &["server.py"]));
     restart.assert_zero_gap();
     assert_listening_handover(&restart);
 }
 
 #[test]
+#[cfg_attr(not(has_node), ignore = "needs Node.js (Debian: nodejs)")]
 fn a_node_server_is_replaced_without_a_gap() {
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("node is not installed: skipped");
-        return;
-    }
+    let node = NODE.require();
     let dir = project();
-    std::fs::write(dir.path().join("server.js"), NODE).unwrap();
-    let restart = Restart::run(dir.path(), &[], &delayed("node", &["server.js"]));
+    dir.write("server.js", NODE_SERVER);
+    let restart = Restart::run(dir.root(), &[], &delayed(node, &["server.js"]));
     restart.assert_zero_gap();
     assert_listening_handover(&restart);
 }
@@ -372,8 +339,8 @@ fn a_node_server_is_replaced_without_a_gap() {
 #[test]
 fn ready_1_before_the_workers_serve_waits_for_them() {
     let dir = project();
-    std::fs::write(dir.path().join("server.py"), PREFORK).unwrap();
-    let restart = Restart::run(dir.path(), &[], &["python3", "server.py"]);
+    dir.write("server.py", PREFORK);
+    let restart = Restart::run(dir.root(), &[], &["python3", "server.py"]);
     restart.assert_zero_gap();
     // The worker, not the master, answers and is seen listening; the master
     // reported READY=1 a second earlier.
@@ -393,23 +360,22 @@ fn without_looking_the_same_restart_stops_first() {
     // What any server that sends no READY=1 got before: the old one stops,
     // and clients wait for the new one to start.
     let dir = project();
-    let hello = example("hello").display().to_string();
+    let hello = hello();
     let mut run = systemfd()
-        .current_dir(dir.path())
+        .current_dir(dir.root())
         .args(["-s", "tcp::0", "-w", "watched", "--ready", "notify", "--"])
         .args(delayed(&hello, &[]))
         .spawn();
-    let socket = run.wait_for_text("~> socket 127.0.0.1:");
-    let port = number_after(&socket, "127.0.0.1:") as u16;
-    let first = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+    let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
+    let first = run.started();
     assert_eq!(ask(port), Ok(first), "{}", run.report());
     let load = Load::start(port);
     std::thread::sleep(Duration::from_millis(100));
-    hangup(run.pid());
+    run.signal(Signal::HUP);
     run.wait_for_text(&format!(
         "~> restart: stopping pid {first} first (it has not reported READY=1)"
     ));
-    let second = number_after(&run.wait_for_text("~> started pid "), "~> started pid ");
+    let second = run.started();
     assert_eq!(ask(port), Ok(second), "{}", run.report());
     let answers = load.finish();
     assert!(answers.iter().all(|a| a.result.is_ok()), "{}", run.report());
@@ -420,9 +386,5 @@ fn without_looking_the_same_restart_stops_first() {
         "{slowest:?}\n{}",
         run.report()
     );
-    assert!(
-        !run.seen.iter().any(|l| l.text().contains("~> ready:")),
-        "{}",
-        run.report()
-    );
+    assert!(!run.saw("~> ready:"), "{}", run.report());
 }

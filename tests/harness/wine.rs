@@ -1,5 +1,5 @@
-//! Running the Windows build under Wine: the runner prefix for
-//! tests/windows.rs.
+//! Running the Windows build under Wine: the runner prefix for the Windows
+//! tests (suite/windows.rs).
 //!
 //! The set-up builds what the tests run: the Windows binaries (target
 //! `x86_64-pc-windows-gnu`, linked by mingw as `.cargo/config.toml` says) and
@@ -8,18 +8,18 @@
 //!
 //! It needs Wine (`/usr/lib/wine/wine64` from Debian's `wine64`, or the path
 //! in `SYSTEMFD_WINE`), mingw (`gcc-mingw-w64-x86-64`) and the Rust target
-//! (`rustup target add x86_64-pc-windows-gnu`). When one is missing, [`wine`]
-//! panics and says what to install; `SYSTEMFD_SKIP_WINE=1` skips the tests
-//! instead, and says so.
+//! (`rustup target add x86_64-pc-windows-gnu`). Without them build.rs has the
+//! tests ignored; when one fails all the same, [`wine`] panics and says what
+//! to install.
 
 use std::ffi::OsStr;
-use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{wait_with_deadline, TestCommand};
+use super::command::wait_with_deadline;
+use super::TestCommand;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
@@ -35,27 +35,13 @@ pub struct Wine {
     bin: PathBuf,
 }
 
-/// The shared Wine set-up, or `None` when `SYSTEMFD_SKIP_WINE=1`. Panics with
-/// what is missing when Wine cannot run the Windows build.
-pub fn wine() -> Option<&'static Wine> {
-    if std::env::var_os("SYSTEMFD_SKIP_WINE").is_some_and(|v| v == "1") {
-        // Once, and past the test harness's capture, so that it is seen.
-        static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| {
-            let _ = writeln!(
-                io::stderr(),
-                "tests/windows.rs: SKIPPED, SYSTEMFD_SKIP_WINE=1: the Windows build is not tested"
-            );
-        });
-        return None;
-    }
+/// The shared Wine set-up. Panics with what is missing when Wine cannot run
+/// the Windows build.
+pub fn wine() -> &'static Wine {
     static WINE: OnceLock<Result<Wine, String>> = OnceLock::new();
     match WINE.get_or_init(set_up) {
-        Ok(wine) => Some(wine),
-        Err(problem) => panic!(
-            "the Windows tests cannot run under Wine: {problem}\n\
-             (SYSTEMFD_SKIP_WINE=1 skips them)"
-        ),
+        Ok(wine) => wine,
+        Err(problem) => panic!("the Windows tests cannot run under Wine: {problem}"),
     }
 }
 

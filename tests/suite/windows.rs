@@ -5,19 +5,20 @@
 //! build at the edges (output, exit status, `-q`).
 //!
 //! The programs run through the shared harness with Wine as the runner
-//! (tests/util/wine.rs, which builds them and says what is needed);
-//! `SYSTEMFD_SKIP_WINE=1` skips these tests, and says so.
-#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+//! (harness/wine.rs, which builds them and says what is needed). Without
+//! Wine, mingw-w64 or the Rust target, build.rs has these tests ignored.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-mod util;
+use systemfd::{MAX_REQUEST_LEN, PROTOCOL_INFO_LEN};
 
-use systemfd::socket_server::{MAX_REQUEST_LEN, PROTOCOL_INFO_LEN};
-use util::wine::{wine, DEADLINE};
-use util::Line;
+use crate::harness::command::Line;
+use crate::harness::net::{addr_in, ask_probe};
+use crate::harness::process::signal_group;
+use crate::harness::wine::{windows_path, wine, Wine, DEADLINE};
+use crate::harness::{holds_within, number_after, signal, Project, Running, Signal};
 
 /// How long systemfd gives the command after Ctrl-C (`CTRL_C_GRACE`).
 const CTRL_C_GRACE: Duration = Duration::from_secs(3);
@@ -32,32 +33,9 @@ const GO: &str = "go\n";
 // ---------------------------------------------------------------------------
 // Talking to the sockets from Linux.
 
-/// The `127.0.0.1:PORT` in a line such as `~> socket 127.0.0.1:5000 (tcp
-/// listener) -> socket #0` or `socket0=tcp 127.0.0.1:5000 …`.
-fn addr_in(line: &str) -> SocketAddr {
-    let start = line
-        .find("127.0.0.1:")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let rest = &line[start..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-        .unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"))
-}
-
 /// The probe's answer to one line sent to its TCP socket: `PID LINE`.
 fn ask(addr: SocketAddr, line: &str) -> String {
-    let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)
-        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    writeln!(stream, "{line}").unwrap();
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .unwrap_or_else(|e| panic!("no answer from {addr}: {e}"));
-    answer.trim_end().to_owned()
+    ask_probe(addr, line, DEADLINE)
 }
 
 /// Sends `request` to the socket server as `listenfd` does (then EOF) and
@@ -79,21 +57,14 @@ fn request(server: SocketAddr, request: &[u8]) -> Vec<u8> {
 
 /// Waits until nothing accepts connections at `addr` any more.
 fn wait_until_refused(addr: SocketAddr) {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return,
-            _ if Instant::now() > end => panic!("{addr} still accepts connections"),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// Sends SIGINT to a process, or to a process group when `pid` is negative.
-fn interrupt(pid: libc::pid_t) {
-    // SAFETY: kill sends a signal; it reads no memory.
-    let rv = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(rv, 0, "kill({pid}, SIGINT): {}", io::Error::last_os_error());
+    let refused = || {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+            .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+    };
+    assert!(
+        holds_within(DEADLINE, refused),
+        "{addr} still accepts connections"
+    );
 }
 
 fn is_uuid(text: &str) -> bool {
@@ -117,8 +88,12 @@ fn field(record: &[u8], at: usize) -> i32 {
 // The tests.
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn serves_its_socket_to_a_listenfd_consumer() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     // Stale variables from an outer activation must not reach the command.
     let mut run = wine
         .systemfd(["-s", "tcp::0", "--", "examples\\probe.exe", "serve"])
@@ -163,8 +138,12 @@ fn serves_its_socket_to_a_listenfd_consumer() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn replies_one_protocol_info_per_socket_in_order() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd([
             "-s",
@@ -227,8 +206,12 @@ fn replies_one_protocol_info_per_socket_in_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn hostile_clients_do_not_stop_the_socket_server() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd(["-s", "tcp::0", "--", "examples\\probe.exe", "wait", "serve"])
         .spawn();
@@ -289,8 +272,12 @@ fn hostile_clients_do_not_stop_the_socket_server() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn exit_status_is_the_commands() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let ran = wine
         .systemfd(["-s", "tcp::0", "--", "cmd", "/c", "exit 7"])
         .output();
@@ -326,8 +313,12 @@ fn exit_status_is_the_commands() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn failures_are_reported_with_the_unix_exit_codes() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let ran = wine
         .systemfd(["-s", "tcp::0", "--", "no-such-command"])
         .output();
@@ -353,8 +344,12 @@ fn failures_are_reported_with_the_unix_exit_codes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn quiet_prints_nothing_not_even_rejections() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd(["-q", "-s", "tcp::0", "--", "examples\\probe.exe", "wait"])
         .spawn();
@@ -370,8 +365,12 @@ fn quiet_prints_nothing_not_even_rejections() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn ports_are_claimed_exclusively() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd([
             "-s",
@@ -408,8 +407,12 @@ fn ports_are_claimed_exclusively() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn no_reuse_claims_nothing() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd([
             "--no-reuse",
@@ -439,16 +442,19 @@ fn no_reuse_claims_nothing() {
 /// does, SIGINT goes to the whole process group, which Wine turns into a
 /// console Ctrl-C in each process.
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn ctrl_c_reaches_the_command_and_systemfd_exits_with_its_status() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd(["-s", "tcp::0", "--", "examples\\probe.exe", "serve"])
         .process_group(0)
         .spawn();
     let addr = addr_in(&run.wait_for_text("-> socket #0"));
     run.wait_for_text("serving");
-    let group = run.child.id() as libc::pid_t;
-    interrupt(-group);
+    signal_group(run.pid(), Signal::INT);
     // The probe's handler exits with 3; systemfd waited for it, and did not
     // have to end it.
     let ran = run.finish().assert_code(3);
@@ -465,8 +471,12 @@ fn ctrl_c_reaches_the_command_and_systemfd_exits_with_its_status() {
 /// ignores it): after a grace period systemfd ends the command's process
 /// tree and exits with `STATUS_CONTROL_C_EXIT`.
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn ctrl_c_ends_a_command_that_does_not_exit() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd([
             "-s",
@@ -480,7 +490,7 @@ fn ctrl_c_ends_a_command_that_does_not_exit() {
     let addr = addr_in(&run.wait_for_text("-> socket #0"));
     run.wait_for_text("serving");
     let sent = Instant::now();
-    interrupt(run.child.id() as libc::pid_t);
+    signal(run.pid(), Signal::INT);
     let ran = run
         .finish()
         .assert_code(CONTROL_C_EXIT_LOW_BYTE)
@@ -492,8 +502,12 @@ fn ctrl_c_ends_a_command_that_does_not_exit() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn killing_systemfd_ends_the_command_tree() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let mut run = wine
         .systemfd([
             "-s",
@@ -529,20 +543,14 @@ fn answering_pid(answer: &str) -> u32 {
 }
 
 /// A project directory with a `src` to watch, and its Windows path.
-fn project() -> (tempfile::TempDir, String) {
-    let dir = util::temp_dir();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    let src = util::wine::windows_path(&dir.path().join("src"));
+fn project() -> (Project, String) {
+    let dir = Project::new(&["src"]);
+    let src = windows_path(&dir.path("src"));
     (dir, src)
 }
 
-/// Writes `name` below `dir`, a change for systemfd to see.
-fn touch(dir: &std::path::Path, name: &str) {
-    std::fs::write(dir.join(name), format!("{:?}\n", Instant::now())).unwrap();
-}
-
 /// `systemfd.exe -s tcp::0 -w SRC ARGS…`, running, and its socket's address.
-fn supervise(wine: &util::wine::Wine, src: &str, args: &[&str]) -> (util::Running, SocketAddr) {
+fn supervise(wine: &Wine, src: &str, args: &[&str]) -> (Running, SocketAddr) {
     let mut run = wine
         .systemfd(["-s", "tcp::0", "-w", src].iter().chain(args))
         .spawn();
@@ -551,25 +559,29 @@ fn supervise(wine: &util::wine::Wine, src: &str, args: &[&str]) -> (util::Runnin
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     // `wait`: each probe reads a line from stdin before it fetches its
     // sockets, so the test decides when the new child has them.
     let (mut run, addr) = supervise(wine, &src, &["--", "examples\\probe.exe", "serve", "wait"]);
-    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    let first = run.started();
     run.wait_for_text("waiting");
     run.write_stdin(GO);
     run.wait_for_text(&format!("~> ready: pid {first} after "));
     run.wait_for_text("serving");
     assert_eq!(answering_pid(&ask(addr, "first")), first);
 
-    touch(&dir.path().join("src"), "main.rs");
+    dir.touch("src/main.rs");
     run.wait_for_text("~> change: ");
     run.wait_for_text(&format!(
         "~> restart: starting a replacement; pid {first} serves until it is ready"
     ));
-    let second = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    let second = run.started();
     assert_ne!(first, second);
     run.wait_for_text("waiting");
     // The new child runs but has not fetched its sockets: the old one serves.
@@ -604,6 +616,10 @@ fn a_change_restarts_and_the_old_child_serves_until_the_new_one_has_its_sockets(
 /// drops a connection it accepts for a process it is terminating in the
 /// middle of a waiting accept.
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn a_request_loop_across_restarts_loses_nothing() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -612,10 +628,10 @@ fn a_request_loop_across_restarts_loses_nothing() {
     /// A request is answered in milliseconds; one that waits this long is
     /// lost.
     const ANSWER_WITHIN: Duration = Duration::from_secs(10);
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     let (mut run, addr) = supervise(wine, &src, &["--", "examples\\probe.exe", "serve", "poll"]);
-    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+    let first = number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
 
     let done = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -677,9 +693,9 @@ fn a_request_loop_across_restarts_loses_nothing() {
 
     let mut serving = first;
     for restart in 0..RESTARTS {
-        touch(&dir.path().join("src"), &format!("file{restart}.rs"));
+        dir.touch(&format!("src/file{restart}.rs"));
         let line = run.wait_for_text("~> handover: ");
-        let new = util::number_after(&line, "handover: pid ");
+        let new = number_after(&line, "handover: pid ");
         run.wait_for_text(&format!("~> stopped pid {serving}"));
         serving = new;
     }
@@ -691,7 +707,7 @@ fn a_request_loop_across_restarts_loses_nothing() {
     }
     done.store(true, Ordering::SeqCst);
     let (requests, pids, failed, ended) = client.join().unwrap();
-    interrupt(run.child.id() as libc::pid_t);
+    signal(run.pid(), Signal::INT);
     let ran = run.finish().assert_code(0);
     let graceful = !ran.stderr().contains("cannot send Ctrl-Break");
     assert!(
@@ -711,23 +727,26 @@ fn a_request_loop_across_restarts_loses_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn ignored_files_do_not_restart() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
-    let src_dir = dir.path().join("src");
-    std::fs::write(src_dir.join(".gitignore"), "generated/\n").unwrap();
-    std::fs::create_dir(src_dir.join("generated")).unwrap();
+    dir.write("src/.gitignore", "generated/\n");
+    dir.mkdir("src/generated");
     let (mut run, _) = supervise(
         wine,
         &src,
         &["--ignore", "*.log", "--", "examples\\probe.exe", "serve"],
     );
-    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
-    touch(&src_dir, "server.log");
-    touch(&src_dir.join("generated"), "table.rs");
+    let first = number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+    dir.touch("src/server.log");
+    dir.touch("src/generated/table.rs");
     // Past the debounce, a change that counts: the first change line is its.
     std::thread::sleep(Duration::from_millis(500));
-    touch(&src_dir, "lib.rs");
+    dir.touch("src/lib.rs");
     let change = run.wait_for_text("~> change: ");
     assert!(change.ends_with("lib.rs"), "{change}\n{}", run.report());
     run.wait_for_text("~> handover: ");
@@ -739,36 +758,40 @@ fn ignored_files_do_not_restart() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn a_failing_replacement_leaves_the_old_child_serving() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     // Run from the project, with the program from elsewhere (as an
     // interpreter is): a replacement that fails is just a failure.
     let command = format!("if exist fail.flag (exit 7) else {} serve", wine.probe());
     let mut run = wine
         .systemfd_in(
-            dir.path(),
+            dir.root(),
             ["-s", "tcp::0", "-w", &src, "--", "cmd", "/c", &command],
         )
         .spawn();
     let addr = addr_in(&run.wait_for_text("-> socket #0"));
-    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    let first = run.started();
     run.wait_for_text(&format!("~> ready: pid {first} "));
     run.wait_for_text("serving");
     let answering = answering_pid(&ask(addr, "before"));
 
-    std::fs::write(dir.path().join("fail.flag"), "").unwrap();
-    touch(&dir.path().join("src"), "main.rs");
+    dir.write("fail.flag", "");
+    dir.touch("src/main.rs");
     let started = run.wait_for_text("~> started pid ");
-    let second = util::number_after(&started, "started pid ");
+    let second = number_after(&started, "started pid ");
     run.wait_for_text(&format!(
         "~> pid {second} exited with status 7 before it was ready; pid {first} keeps serving"
     ));
     assert_eq!(answering_pid(&ask(addr, "after")), answering);
 
     // Fixed: the next change replaces it.
-    std::fs::remove_file(dir.path().join("fail.flag")).unwrap();
-    touch(&dir.path().join("src"), "main.rs");
+    std::fs::remove_file(dir.path("fail.flag")).unwrap();
+    dir.touch("src/main.rs");
     run.wait_for_text(&format!("~> stopped pid {first}"));
     assert_ne!(answering_pid(&ask(addr, "fixed")), answering);
     drop(dir);
@@ -780,33 +803,37 @@ fn a_failing_replacement_leaves_the_old_child_serving() {
 /// the copy fails while the old `app.exe` runs (Wine refuses it too: a
 /// sharing violation).
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn a_replacement_that_cannot_replace_the_running_program_stops_the_old_child_first() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
-    wine.add_runtime(dir.path());
+    wine.add_runtime(dir.root());
     let probe = wine.probe();
     let mut run = wine
         .systemfd_in(
-            dir.path(),
+            dir.root(),
             [
                 "-s", "tcp::0", "-w", &src, "--", &probe, "run-copy", "app.exe", "serve",
             ],
         )
         .spawn();
     let addr = addr_in(&run.wait_for_text("-> socket #0"));
-    let first = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    let first = run.started();
     run.wait_for_text(&format!("~> ready: pid {first} "));
     run.wait_for_text("serving");
     let old = answering_pid(&ask(addr, "before"));
 
-    touch(&dir.path().join("src"), "main.rs");
-    let second = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    dir.touch("src/main.rs");
+    let second = run.started();
     run.wait_for_text("cannot write app.exe: ");
     let line = run.wait_for_text("which Windows does not let a build replace while it runs");
     assert!(
         line.starts_with(&format!(
             "~> pid {second} exited with status 101 before it was ready; pid {first} runs {}",
-            util::wine::windows_path(&dir.path().join("app.exe"))
+            windows_path(&dir.path("app.exe"))
         )),
         "{line}"
     );
@@ -815,7 +842,7 @@ fn a_replacement_that_cannot_replace_the_running_program_stops_the_old_child_fir
         "{line}"
     );
     run.wait_for_text(&format!("~> stopped pid {first}"));
-    let third = util::number_after(&run.wait_for_text("~> started pid "), "started pid ");
+    let third = run.started();
     run.wait_for_text(&format!("~> ready: pid {third} "));
     let new = answering_pid(&ask(addr, "after"));
     assert_ne!(new, old);
@@ -823,8 +850,12 @@ fn a_replacement_that_cannot_replace_the_running_program_stops_the_old_child_fir
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn ctrl_c_stops_the_children_and_leaves_no_process() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     // The probe runs below cmd: the job holds both.
     let (mut run, addr) = supervise(
@@ -832,10 +863,10 @@ fn ctrl_c_stops_the_children_and_leaves_no_process() {
         &src,
         &["--", "cmd", "/c", "examples\\probe.exe serve"],
     );
-    let first = util::number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
+    let first = number_after(&run.wait_for_text("~> ready: pid "), "ready: pid ");
     run.wait_for_text("serving");
     ask(addr, "before");
-    interrupt(run.child.id() as libc::pid_t);
+    signal(run.pid(), Signal::INT);
     run.wait_for_text("~> Ctrl-C: stopping the command (again to kill it at once)");
     run.wait_for_text(&format!("~> stopped pid {first}"));
     run.finish().assert_code(0);
@@ -845,8 +876,12 @@ fn ctrl_c_stops_the_children_and_leaves_no_process() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn killing_systemfd_ends_every_child_it_supervises() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     let (mut run, addr) = supervise(
         wine,
@@ -866,8 +901,12 @@ fn killing_systemfd_ends_every_child_it_supervises() {
 /// Signals and readiness protocols are Unix's: on Windows the flags that
 /// name them are usage errors that say what happens instead.
 #[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
 fn unix_only_supervise_flags_are_usage_errors() {
-    let Some(wine) = wine() else { return };
+    let wine = wine();
     let (dir, src) = project();
     for (flag, value, says) in [
         (
@@ -895,4 +934,42 @@ fn unix_only_supervise_flags_are_usage_errors() {
         assert!(!stderr.contains("~> socket"), "{}", ran.report());
     }
     drop(dir);
+}
+
+/// As on Unix, a bad `--ignore` pattern is a usage error found before
+/// anything is done: no socket opened, no command started.
+#[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
+fn a_bad_ignore_pattern_is_a_usage_error_with_no_side_effect() {
+    let wine = wine();
+    let (dir, src) = project();
+    // The command leaves a mark where it runs: first seen to, without the
+    // bad pattern.
+    let command = ["--", "cmd", "/c", "echo started> started.txt"];
+    wine.systemfd_in(dir.root(), command)
+        .output()
+        .assert_code(0);
+    assert!(dir.path("started.txt").exists(), "the command left no mark");
+    std::fs::remove_file(dir.path("started.txt")).unwrap();
+
+    let ran = wine
+        .systemfd_in(
+            dir.root(),
+            ["-s", "tcp::0", "-w", &src, "--ignore", "[oops"]
+                .iter()
+                .chain(&command),
+        )
+        .output()
+        .assert_code(2)
+        .assert_stdout_empty()
+        .assert_stderr_contains(
+            "systemfd: error: invalid value '[oops' for '--ignore <GLOB>': not a valid pattern",
+        );
+    let stderr = ran.stderr();
+    assert!(!stderr.contains("~> socket"), "{}", ran.report());
+    assert!(!stderr.contains("~> started"), "{}", ran.report());
+    assert!(!dir.path("started.txt").exists(), "{}", ran.report());
 }

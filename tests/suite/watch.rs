@@ -7,47 +7,38 @@
 //! The watches are read from the kernel: `/proc/PID/fdinfo` of systemfd's
 //! inotify descriptor has one `inotify wd:` line per watch, with the inode
 //! it watches.
-#![cfg(target_os = "linux")]
-
-mod util;
 
 use std::collections::BTreeSet;
+use std::ops::Deref;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use util::{systemfd, systemfd_path, Running, TestCommand, DEADLINE};
+use crate::harness::{
+    holds_within, systemfd, systemfd_path, temp_dir, Project, Ran, Running, TestCommand, DEADLINE,
+};
 
-/// A project tree, and a directory outside it for systemfd's TMPDIR, so that
-/// the private directory made there takes no watch in the project.
-struct Project {
-    dir: tempfile::TempDir,
+/// A project tree with a `.git`, and a directory outside it for systemfd's
+/// TMPDIR, so that the private directory made there takes no watch in the
+/// project.
+struct Tree {
+    project: Project,
     tmp: tempfile::TempDir,
 }
 
-impl Project {
-    fn new() -> Project {
-        let project = Project {
-            dir: tempfile::tempdir().unwrap(),
-            tmp: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(project.path(".git")).unwrap();
-        std::fs::create_dir(project.path(".git/objects")).unwrap();
-        project
-    }
+impl Deref for Tree {
+    type Target = Project;
 
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
+    fn deref(&self) -> &Project {
+        &self.project
     }
+}
 
-    fn write(&self, relative: &str, text: &str) {
-        let path = self.path(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn mkdir(&self, relative: &str) {
-        std::fs::create_dir_all(self.path(relative)).unwrap();
+impl Tree {
+    fn new() -> Tree {
+        Tree {
+            project: Project::new(&[".git/objects"]),
+            tmp: temp_dir(),
+        }
     }
 
     /// `count` directories, nested two levels, under `relative`.
@@ -68,7 +59,7 @@ impl Project {
     /// systemfd supervising `true` with `args` before `--`.
     fn command(&self, args: &[&str]) -> TestCommand {
         systemfd()
-            .current_dir(self.dir.path())
+            .current_dir(self.root())
             .env("TMPDIR", self.tmp.path())
             .args(["--debounce", "50ms"])
             .args(args)
@@ -109,18 +100,12 @@ fn watched(pid: u32) -> BTreeSet<u64> {
 
 /// Waits until systemfd watches exactly `expected`.
 fn wait_for_watches(run: &Running, expected: &BTreeSet<u64>) {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        let now = watched(run.pid());
-        if &now == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "watched inodes {now:?}, expected {expected:?}\n{}",
+    if !holds_within(DEADLINE, || &watched(run.pid()) == expected) {
+        panic!(
+            "watched inodes {:?}, expected {expected:?}\n{}",
+            watched(run.pid()),
             run.report()
         );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -132,16 +117,9 @@ fn next_change(run: &mut Running) -> String {
     line[line.find("~> change: ").unwrap() + "~> change: ".len()..].to_owned()
 }
 
-fn count_lines(run: &Running, needle: &str) -> usize {
-    run.seen
-        .iter()
-        .filter(|l| l.text().contains(needle))
-        .count()
-}
-
 #[test]
 fn ignored_directories_get_no_watch() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "target/\nnode_modules/\n");
     p.write("src/main.rs", "");
     p.write("src/net/mod.rs", "");
@@ -158,7 +136,7 @@ fn ignored_directories_get_no_watch() {
 
 #[test]
 fn a_watched_directory_is_watched_even_when_ignored() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "target/\n");
     p.many_dirs("target/doc", 3);
     p.many_dirs("target/debug", 30);
@@ -178,7 +156,7 @@ fn a_watched_directory_is_watched_even_when_ignored() {
 
 #[test]
 fn new_directories_are_watched_and_removed_ones_dropped() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "target/\n");
     p.write("src/main.rs", "");
     p.mkdir("target");
@@ -219,7 +197,7 @@ fn new_directories_are_watched_and_removed_ones_dropped() {
 
 #[test]
 fn an_edited_gitignore_takes_effect_at_once() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "gen/\n");
     p.write("src/main.rs", "");
     p.many_dirs("gen", 3);
@@ -263,9 +241,9 @@ fn an_edited_gitignore_takes_effect_at_once() {
 /// Runs systemfd as a user that cannot read 0700 directories owned by
 /// another: as root (who reads everything) it drops to `nobody` with
 /// setpriv; otherwise the test's own user cannot read mode 000.
-fn as_reader_that_is_refused(p: &Project, args: &[&str]) -> Running {
+fn as_reader_that_is_refused(p: &Tree, args: &[&str]) -> Running {
     let root = rustix::process::geteuid().is_root();
-    for dir in [p.dir.path(), p.tmp.path()] {
+    for dir in [p.root(), p.tmp.path()] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
     let mut command = if root {
@@ -276,7 +254,7 @@ fn as_reader_that_is_refused(p: &Project, args: &[&str]) -> Running {
         systemfd()
     };
     command = command
-        .current_dir(p.dir.path())
+        .current_dir(p.root())
         .env("TMPDIR", p.tmp.path())
         .args(args)
         .args(["--", "true"]);
@@ -297,7 +275,7 @@ fn make_unreadable(path: &Path) {
 
 #[test]
 fn unreadable_directories_are_skipped_ignored_ones_silently() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "data/\n");
     p.write("src/main.rs", "");
     p.mkdir("data/postgres/base");
@@ -309,22 +287,14 @@ fn unreadable_directories_are_skipped_ignored_ones_silently() {
     make_unreadable(&p.path("secrets"));
     let mut run = as_reader_that_is_refused(&p, &["--debounce", "50ms", "-w", "."]);
 
+    assert_eq!(run.count("warning: not watching"), 1, "{}", run.report());
     assert_eq!(
-        count_lines(&run, "warning: not watching"),
+        run.count("warning: not watching secrets: Permission denied (os error 13)"),
         1,
         "{}",
         run.report()
     );
-    assert_eq!(
-        count_lines(
-            &run,
-            "warning: not watching secrets: Permission denied (os error 13)"
-        ),
-        1,
-        "{}",
-        run.report()
-    );
-    assert_eq!(count_lines(&run, "postgres"), 0, "{}", run.report());
+    assert_eq!(run.count("postgres"), 0, "{}", run.report());
     wait_for_watches(&run, &p.inodes(&[".", "src"]));
 
     // Supervision goes on, and the skipped directory is not named again
@@ -333,18 +303,13 @@ fn unreadable_directories_are_skipped_ignored_ones_silently() {
     assert_eq!(next_change(&mut run), ".gitignore");
     p.write("src/main.rs", "fn main() {}");
     assert_eq!(next_change(&mut run), "src/main.rs");
-    assert_eq!(
-        count_lines(&run, "warning: not watching"),
-        1,
-        "{}",
-        run.report()
-    );
+    assert_eq!(run.count("warning: not watching"), 1, "{}", run.report());
     std::fs::set_permissions(p.path("secrets"), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
 fn a_deleted_and_recreated_directory_is_watched_again() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write("src/main.rs", "");
     p.mkdir("src/sub");
     let mut run = p.start(&["-w", "src"]);
@@ -361,17 +326,17 @@ fn a_deleted_and_recreated_directory_is_watched_again() {
     wait_for_watches(&run, &p.inodes(&["src", "src/sub"]));
     p.write("src/sub/main.rs", "fn main() {}");
     assert_eq!(next_change(&mut run), "src/sub/main.rs");
-    assert_eq!(count_lines(&run, "src is gone"), 1, "{}", run.report());
+    assert_eq!(run.count("src is gone"), 1, "{}", run.report());
 
     // Replaced between two events (`git checkout`, `rm -rf && generate`).
     std::fs::rename(p.path("src"), p.tmp.path().join("old-src")).unwrap();
     p.write("src/main.rs", "");
     let new_src = p.inodes(&["src"]);
-    let end = Instant::now() + DEADLINE;
-    while !watched(run.pid()).is_superset(&new_src) {
-        assert!(Instant::now() < end, "{}", run.report());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        holds_within(DEADLINE, || watched(run.pid()).is_superset(&new_src)),
+        "{}",
+        run.report()
+    );
     wait_for_watches(&run, &new_src);
 }
 
@@ -379,24 +344,24 @@ fn a_deleted_and_recreated_directory_is_watched_again() {
 fn the_current_directory_deleted_and_made_again_is_watched_again() {
     // systemfd's own current directory: held by systemfd, so the kernel
     // does not report its removal as such.
-    let p = Project::new();
+    let p = Tree::new();
     p.write("src/main.rs", "");
     let mut run = p.start(&["-w", "."]);
     wait_for_watches(&run, &p.inodes(&[".", "src"]));
 
-    std::fs::remove_dir_all(p.dir.path()).unwrap();
+    std::fs::remove_dir_all(p.root()).unwrap();
     run.wait_for_text("~> warning: . is gone; it is watched again when it comes back");
     assert!(watched(run.pid()).is_empty(), "{}", run.report());
 
     p.write("src/main.rs", "");
     run.wait_for_text("~> . is back; watching it again");
     wait_for_watches(&run, &p.inodes(&[".", "src"]));
-    assert_eq!(count_lines(&run, ". is gone"), 1, "{}", run.report());
+    assert_eq!(run.count(". is gone"), 1, "{}", run.report());
 }
 
 #[test]
 fn removing_an_ignored_directory_is_not_a_change() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "target/\n");
     p.many_dirs("target", 30);
     let mut run = p.start(&["-w", "."]);
@@ -408,7 +373,7 @@ fn removing_an_ignored_directory_is_not_a_change() {
 
 #[test]
 fn editor_saves_restart() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write("src/main.rs", "v0");
     let mut run = p.start(&["-w", "src"]);
 
@@ -436,7 +401,7 @@ fn editor_saves_restart() {
 
 #[test]
 fn a_watched_file_replaced_by_its_editor_is_still_watched() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write("config.toml", "a = 0");
     let mut run = p.start(&["-w", "config.toml"]);
     for n in 1..=3 {
@@ -452,52 +417,37 @@ fn a_watched_file_replaced_by_its_editor_is_still_watched() {
 }
 
 /// Runs `args` in a user namespace of its own where at most `limit` inotify
-/// watches may be held; `None` where such namespaces are not allowed.
-fn with_watch_limit(p: &Project, limit: u32, args: &[&str]) -> Option<util::Ran> {
-    if !user_namespaces() {
-        return None;
-    }
+/// watches may be held.
+fn with_watch_limit(p: &Tree, limit: u32, args: &[&str]) -> Ran {
     let script = format!("echo {limit} > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"");
-    Some(
-        TestCommand::new("unshare")
-            .args(["-Ur", "sh", "-c", &script])
-            .arg(systemfd_path())
-            .current_dir(p.dir.path())
-            .env("TMPDIR", p.tmp.path())
-            .args(args)
-            .args(["--", "sh", "-c", "echo ran; kill -TERM $PPID"])
-            .output(),
-    )
-}
-
-/// Whether this user may make a user namespace of its own (and so set a
-/// watch limit in it); says so when not.
-fn user_namespaces() -> bool {
-    let probe = TestCommand::new("unshare").args(["-Ur", "true"]).output();
-    if probe.code() != Some(0) {
-        eprintln!("skipped: no user namespaces here ({})", probe.stderr());
-        return false;
-    }
-    true
+    TestCommand::new("unshare")
+        .args(["-Ur", "sh", "-c", &script])
+        .arg(systemfd_path())
+        .current_dir(p.root())
+        .env("TMPDIR", p.tmp.path())
+        .args(args)
+        .args(["--", "sh", "-c", "echo ran; kill -TERM $PPID"])
+        .output()
 }
 
 #[test]
+#[cfg_attr(
+    not(has_user_namespaces),
+    ignore = "needs user namespaces (unshare -Ur), to set a watch limit"
+)]
 fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
-    let p = Project::new();
+    let p = Tree::new();
     p.write(".gitignore", "target/\n");
     p.many_dirs("src", 5);
     p.many_dirs("target", 200);
 
     // Ignored directories take none of the limit.
-    let Some(ran) = with_watch_limit(&p, 20, &["-w", "."]) else {
-        return;
-    };
+    let ran = with_watch_limit(&p, 20, &["-w", "."]);
     assert!(ran.stdout().contains("ran"), "{}", ran.report());
 
-    let Some(ran) = with_watch_limit(&p, 5, &["-w", "."]) else {
-        return;
-    };
-    let ran = ran.assert_code(1).assert_stdout_empty();
+    let ran = with_watch_limit(&p, 5, &["-w", "."])
+        .assert_code(1)
+        .assert_stdout_empty();
     assert!(
         ran.stderr().contains(
             "cannot watch .: the system's limit of 5 inotify watches per user is reached"
@@ -508,17 +458,18 @@ fn the_watch_limit_is_named_with_the_setting_that_raises_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_user_namespaces),
+    ignore = "needs user namespaces (unshare -Ur), to set a watch limit"
+)]
 fn reaching_the_watch_limit_later_is_reported_once_and_supervision_goes_on() {
-    let p = Project::new();
+    let p = Tree::new();
     p.mkdir("src");
-    if !user_namespaces() {
-        return;
-    }
     let script = "echo 10 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"";
     let mut run = TestCommand::new("unshare")
         .args(["-Ur", "sh", "-c", script])
         .arg(systemfd_path())
-        .current_dir(p.dir.path())
+        .current_dir(p.root())
         .env("TMPDIR", p.tmp.path())
         .args(["--debounce", "50ms", "-w", ".", "--", "true"])
         .spawn();
@@ -532,7 +483,7 @@ fn reaching_the_watch_limit_later_is_reported_once_and_supervision_goes_on() {
     p.write("src/main.rs", "");
     assert_eq!(next_change(&mut run), "src/main.rs");
     assert_eq!(
-        count_lines(&run, "fs.inotify.max_user_watches"),
+        run.count("fs.inotify.max_user_watches"),
         1,
         "{}",
         run.report()

@@ -1,13 +1,13 @@
 //! `--generate`: the man page renders with man(1), and the shell completions
 //! complete in a real shell.
-#![cfg(unix)]
 
-mod util;
-
-use util::{systemfd, temp_dir, TestCommand};
+use crate::harness::tools::MAN;
+use crate::harness::{systemfd, temp_dir, TestCommand};
 
 #[test]
+#[cfg_attr(not(has_man), ignore = "needs man (Debian: man-db)")]
 fn the_man_page_renders_with_man() {
+    let man = MAN.require();
     let page = systemfd().args(["--generate", "man"]).success().stdout();
     assert!(
         page.starts_with(".ie") || page.contains(".TH systemfd"),
@@ -16,7 +16,7 @@ fn the_man_page_renders_with_man() {
     let dir = temp_dir();
     let file = dir.path().join("systemfd.1");
     std::fs::write(&file, &page).unwrap();
-    let rendered = TestCommand::new("man")
+    let rendered = TestCommand::new(man)
         .env("MANWIDTH", "100")
         .env("MAN_KEEP_FORMATTING", "")
         .arg("-l")

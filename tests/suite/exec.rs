@@ -1,23 +1,17 @@
 //! Exec mode on Unix, driven through the real binary with real consumers:
 //! the `listenfd` crate (examples/probe.rs), Python's standard library, and
 //! `systemd-socket-activate` for parity.
-#![cfg(unix)]
 
-mod util;
-
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use util::{
-    example, free_port, probe_fds, systemfd, systemfd_path, temp_dir, Ran, TestCommand, DEADLINE,
+use crate::harness::net::{addr_in, ask_probe, exchange};
+use crate::harness::probe::probe_fds;
+use crate::harness::tools::{SS, SYSTEMD_SOCKET_ACTIVATE};
+use crate::harness::{
+    free_port, probe, systemfd, systemfd_path, temp_dir, Ran, TestCommand, DEADLINE,
 };
-
-fn probe() -> PathBuf {
-    example("probe")
-}
 
 /// Runs systemfd from a launcher that closes every descriptor above 2 (and
 /// optionally opens some), so the child's fd table is exactly predictable.
@@ -55,16 +49,6 @@ fn py_lines(ran: &Ran) -> Vec<String> {
     ran.stdout().lines().map(str::to_owned).collect()
 }
 
-/// The port in a `~> socket …127.0.0.1:PORT… -> fd #N` line.
-fn printed_port(line: &str) -> u16 {
-    let addr = line
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let addr = addr.trim_start_matches("http://").trim_end_matches('/');
-    addr.rsplit_once(':').unwrap().1.parse().unwrap()
-}
-
 #[test]
 fn listenfd_consumer_gets_every_socket_in_order() {
     let dir = temp_dir();
@@ -87,13 +71,13 @@ fn listenfd_consumer_gets_every_socket_in_order() {
 
     let lines: Vec<String> = ran.stderr().lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 4, "{}", ran.report());
-    let http_port = printed_port(&lines[0]);
+    let http_port = addr_in(&lines[0]).port();
     assert_ne!(http_port, 0, "port 0 is shown as the real port");
     assert_eq!(
         lines[0],
         format!("~> socket http://127.0.0.1:{http_port}/ -> fd #3")
     );
-    let udp_port = printed_port(&lines[1]);
+    let udp_port = addr_in(&lines[1]).port();
     assert_eq!(
         lines[1],
         format!("~> socket 127.0.0.1:{udp_port} (udp) -> fd #4 (name web)")
@@ -120,17 +104,11 @@ fn listenfd_consumer_serves_a_client() {
         .arg(probe())
         .arg("serve")
         .spawn();
-    let line = running.wait_for_text("-> fd #3");
-    let port = printed_port(&line);
+    let addr = addr_in(&running.wait_for_text("-> fd #3"));
     running.wait_for_text("serving");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(b"ping\n").unwrap();
-    let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer).unwrap();
     assert_eq!(
-        answer,
-        format!("{} ping\n", running.pid()),
+        ask_probe(addr, "ping", DEADLINE),
+        format!("{} ping", running.pid()),
         "exec mode keeps the pid"
     );
 }
@@ -150,12 +128,9 @@ conn.close()
     let mut running = systemfd()
         .args(["-s", "tcp::0", "--", "python3", "-c", script])
         .spawn();
-    let port = printed_port(&running.wait_for_text("(tcp listener) -> fd #3"));
+    let port = addr_in(&running.wait_for_text("(tcp listener) -> fd #3")).port();
     running.wait_for_text("ready");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let answer = exchange(port, b"").unwrap();
     assert_eq!(answer, "hello from python\n");
     assert!(running.wait().success(), "{}", running.report());
 }
@@ -217,9 +192,7 @@ fn socket_options_follow_the_flags() {
 
 /// `ss` shows a listening socket's backlog in its Send-Q column.
 fn backlog_of(args: &[&str]) -> Option<u32> {
-    if TestCommand::new("ss").arg("-V").output().code() != Some(0) {
-        panic!("`ss` (Debian's iproute2) is needed for the backlog test; .ci/run installs it");
-    }
+    SS.require();
     // The port is only known once bound: the child asks ss about its own fd 3.
     let py = r#"
 import socket, subprocess
@@ -236,6 +209,7 @@ print(*[l.split()[2] for l in out.splitlines() if l.split()[3].endswith(f":{port
 }
 
 #[test]
+#[cfg_attr(not(has_ss), ignore = "needs ss (Debian: iproute2)")]
 fn backlog_defaults_to_the_system_maximum() {
     let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .unwrap()
@@ -247,12 +221,12 @@ fn backlog_defaults_to_the_system_maximum() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_systemd),
+    ignore = "needs systemd-socket-activate (Debian: systemd)"
+)]
 fn parity_with_systemd_socket_activate() {
-    let activate = Path::new("/usr/bin/systemd-socket-activate");
-    assert!(
-        activate.exists(),
-        "systemd-socket-activate (Debian's systemd package) is needed; .ci/run installs it"
-    );
+    let activate = SYSTEMD_SOCKET_ACTIVATE.require();
     // systemd-socket-activate starts the command on the first connection.
     let (port, other) = (free_port(), free_port());
     let mut reference = TestCommand::new(activate)
@@ -362,7 +336,7 @@ fn parent_fds_in_the_range_are_replaced_and_others_pass_through() {
 }
 
 #[test]
-fn host_names_ipv6_and_abstract_addresses() {
+fn host_names_are_resolved_and_the_address_bound_is_shown() {
     let ran = systemfd()
         .args(["-s", "localhost:0", "--"])
         .arg(probe())
@@ -373,20 +347,21 @@ fn host_names_ipv6_and_abstract_addresses() {
         "the line shows what was bound\n{}",
         ran.report()
     );
-    if std::net::TcpListener::bind("[::1]:0").is_ok() {
-        let ran = systemfd()
-            .args(["-s", "http::[::1]:0", "--"])
-            .arg(probe())
-            .success();
-        assert!(
-            ran.stderr().starts_with("~> socket http://[::1]:"),
-            "{}",
-            ran.report()
-        );
-        assert!(ran.probe_report()["socket0"].starts_with("tcp [::1]:"));
-    } else {
-        eprintln!("note: no IPv6 loopback here; the [::1] case was not run");
-    }
+}
+
+#[test]
+#[cfg_attr(not(has_ipv6_loopback), ignore = "needs an IPv6 loopback address")]
+fn ipv6_addresses() {
+    let ran = systemfd()
+        .args(["-s", "http::[::1]:0", "--"])
+        .arg(probe())
+        .success();
+    assert!(
+        ran.stderr().starts_with("~> socket http://[::1]:"),
+        "{}",
+        ran.report()
+    );
+    assert!(ran.probe_report()["socket0"].starts_with("tcp [::1]:"));
 }
 
 #[test]

@@ -13,20 +13,23 @@
 //! `cargo` builds recipes/axum into `TARGET/recipes`; `python3`; a virtual
 //! environment with uvicorn and gunicorn (`SYSTEMFD_RECIPES_VENV`, by default
 //! `target/recipes-venv`); `node`; Go and Debian's go-systemd. A test whose
-//! tool is missing fails and says what to install; `SYSTEMFD_SKIP_RECIPES=1`
-//! skips these tests instead, and says so.
-#![cfg(target_os = "linux")]
-
-mod util;
+//! tool build.rs did not find is ignored, saying what to install.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use util::{example, free_port, systemfd, temp_dir, Running, TestCommand, DEADLINE};
+use crate::harness::net::{hello_pid, http_get};
+use crate::harness::process::{parent_of, sockets_of};
+use crate::harness::tools::{
+    axum_recipe, recipes_build_dir, require, GO, NODE, PYTHON3, SYSTEMD_NOTIFY,
+};
+use crate::harness::{
+    example, free_port, holds_within, systemfd, temp_dir, Running, Signal, TestCommand, DEADLINE,
+};
 
 /// How long building a recipe may take: the first build of the axum recipe
 /// downloads and compiles tokio, hyper and axum.
@@ -36,43 +39,8 @@ const BUILD_DEADLINE: Duration = Duration::from_secs(900);
 /// a build in GOPATH mode (there is no Go module proxy to fetch it from).
 const DEBIAN_GOPATH: &str = "/usr/share/gocode";
 
-const SKIP_HINT: &str = "(SYSTEMFD_SKIP_RECIPES=1 skips the recipe tests)";
-
 // ---------------------------------------------------------------------------
 // The tools and the recipes.
-
-/// Whether `SYSTEMFD_SKIP_RECIPES=1` asks to skip; says so where it is seen.
-fn skipped(test: &str) -> bool {
-    if std::env::var_os("SYSTEMFD_SKIP_RECIPES").is_some_and(|v| v == "1") {
-        // Past the test harness's capture, so that the skip is seen.
-        let _ = writeln!(
-            io::stderr(),
-            "tests/recipes.rs: SKIPPED {test}, SYSTEMFD_SKIP_RECIPES=1"
-        );
-        return true;
-    }
-    false
-}
-
-/// Panics with `install` unless `program ARG` runs and succeeds.
-fn require(program: impl AsRef<Path>, arg: &str, install: &str) {
-    let program = program.as_ref();
-    let problem = match Command::new(program)
-        .arg(arg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(status) if status.success() => return,
-        Ok(status) => format!("ended with {status}"),
-        Err(err) => err.to_string(),
-    };
-    panic!(
-        "`{} {arg}` does not run ({problem}): {install}\n{SKIP_HINT}",
-        program.display()
-    );
-}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,18 +48,6 @@ fn root() -> &'static Path {
 
 fn recipe(path: &str) -> PathBuf {
     root().join("recipes").join(path)
-}
-
-/// `TARGET/recipes`: what the recipes build goes there, beside (not in) the
-/// crate's own build, so building them never waits for cargo's lock on it.
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // TARGET/debug/deps/recipes-HASH
-    let target = exe
-        .ancestors()
-        .nth(3)
-        .expect("the test executable sits in TARGET/PROFILE/deps");
-    target.join("recipes")
 }
 
 /// A program of the virtual environment that holds uvicorn and gunicorn.
@@ -114,48 +70,28 @@ fn venv_program(name: &str) -> PathBuf {
     program
 }
 
-fn python3() -> &'static str {
-    require(
-        "python3",
-        "--version",
-        "install Python 3 (`apt-get install python3`)",
-    );
-    "python3"
-}
-
-/// The axum recipe's binary, as `cargo run` builds it.
-fn axum_recipe() -> PathBuf {
-    util::axum_recipe(false)
-}
-
-/// The axum recipe's binary in a release build.
-fn axum_recipe_release() -> PathBuf {
-    util::axum_recipe(true)
-}
-
 /// The Go recipe's binary, built in GOPATH mode against Debian's go-systemd.
 fn go_recipe() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let install = "install Go and go-systemd \
-                 (`apt-get install golang-go golang-github-coreos-go-systemd-dev`)";
-            require("go", "version", install);
+            let go = GO.require();
             let go_systemd = Path::new(DEBIAN_GOPATH).join("src/github.com/coreos/go-systemd");
             assert!(
                 go_systemd.join("activation").is_dir(),
-                "{} is missing: {install}\n{SKIP_HINT}",
-                go_systemd.display()
+                "{} is missing: {}",
+                go_systemd.display(),
+                GO.install
             );
-            let out = build_dir().join("hello-go");
-            TestCommand::new("go")
+            let out = recipes_build_dir().join("hello-go");
+            TestCommand::new(go)
                 .args(["build", "-o"])
                 .arg(&out)
                 .arg("./recipes/go")
                 .current_dir(root())
                 .env("GO111MODULE", "off")
                 .env("GOPATH", DEBIAN_GOPATH)
-                .env("GOCACHE", build_dir().join("go-cache"))
+                .env("GOCACHE", recipes_build_dir().join("go-cache"))
                 .deadline(BUILD_DEADLINE)
                 .success();
             out
@@ -166,75 +102,30 @@ fn go_recipe() -> PathBuf {
 // ---------------------------------------------------------------------------
 // Talking to the servers.
 
-/// `GET /` on 127.0.0.1:`port`: the status line and the body.
-fn get(port: u16) -> io::Result<(String, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
-    stream.set_read_timeout(Some(DEADLINE))?;
-    stream.set_write_timeout(Some(DEADLINE))?;
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| io::Error::other(format!("no end of the head in {text:?}")))?;
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    Ok((status, body.to_owned()))
-}
-
 /// The body of the `200` answer to `GET /`; otherwise stops the server and
 /// panics with its output.
 fn hello(port: u16, server: &mut Running) -> String {
-    let problem = match get(port) {
+    let problem = match http_get(port) {
         Ok((status, body)) if status.starts_with("HTTP/1.") && status.contains(" 200 ") => {
             return body
         }
         Ok((status, body)) => format!("GET / answered {status:?} with {body:?}"),
         Err(err) => format!("GET / on port {port}: {err}"),
     };
-    signal(server.pid(), "TERM");
+    server.signal(Signal::TERM);
     server.wait();
     panic!("{problem}\n{}", server.report());
 }
 
 /// The pid in a `Hello from …, pid N!` answer.
 fn pid_in(body: &str) -> u32 {
-    body.rsplit_once("pid ")
-        .and_then(|(_, rest)| rest.trim_end().strip_suffix('!'))
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {body:?}"))
-}
-
-/// The parent of process `pid`, from `/proc/PID/stat`.
-fn parent_of(pid: u32) -> u32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
-    // `PID (COMM) STATE PPID …`; COMM may hold spaces and parentheses.
-    let after_comm = &stat[stat.rfind(')').expect("comm in stat") + 1..];
-    after_comm
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn signal(pid: u32, name: &str) {
-    use rustix::process::{kill_process, Pid, Signal};
-    let signal = match name {
-        "HUP" => Signal::HUP,
-        "TERM" => Signal::TERM,
-        "KILL" => Signal::KILL,
-        _ => unreachable!("{name}"),
-    };
-    let pid = Pid::from_raw(pid as i32).expect("a pid is positive");
-    kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{name} {pid:?}: {e}"));
+    hello_pid(body).unwrap_or_else(|| panic!("no pid in {body:?}"))
 }
 
 /// Stops the server (or the supervising systemfd) with SIGTERM, and waits
 /// for it.
 fn stop(mut server: Running) -> (ExitStatus, Running) {
-    signal(server.pid(), "TERM");
+    server.signal(Signal::TERM);
     let status = server.wait();
     (status, server)
 }
@@ -256,10 +147,43 @@ fn spawn_on(command: TestCommand, port: u16) -> Running {
     server
 }
 
-/// The pid in a `~> started pid N` line, waiting for the next one.
-fn started(server: &mut Running) -> u32 {
-    let line = server.wait_for_text("~> started pid ");
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+/// Supervise mode as the page shows it: the server (`server` adds it, after
+/// `--`) runs under `systemfd -s http::PORT -w WATCHED` and reports
+/// readiness; a change to `changed` in the watched directory starts a second
+/// one, and systemfd stops the first only once the second is ready. Each
+/// answers `GREETING, pid N!`.
+fn hands_over_under_watch(
+    greeting: &str,
+    changed: &str,
+    server: impl FnOnce(TestCommand) -> TestCommand,
+) {
+    let watched = temp_dir();
+    let port = free_port();
+    let command = systemfd()
+        .args(["-s", &format!("http::{port}"), "-w"])
+        .arg(watched.path())
+        .arg("--");
+    let mut server = server(command).spawn();
+    let first = server.started();
+    server.wait_for_text(&format!("~> ready: pid {first} "));
+    assert_eq!(
+        hello(port, &mut server),
+        format!("{greeting}, pid {first}!\n")
+    );
+
+    std::fs::write(watched.path().join(changed), "changed").unwrap();
+    let second = server.started();
+    server.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    server.wait_for_text(&format!("~> stopped pid {first}"));
+    assert_eq!(
+        hello(port, &mut server),
+        format!("{greeting}, pid {second}!\n")
+    );
+
+    let (status, server) = stop(server);
+    assert!(status.success(), "{status}\n{}", server.report());
 }
 
 // ---------------------------------------------------------------------------
@@ -267,10 +191,7 @@ fn started(server: &mut Running) -> u32 {
 
 #[test]
 fn axum_through_listenfd_with_nonblocking() {
-    if skipped("axum_through_listenfd_with_nonblocking") {
-        return;
-    }
-    let axum = axum_recipe();
+    let axum = axum_recipe(false);
     let port = free_port();
     let mut server = spawn_on(exec_mode(port, &["--nonblocking"]).arg(&axum), port);
     let body = hello(port, &mut server);
@@ -286,10 +207,7 @@ fn axum_through_listenfd_with_nonblocking() {
 
 #[test]
 fn axum_on_a_blocking_socket_panics_in_a_debug_build() {
-    if skipped("axum_on_a_blocking_socket_panics_in_a_debug_build") {
-        return;
-    }
-    let axum = axum_recipe();
+    let axum = axum_recipe(false);
     exec_mode(free_port(), &[])
         .arg(&axum)
         .output()
@@ -305,35 +223,20 @@ const ACCEPT4: &str = "288";
 #[cfg(target_arch = "aarch64")]
 const ACCEPT4: &str = "242";
 
-/// How many of process `pid`'s descriptors are sockets.
-fn sockets_of(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read /proc/PID/fd")
-        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with("socket:"))
-        .count()
-}
-
 /// Waits (within the deadline) until `what` holds of the server's process.
 fn wait_until(server: &mut Running, what: &str, holds: impl Fn(u32) -> bool) {
-    let end = std::time::Instant::now() + DEADLINE;
-    while !holds(server.pid()) {
-        if std::time::Instant::now() > end {
-            signal(server.pid(), "TERM");
-            server.wait();
-            panic!("not within {DEADLINE:?}: {what}\n{}", server.report());
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let pid = server.pid();
+    if !holds_within(DEADLINE, || holds(pid)) {
+        server.signal(Signal::TERM);
+        server.wait();
+        panic!("not within {DEADLINE:?}: {what}\n{}", server.report());
     }
 }
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[test]
 fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
-    if skipped("axum_on_a_blocking_socket_hangs_in_a_release_build") {
-        return;
-    }
-    let axum = axum_recipe_release();
+    let axum = axum_recipe(true);
     let port = free_port();
     let mut server = spawn_on(exec_mode(port, &[]).arg(&axum), port);
     server.wait_for_text("axum: serving");
@@ -368,7 +271,7 @@ fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
     );
     // Its SIGTERM handler is a task of the blocked runtime too: only SIGKILL
     // ends it.
-    signal(server.pid(), "KILL");
+    server.signal(Signal::KILL);
     server.wait();
 
     // The same build with --nonblocking answers.
@@ -381,9 +284,6 @@ fn axum_on_a_blocking_socket_hangs_in_a_release_build() {
 
 #[test]
 fn std_server_example() {
-    if skipped("std_server_example") {
-        return;
-    }
     let port = free_port();
     let mut server = spawn_on(exec_mode(port, &[]).arg(example("hello")), port);
     let body = hello(port, &mut server);
@@ -396,43 +296,20 @@ fn std_server_example() {
 
 #[test]
 fn python_standard_library_server_hands_over_under_watch() {
-    if skipped("python_standard_library_server_hands_over_under_watch") {
-        return;
-    }
-    let python = python3();
-    let watched = temp_dir();
-    let port = free_port();
-    let mut server = systemfd()
-        .args(["-s", &format!("http::{port}"), "-w"])
-        .arg(watched.path())
-        .args(["--", python])
-        .arg(recipe("python/stdlib_server.py"))
-        .spawn();
-    let first = started(&mut server);
-    // It took the socket only because LISTEN_PID was its own pid, and it
-    // reported readiness on NOTIFY_SOCKET.
-    server.wait_for_text(&format!("~> ready: pid {first} "));
-    let body = hello(port, &mut server);
-    assert_eq!(body, format!("Hello from Python, pid {first}!\n"));
-
-    std::fs::write(watched.path().join("app.py"), "changed").unwrap();
-    let second = started(&mut server);
-    server.wait_for_text(&format!(
-        "~> handover: pid {second} is ready; stopping pid {first}"
-    ));
-    server.wait_for_text(&format!("~> stopped pid {first}"));
-    let body = hello(port, &mut server);
-    assert_eq!(body, format!("Hello from Python, pid {second}!\n"));
-
-    let (status, server) = stop(server);
-    assert!(status.success(), "{status}\n{}", server.report());
+    let python = PYTHON3.require();
+    // It takes the socket only because LISTEN_PID is its own pid, and it
+    // reports readiness on NOTIFY_SOCKET.
+    hands_over_under_watch("Hello from Python", "app.py", |command| {
+        command.arg(python).arg(recipe("python/stdlib_server.py"))
+    });
 }
 
 #[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs uvicorn and gunicorn in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
 fn uvicorn_serves_fd_3() {
-    if skipped("uvicorn_serves_fd_3") {
-        return;
-    }
     let uvicorn = venv_program("uvicorn");
     let port = free_port();
     let mut server = spawn_on(
@@ -449,10 +326,11 @@ fn uvicorn_serves_fd_3() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs uvicorn and gunicorn in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
 fn gunicorn_takes_the_sockets_in_exec_mode() {
-    if skipped("gunicorn_takes_the_sockets_in_exec_mode") {
-        return;
-    }
     let gunicorn = venv_program("gunicorn");
     let port = free_port();
     let mut server = spawn_on(
@@ -502,7 +380,7 @@ impl Gunicorn {
             command = command.arg("--preload");
         }
         let mut server = command.arg("slow_app:app").spawn();
-        let arbiter = started(&mut server);
+        let arbiter = server.started();
         server.wait_for_text(&format!("~> ready: pid {arbiter} "));
         Gunicorn {
             server,
@@ -517,8 +395,8 @@ impl Gunicorn {
     /// Holds up the next import of the application, and restarts.
     fn restart_with_import_held(&mut self) -> u32 {
         std::fs::write(&self.hold, "").unwrap();
-        signal(self.server.pid(), "HUP");
-        started(&mut self.server)
+        self.server.signal(Signal::HUP);
+        self.server.started()
     }
 
     fn imports_done(&self) -> usize {
@@ -536,10 +414,11 @@ impl Gunicorn {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs uvicorn and gunicorn in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
 fn gunicorn_without_preload_serves_until_a_new_worker_listens() {
-    if skipped("gunicorn_without_preload_serves_until_a_new_worker_listens") {
-        return;
-    }
     let mut g = Gunicorn::start(false, &[]);
     let old = hello(g.port, &mut g.server);
     let old_worker = pid_in(&old);
@@ -579,10 +458,11 @@ fn gunicorn_without_preload_serves_until_a_new_worker_listens() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs uvicorn and gunicorn in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
 fn gunicorn_without_preload_under_ready_notify_hands_over_before_importing() {
-    if skipped("gunicorn_without_preload_under_ready_notify_hands_over_before_importing") {
-        return;
-    }
     let mut g = Gunicorn::start(false, &["--ready", "notify"]);
     let old = hello(g.port, &mut g.server);
     let new = g.restart_with_import_held();
@@ -605,10 +485,11 @@ fn gunicorn_without_preload_under_ready_notify_hands_over_before_importing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs uvicorn and gunicorn in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
 fn gunicorn_with_preload_serves_until_the_new_application_is_imported() {
-    if skipped("gunicorn_with_preload_serves_until_the_new_application_is_imported") {
-        return;
-    }
     let mut g = Gunicorn::start(true, &[]);
     let old = hello(g.port, &mut g.server);
     let new = g.restart_with_import_held();
@@ -643,20 +524,12 @@ fn gunicorn_with_preload_serves_until_the_new_application_is_imported() {
 // Node and Go.
 
 #[test]
+#[cfg_attr(not(has_node), ignore = "needs Node.js (Debian: nodejs)")]
 fn node_listens_on_fd_3() {
-    if skipped("node_listens_on_fd_3") {
-        return;
-    }
-    require(
-        "node",
-        "--version",
-        "install Node.js (`apt-get install nodejs`)",
-    );
+    let node = NODE.require();
     let port = free_port();
     let mut server = spawn_on(
-        exec_mode(port, &[])
-            .arg("node")
-            .arg(recipe("node/server.js")),
+        exec_mode(port, &[]).arg(node).arg(recipe("node/server.js")),
         port,
     );
     let body = hello(port, &mut server);
@@ -665,54 +538,25 @@ fn node_listens_on_fd_3() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_node, has_systemd)),
+    ignore = "needs Node.js and systemd-notify (Debian: nodejs, systemd)"
+)]
 fn node_hands_over_under_watch() {
-    if skipped("node_hands_over_under_watch") {
-        return;
-    }
-    require(
-        "node",
-        "--version",
-        "install Node.js (`apt-get install nodejs`)",
-    );
-    require(
-        "systemd-notify",
-        "--version",
-        "install systemd-notify (`apt-get install systemd`)",
-    );
-    let watched = temp_dir();
-    let port = free_port();
-    let mut server = systemfd()
-        .args(["-s", &format!("http::{port}"), "-w"])
-        .arg(watched.path())
-        .args(["--", "node"])
-        .arg(recipe("node/server.js"))
-        .spawn();
-    let first = started(&mut server);
-    // `systemd-notify --ready`, a process the server started, reported.
-    server.wait_for_text(&format!("~> ready: pid {first} "));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("Hello from Node, pid {first}!\n")
-    );
-    std::fs::write(watched.path().join("server.js"), "changed").unwrap();
-    let second = started(&mut server);
-    server.wait_for_text(&format!(
-        "~> handover: pid {second} is ready; stopping pid {first}"
-    ));
-    server.wait_for_text(&format!("~> stopped pid {first}"));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("Hello from Node, pid {second}!\n")
-    );
-    let (status, server) = stop(server);
-    assert!(status.success(), "{status}\n{}", server.report());
+    let node = NODE.require();
+    SYSTEMD_NOTIFY.require();
+    // `systemd-notify --ready`, a process the server starts, reports.
+    hands_over_under_watch("Hello from Node", "server.js", |command| {
+        command.arg(node).arg(recipe("node/server.js"))
+    });
 }
 
 #[test]
+#[cfg_attr(
+    not(has_go),
+    ignore = "needs Go and go-systemd (Debian: golang-go, golang-github-coreos-go-systemd-dev)"
+)]
 fn go_systemd_activation_listeners() {
-    if skipped("go_systemd_activation_listeners") {
-        return;
-    }
     let go = go_recipe();
     let port = free_port();
     let mut server = spawn_on(exec_mode(port, &[]).arg(&go), port);
@@ -722,10 +566,11 @@ fn go_systemd_activation_listeners() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_go),
+    ignore = "needs Go and go-systemd (Debian: golang-go, golang-github-coreos-go-systemd-dev)"
+)]
 fn go_systemd_server_hands_over_under_watch() {
-    if skipped("go_systemd_server_hands_over_under_watch") {
-        return;
-    }
     // As the page shows it: each start builds, then execs the server, so
     // that the server has the pid systemfd announced in LISTEN_PID.
     let binary = go_recipe().with_file_name("hello-go-watched");
@@ -733,32 +578,11 @@ fn go_systemd_server_hands_over_under_watch() {
         "GO111MODULE=off GOPATH={DEBIAN_GOPATH} go build -o {0} ./recipes/go && exec {0}",
         binary.display()
     );
-    let watched = temp_dir();
-    let port = free_port();
-    let mut server = systemfd()
-        .args(["-s", &format!("http::{port}"), "-w"])
-        .arg(watched.path())
-        .args(["--", "sh", "-c", &script])
-        .current_dir(root())
-        .env("GOCACHE", build_dir().join("go-cache"))
-        .spawn();
-    let first = started(&mut server);
-    // go-systemd's daemon.SdNotify reported readiness.
-    server.wait_for_text(&format!("~> ready: pid {first} "));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("Hello from Go, pid {first}!\n")
-    );
-    std::fs::write(watched.path().join("main.go"), "changed").unwrap();
-    let second = started(&mut server);
-    server.wait_for_text(&format!(
-        "~> handover: pid {second} is ready; stopping pid {first}"
-    ));
-    server.wait_for_text(&format!("~> stopped pid {first}"));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("Hello from Go, pid {second}!\n")
-    );
-    let (status, server) = stop(server);
-    assert!(status.success(), "{status}\n{}", server.report());
+    // go-systemd's daemon.SdNotify reports readiness.
+    hands_over_under_watch("Hello from Go", "main.go", |command| {
+        command
+            .args(["sh", "-c", &script])
+            .current_dir(root())
+            .env("GOCACHE", recipes_build_dir().join("go-cache"))
+    });
 }

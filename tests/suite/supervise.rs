@@ -1,115 +1,53 @@
 //! Supervise mode (`-w`), driven through the real binary: restarts on
 //! changes and SIGHUP, ignore rules, `LISTEN_PID` per child, the readiness
 //! handover, stopping, and what is left behind (nothing).
-#![cfg(unix)]
 
-mod util;
-
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
 
-use util::{example, number_after, probe_entry, probe_fds, systemfd, temp_dir, Running, DEADLINE};
+use crate::harness::net::{addr_in, exchange};
+use crate::harness::probe::{probe_entry, probe_fds};
+#[cfg(target_os = "linux")]
+use crate::harness::process::{alive, group_members};
+#[cfg(target_os = "linux")]
+use crate::harness::{
+    command::wait_with_deadline, number_after, signal, systemfd_path, wait_until,
+};
+use crate::harness::{hello, probe, systemfd, Project, Running, Signal, TestCommand, DEADLINE};
 
-/// A running systemfd in a project directory.
-struct Supervised {
-    run: Running,
+/// systemfd with `args`, started in the project, with the project's `tmp/`
+/// for its TMPDIR.
+fn start(dir: &Project, args: &[&str]) -> Running {
+    systemfd()
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
+        .args(args)
+        .spawn()
 }
 
-impl Supervised {
-    fn start(dir: &Path, args: &[&str]) -> Supervised {
-        let run = systemfd()
-            .current_dir(dir)
-            .env("TMPDIR", dir.join("tmp"))
-            .args(args)
-            .spawn();
-        Supervised { run }
-    }
-
-    /// The next line not returned yet that satisfies `pred` (in any order,
-    /// see `Running::wait_for`).
-    fn expect(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.run.wait_for(what, pred)
-    }
-
-    fn expect_text(&mut self, needle: &str) -> String {
-        self.expect(&format!("containing {needle:?}"), |l| l.contains(needle))
-    }
-
-    /// Whether any line received so far contains `needle`.
-    fn saw(&self, needle: &str) -> bool {
-        self.run.seen.iter().any(|l| l.text().contains(needle))
-    }
-
-    /// The port of the first `~> socket 127.0.0.1:PORT …` line.
-    fn port(&mut self) -> u16 {
-        let line = self.expect_text("~> socket 127.0.0.1:");
-        let addr = line["~> socket ".len()..].split(' ').next().unwrap();
-        addr.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// The pid of the next `~> started pid N` line.
-    fn started(&mut self) -> u32 {
-        number_after(&self.expect_text("~> started pid "), "~> started pid ")
-    }
-
-    /// The probe's next `KEY=value` line on stdout.
-    fn probe_value(&mut self, key: &str) -> String {
-        let line = self.expect(&format!("{key}="), |l| {
-            probe_entry(l).is_some_and(|(k, _)| k == key)
-        });
-        probe_entry(&line).unwrap().1.to_owned()
-    }
-
-    fn signal(&self, name: &str) {
-        signal(self.run.pid(), name);
-    }
-
-    fn report(&self) -> String {
-        self.run.report()
-    }
+/// The port of the first `~> socket 127.0.0.1:PORT …` line.
+fn port(s: &mut Running) -> u16 {
+    addr_in(&s.wait_for_text("~> socket 127.0.0.1:")).port()
 }
 
-/// Sends signal `name` (`HUP`, `TERM`, `INT`, `KILL`) to `pid`.
-fn signal(pid: u32, name: &str) {
-    use rustix::process::{kill_process, Pid, Signal};
-    let signal = match name {
-        "HUP" => Signal::HUP,
-        "TERM" => Signal::TERM,
-        "INT" => Signal::INT,
-        "KILL" => Signal::KILL,
-        "QUIT" => Signal::QUIT,
-        "USR1" => Signal::USR1,
-        "USR2" => Signal::USR2,
-        other => panic!("no signal {other} in this test"),
-    };
-    let pid = Pid::from_raw(pid as i32).expect("a pid");
-    kill_process(pid, signal).unwrap_or_else(|e| panic!("kill -{name} {pid:?}: {e}"));
+/// The probe's next `KEY=value` line on stdout.
+fn probe_value(s: &mut Running, key: &str) -> String {
+    let line = s.wait_for(&format!("{key}="), |l| {
+        probe_entry(l).is_some_and(|(k, _)| k == key)
+    });
+    probe_entry(&line).unwrap().1.to_owned()
 }
 
 /// A project directory for one test, with `tmp/` for systemfd's TMPDIR.
-fn project() -> tempfile::TempDir {
-    let dir = temp_dir();
-    std::fs::create_dir(dir.path().join("tmp")).unwrap();
-    dir
-}
-
-fn write(path: impl AsRef<Path>, text: &str) {
-    let path = path.as_ref();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+fn project() -> Project {
+    Project::new(&["tmp"])
 }
 
 /// Asks the server on `port` over a fresh connection and returns the pid it
 /// answers with: `Hello from pid N!` (hello) or a bare `N` (the Python server).
 fn ask(port: u16) -> u32 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
+    let answer = exchange(port, b"GET / HTTP/1.0\r\n\r\n").expect("ask the server");
     let body = answer.rsplit("\r\n\r\n").next().unwrap();
     let digits: String = body
         .chars()
@@ -121,116 +59,59 @@ fn ask(port: u16) -> u32 {
         .unwrap_or_else(|_| panic!("no pid in {answer:?}"))
 }
 
-/// Polls `condition` until it holds, failing after the deadline.
-#[cfg(target_os = "linux")]
-fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    use std::time::{Duration, Instant};
-    let end = Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(Instant::now() < end, "{what}: not within {DEADLINE:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn temp_entries(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir.join("tmp"))
+/// What is in the project's `tmp/`, systemfd's TMPDIR.
+fn temp_entries(dir: &Project) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.path("tmp"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect()
 }
 
-/// Whether `pid` runs (a zombie counts as gone).
-#[cfg(target_os = "linux")]
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
-}
-
-/// The live processes of process group `group`.
-#[cfg(target_os = "linux")]
-fn group_members(group: u32) -> Vec<u32> {
-    let mut members = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // After "(comm)": state, ppid, pgrp, …
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        if fields.first() != Some(&"Z") && fields.get(2) == Some(&group.to_string().as_str()) {
-            members.push(pid);
-        }
-    }
-    members
-}
-
-fn probe() -> String {
-    example("probe").display().to_string()
-}
-
-fn hello() -> String {
-    example("hello").display().to_string()
-}
-
 #[test]
 fn restarts_on_a_change_with_listen_pid_set_to_each_child() {
     let dir = project();
-    write(dir.path().join("src/main.rs"), "");
-    let mut s = Supervised::start(dir.path(), &["-s", "tcp::0", "-w", "src", "--", &probe()]);
+    dir.write("src/main.rs", "");
+    let mut s = start(&dir, &["-s", "tcp::0", "-w", "src", "--", &probe()]);
 
     let first = s.started();
-    assert_eq!(s.probe_value("pid"), first.to_string());
+    assert_eq!(probe_value(&mut s, "pid"), first.to_string());
     assert_eq!(
-        s.probe_value("LISTEN_PID"),
+        probe_value(&mut s, "LISTEN_PID"),
         first.to_string(),
         "{}",
         s.report()
     );
-    assert_eq!(s.probe_value("LISTEN_FDS"), "1");
-    assert_eq!(s.probe_value("LISTEN_FDNAMES"), "tcp");
-    assert_eq!(s.probe_value("LISTEN_FDS_FIRST_FD"), "3");
+    assert_eq!(probe_value(&mut s, "LISTEN_FDS"), "1");
+    assert_eq!(probe_value(&mut s, "LISTEN_FDNAMES"), "tcp");
+    assert_eq!(probe_value(&mut s, "LISTEN_FDS_FIRST_FD"), "3");
     // The socket at 3, inheritable; nothing of systemfd's own (its copies of
     // the sockets, the watcher, the readiness sockets, pipes) leaks.
     let expected = fds_with_socket_at_3();
-    assert_eq!(s.probe_value("fds"), expected, "{}", s.report());
-    assert!(s.probe_value("socket0").starts_with("tcp 127.0.0.1:"));
-    s.expect_text(&format!("~> pid {first} exited with status 0"));
-    s.expect_text("~> waiting for a change or SIGHUP");
+    assert_eq!(probe_value(&mut s, "fds"), expected, "{}", s.report());
+    assert!(probe_value(&mut s, "socket0").starts_with("tcp 127.0.0.1:"));
+    s.wait_for_text(&format!("~> pid {first} exited with status 0"));
+    s.wait_for_text("~> waiting for a change or SIGHUP");
     // It waits, rather than exiting with its command.
-    assert!(s.run.child.try_wait().unwrap().is_none(), "{}", s.report());
+    assert!(s.child.try_wait().unwrap().is_none(), "{}", s.report());
 
-    write(dir.path().join("src/main.rs"), "fn main() {}");
-    s.expect_text("~> change: src/main.rs");
+    dir.write("src/main.rs", "fn main() {}");
+    s.wait_for_text("~> change: src/main.rs");
     let second = s.started();
     assert_ne!(first, second);
-    assert_eq!(s.probe_value("pid"), second.to_string());
+    assert_eq!(probe_value(&mut s, "pid"), second.to_string());
     assert_eq!(
-        s.probe_value("LISTEN_PID"),
+        probe_value(&mut s, "LISTEN_PID"),
         second.to_string(),
         "{}",
         s.report()
     );
-    assert_eq!(s.probe_value("fds"), expected, "{}", s.report());
+    assert_eq!(probe_value(&mut s, "fds"), expected, "{}", s.report());
 }
 
 /// The probe's `fds=` line as it should read under systemfd: what a probe
 /// started here directly inherits, with a socket at fd 3.
 fn fds_with_socket_at_3() -> String {
-    let ran = util::TestCommand::new(example("probe")).success();
+    let ran = TestCommand::new(probe()).success();
     let mut fds: Vec<(u32, String)> = probe_fds(&ran.probe_report()["fds"])
         .into_iter()
         .filter(|(fd, _)| *fd != 3)
@@ -247,27 +128,27 @@ fn fds_with_socket_at_3() -> String {
 #[test]
 fn sighup_restarts() {
     let dir = project();
-    let mut s = Supervised::start(dir.path(), &["-s", "tcp::0", "-w", ".", "--", &probe()]);
+    let mut s = start(&dir, &["-s", "tcp::0", "-w", ".", "--", &probe()]);
     let first = s.started();
-    s.expect_text("~> waiting for a change or SIGHUP");
-    s.signal("HUP");
-    s.expect_text("~> SIGHUP: restarting");
+    s.wait_for_text("~> waiting for a change or SIGHUP");
+    s.signal(Signal::HUP);
+    s.wait_for_text("~> SIGHUP: restarting");
     let second = s.started();
     assert_ne!(first, second);
-    assert_eq!(s.probe_value("LISTEN_PID"), first.to_string());
-    assert_eq!(s.probe_value("LISTEN_PID"), second.to_string());
+    assert_eq!(probe_value(&mut s, "LISTEN_PID"), first.to_string());
+    assert_eq!(probe_value(&mut s, "LISTEN_PID"), second.to_string());
 }
 
 #[test]
 fn ignored_paths_do_not_restart() {
     let dir = project();
-    std::fs::create_dir(dir.path().join(".git")).unwrap();
-    write(dir.path().join(".gitignore"), "/target\n*.log\ntmp/\n");
-    write(dir.path().join("sub/.ignore"), "*.gen\n");
+    dir.mkdir(".git");
+    dir.write(".gitignore", "/target\n*.log\ntmp/\n");
+    dir.write("sub/.ignore", "*.gen\n");
     // Creating a directory is a change in itself: make it beforehand.
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    let mut s = Supervised::start(
-        dir.path(),
+    dir.mkdir("src");
+    let mut s = start(
+        &dir,
         &[
             "-s",
             "tcp::0",
@@ -280,7 +161,7 @@ fn ignored_paths_do_not_restart() {
         ],
     );
     s.started();
-    s.expect_text("~> waiting for a change or SIGHUP");
+    s.wait_for_text("~> waiting for a change or SIGHUP");
 
     for ignored in [
         "target/debug/app",
@@ -291,39 +172,30 @@ fn ignored_paths_do_not_restart() {
         ".git/index",
         "src/.main.rs.swp",
     ] {
-        write(dir.path().join(ignored), "x");
+        dir.write(ignored, "x");
     }
-    write(dir.path().join("src/lib.rs"), "x");
+    dir.write("src/lib.rs", "x");
     // Every ignored write came first; had any counted, it would be named here.
-    let change = s.expect_text("~> change: ");
+    let change = s.wait_for_text("~> change: ");
     assert!(
         change.ends_with("~> change: src/lib.rs"),
         "{change}\n{}",
         s.report()
     );
     s.started();
-    s.expect_text("~> waiting for a change or SIGHUP");
-    assert_eq!(
-        s.run
-            .seen
-            .iter()
-            .filter(|l| l.text().contains("~> change:"))
-            .count(),
-        1,
-        "{}",
-        s.report()
-    );
+    s.wait_for_text("~> waiting for a change or SIGHUP");
+    assert_eq!(s.count("~> change:"), 1, "{}", s.report());
 }
 
 #[test]
 fn readiness_handover_keeps_the_old_child_serving() {
     let dir = project();
-    write(dir.path().join("src/app.rs"), "");
-    std::fs::create_dir(dir.path().join("ctl")).unwrap();
+    dir.write("src/app.rs", "");
+    dir.mkdir("ctl");
     // Each start waits on ctl/gate while that FIFO exists, and fails at once
     // while ctl/fail exists; then it becomes hello (same pid).
-    write(
-        dir.path().join("run.sh"),
+    dir.write(
+        "run.sh",
         &format!(
             "if [ -e ctl/fail ]; then echo failing on purpose >&2; exit 3; fi\n\
              if [ -p ctl/gate ]; then read line < ctl/gate; fi\n\
@@ -331,21 +203,18 @@ fn readiness_handover_keeps_the_old_child_serving() {
             hello()
         ),
     );
-    let mut s = Supervised::start(
-        dir.path(),
-        &["-s", "tcp::0", "-w", "src", "--", "sh", "run.sh"],
-    );
-    let port = s.port();
+    let mut s = start(&dir, &["-s", "tcp::0", "-w", "src", "--", "sh", "run.sh"]);
+    let port = port(&mut s);
     let first = s.started();
-    s.expect_text(&format!("~> ready: pid {first} after "));
+    s.wait_for_text(&format!("~> ready: pid {first} after "));
     assert_eq!(ask(port), first);
 
     // A replacement that is not ready yet: the old child keeps serving.
-    let gate = dir.path().join("ctl/gate");
+    let gate = dir.path("ctl/gate");
     let made = Command::new("mkfifo").arg(&gate).status().unwrap();
     assert!(made.success());
-    write(dir.path().join("src/app.rs"), "1");
-    s.expect_text(&format!(
+    dir.write("src/app.rs", "1");
+    s.wait_for_text(&format!(
         "~> restart: starting a replacement; pid {first} serves until it is ready"
     ));
     let second = s.started();
@@ -365,19 +234,19 @@ fn readiness_handover_keeps_the_old_child_serving() {
         .expect("the replacement opens the gate")
         .unwrap();
     std::fs::remove_file(&gate).unwrap();
-    s.expect_text(&format!("~> ready: pid {second} after "));
-    s.expect_text(&format!(
+    s.wait_for_text(&format!("~> ready: pid {second} after "));
+    s.wait_for_text(&format!(
         "~> handover: pid {second} is ready; stopping pid {first}"
     ));
     // hello finishes the request in hand on SIGTERM and exits by itself.
-    s.expect_text(&format!("~> stopped pid {first}: it exited with status 0"));
+    s.wait_for_text(&format!("~> stopped pid {first}: it exited with status 0"));
     assert_eq!(ask(port), second);
 
     // A replacement that fails: the running child keeps serving.
-    write(dir.path().join("ctl/fail"), "");
-    write(dir.path().join("src/app.rs"), "2");
+    dir.write("ctl/fail", "");
+    dir.write("src/app.rs", "2");
     let third = s.started();
-    s.expect_text(&format!(
+    s.wait_for_text(&format!(
         "~> pid {third} exited with status 3 before it was ready; pid {second} keeps serving"
     ));
     assert_eq!(ask(port), second);
@@ -387,8 +256,8 @@ fn readiness_handover_keeps_the_old_child_serving() {
 #[test]
 fn a_child_that_never_reports_ready_is_stopped_first() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-s",
             "tcp::0",
@@ -401,14 +270,14 @@ fn a_child_that_never_reports_ready_is_stopped_first() {
             "serve",
         ],
     );
-    let port = s.port();
+    let port = port(&mut s);
     let first = s.started();
-    s.expect(&format!("{first} serving"), |l| l == "serving");
-    s.signal("HUP");
-    s.expect_text(&format!(
+    s.wait_for(&format!("{first} serving"), |l| l == "serving");
+    s.signal(Signal::HUP);
+    s.wait_for_text(&format!(
         "~> restart: stopping pid {first} first (it has not reported READY=1)"
     ));
-    s.expect_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
+    s.wait_for_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
     let second = s.started();
     // probe answers "PID FIRST-LINE".
     assert_eq!(ask(port), second);
@@ -417,19 +286,19 @@ fn a_child_that_never_reports_ready_is_stopped_first() {
 #[test]
 fn stop_first_stops_even_a_ready_child_first() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &["-s", "tcp::0", "-w", ".", "--stop-first", "--", &hello()],
     );
     let first = s.started();
-    s.expect_text(&format!("~> ready: pid {first}"));
-    s.signal("HUP");
-    s.expect_text(&format!(
+    s.wait_for_text(&format!("~> ready: pid {first}"));
+    s.signal(Signal::HUP);
+    s.wait_for_text(&format!(
         "~> restart: stopping pid {first} first (--stop-first)"
     ));
-    s.expect_text(&format!("~> stopped pid {first}"));
+    s.wait_for_text(&format!("~> stopped pid {first}"));
     let second = s.started();
-    s.expect_text(&format!("~> ready: pid {second}"));
+    s.wait_for_text(&format!("~> ready: pid {second}"));
 }
 
 #[test]
@@ -452,9 +321,9 @@ while True:
     conn.close()
 "#;
     let dir = project();
-    write(dir.path().join("server.py"), script);
-    let mut s = Supervised::start(
-        dir.path(),
+    dir.write("server.py", script);
+    let mut s = start(
+        &dir,
         &[
             "-s",
             "tcp::0",
@@ -465,25 +334,22 @@ while True:
             "server.py",
         ],
     );
-    let port = s.port();
+    let port = port(&mut s);
     let first = s.started();
-    s.expect_text(&format!("python serving as {first}"));
-    s.expect_text(&format!("~> ready: pid {first}"));
+    s.wait_for_text(&format!("python serving as {first}"));
+    s.wait_for_text(&format!("~> ready: pid {first}"));
     assert_eq!(ask(port), first);
 
-    write(
-        dir.path().join("server.py"),
-        &format!("{script}\n# edited\n"),
-    );
-    s.expect_text("~> change: server.py");
+    dir.write("server.py", &format!("{script}\n# edited\n"));
+    s.wait_for_text("~> change: server.py");
     let second = s.started();
-    s.expect_text(&format!("python serving as {second}"));
-    s.expect_text(&format!(
+    s.wait_for_text(&format!("python serving as {second}"));
+    s.wait_for_text(&format!(
         "~> handover: pid {second} is ready; stopping pid {first}"
     ));
     // Until it has exited, the old server (which dies on SIGTERM, request in
     // hand or not) may still accept the next connection.
-    s.expect_text(&format!("~> stopped pid {first}"));
+    s.wait_for_text(&format!("~> stopped pid {first}"));
     assert_eq!(ask(port), second);
     assert!(!s.saw("AssertionError"), "{}", s.report());
 }
@@ -492,8 +358,8 @@ while True:
 #[test]
 fn sigterm_stops_the_whole_group_and_leaves_nothing_behind() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-s",
             "unix::app.sock",
@@ -509,28 +375,24 @@ fn sigterm_stops_the_whole_group_and_leaves_nothing_behind() {
     wait_until("the command and its two children run", || {
         group_members(pid).len() == 3
     });
-    assert!(dir.path().join("app.sock").exists());
-    assert_eq!(temp_entries(dir.path()).len(), 1, "the private directory");
+    assert!(dir.path("app.sock").exists());
+    assert_eq!(temp_entries(&dir).len(), 1, "the private directory");
 
-    s.signal("TERM");
-    s.expect_text("~> SIGTERM: stopping the command");
-    let status = s.run.wait();
+    s.signal(Signal::TERM);
+    s.wait_for_text("~> SIGTERM: stopping the command");
+    let status = s.wait();
     assert_eq!(status.code(), Some(0), "{}", s.report());
     wait_until("the group is gone", || group_members(pid).is_empty());
-    assert!(
-        temp_entries(dir.path()).is_empty(),
-        "{:?}",
-        temp_entries(dir.path())
-    );
-    assert!(!dir.path().join("app.sock").exists());
+    assert!(temp_entries(&dir).is_empty(), "{:?}", temp_entries(&dir));
+    assert!(!dir.path("app.sock").exists());
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn sigkill_follows_the_stop_timeout() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -546,12 +408,12 @@ fn sigkill_follows_the_stop_timeout() {
     wait_until("the command and its child run", || {
         group_members(pid).len() == 2
     });
-    s.signal("TERM");
-    s.expect_text(&format!(
+    s.signal(Signal::TERM);
+    s.wait_for_text(&format!(
         "~> pid {pid} did not stop within 300ms; sending SIGKILL"
     ));
-    s.expect_text(&format!("~> stopped pid {pid}: it was killed by SIGKILL"));
-    assert_eq!(s.run.wait().code(), Some(0));
+    s.wait_for_text(&format!("~> stopped pid {pid}: it was killed by SIGKILL"));
+    assert_eq!(s.wait().code(), Some(0));
     wait_until("the group is gone", || group_members(pid).is_empty());
 }
 
@@ -559,8 +421,8 @@ fn sigkill_follows_the_stop_timeout() {
 #[test]
 fn a_second_interrupt_kills_at_once() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -574,19 +436,19 @@ fn a_second_interrupt_kills_at_once() {
     wait_until("the command and its child run", || {
         group_members(pid).len() == 2
     });
-    s.signal("INT");
-    s.expect_text("~> SIGINT: stopping the command (again to kill it at once)");
-    s.signal("INT");
-    s.expect_text("~> SIGINT again: killing the command");
-    assert_eq!(s.run.wait().code(), Some(130));
+    s.signal(Signal::INT);
+    s.wait_for_text("~> SIGINT: stopping the command (again to kill it at once)");
+    s.signal(Signal::INT);
+    s.wait_for_text("~> SIGINT again: killing the command");
+    assert_eq!(s.wait().code(), Some(130));
     wait_until("the group is gone", || group_members(pid).is_empty());
 }
 
 #[test]
 fn the_stop_signal_is_configurable() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -599,10 +461,10 @@ fn the_stop_signal_is_configurable() {
         ],
     );
     let pid = s.started();
-    s.expect(&format!("{pid} armed"), |l| l == "armed");
-    s.signal("HUP");
-    s.expect(&format!("{pid} got INT"), |l| l == "got INT");
-    s.expect_text(&format!("~> stopped pid {pid}: it exited with status 0"));
+    s.wait_for(&format!("{pid} armed"), |l| l == "armed");
+    s.signal(Signal::HUP);
+    s.wait_for(&format!("{pid} got INT"), |l| l == "got INT");
+    s.wait_for_text(&format!("~> stopped pid {pid}: it exited with status 0"));
     s.started();
 }
 
@@ -610,27 +472,24 @@ fn the_stop_signal_is_configurable() {
 #[test]
 fn the_command_dies_with_systemfd() {
     let dir = project();
-    let mut s = Supervised::start(dir.path(), &["-w", ".", "--", "sleep", "300"]);
+    let mut s = start(&dir, &["-w", ".", "--", "sleep", "300"]);
     let pid = s.started();
     assert!(alive(pid));
-    s.signal("KILL");
-    s.run.wait();
+    s.signal(Signal::KILL);
+    s.wait();
     wait_until("the command is gone", || !alive(pid));
 }
 
 #[test]
 fn quiet_prints_no_status_lines() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
-        &["-q", "-s", "tcp::0", "-w", ".", "--", &probe()],
-    );
-    let pid = s.probe_value("pid");
-    s.signal("HUP");
-    let next = s.probe_value("pid");
+    let mut s = start(&dir, &["-q", "-s", "tcp::0", "-w", ".", "--", &probe()]);
+    let pid = probe_value(&mut s, "pid");
+    s.signal(Signal::HUP);
+    let next = probe_value(&mut s, "pid");
     assert_ne!(pid, next);
-    s.signal("TERM");
-    assert_eq!(s.run.wait().code(), Some(0));
+    s.signal(Signal::TERM);
+    assert_eq!(s.wait().code(), Some(0));
     assert!(!s.saw("~>"), "{}", s.report());
 }
 
@@ -688,8 +547,8 @@ fn bad_values_are_usage_errors_with_no_side_effect() {
         ),
     ] {
         let ran = systemfd()
-            .current_dir(dir.path())
-            .env("TMPDIR", dir.path().join("tmp"))
+            .current_dir(dir.root())
+            .env("TMPDIR", dir.path("tmp"))
             .args(["-s", "unix::app.sock"])
             .args(args)
             .args(["--", "true"])
@@ -697,15 +556,15 @@ fn bad_values_are_usage_errors_with_no_side_effect() {
             .assert_code(2)
             .assert_stderr_contains(&format!("systemfd: error: {message}"));
         assert!(ran.stdout().is_empty(), "{}", ran.report());
-        assert!(!dir.path().join("app.sock").exists(), "{}", ran.report());
-        assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
+        assert!(!dir.path("app.sock").exists(), "{}", ran.report());
+        assert!(temp_entries(&dir).is_empty(), "{}", ran.report());
     }
 }
 
 #[test]
 fn a_command_that_cannot_run_ends_supervision_with_126_or_127() {
     let dir = project();
-    write(dir.path().join("plain"), "not a program");
+    dir.write("plain", "not a program");
     for (command, code, message) in [
         (
             "systemfd-no-such-program",
@@ -715,22 +574,22 @@ fn a_command_that_cannot_run_ends_supervision_with_126_or_127() {
         ("./plain", 126, "cannot run './plain': Permission denied"),
     ] {
         let ran = systemfd()
-            .current_dir(dir.path())
-            .env("TMPDIR", dir.path().join("tmp"))
+            .current_dir(dir.root())
+            .env("TMPDIR", dir.path("tmp"))
             .args(["-s", "unix::app.sock", "-w", ".", "--", command])
             .output()
             .assert_code(code)
             .assert_stderr_contains(&format!("systemfd: error: {message}"));
-        assert!(!dir.path().join("app.sock").exists(), "{}", ran.report());
-        assert!(temp_entries(dir.path()).is_empty(), "{}", ran.report());
+        assert!(!dir.path("app.sock").exists(), "{}", ran.report());
+        assert!(temp_entries(&dir).is_empty(), "{}", ran.report());
     }
 }
 
 #[test]
 fn signal_reloads_the_command_in_place_instead_of_restarting_it() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -745,35 +604,29 @@ fn signal_reloads_the_command_in_place_instead_of_restarting_it() {
         ],
     );
     let pid = s.started();
-    s.expect("armed", |l| l == "armed");
-    write(dir.path().join("app.conf"), "changed");
-    s.expect_text(&format!("~> sending SIGUSR1 to pid {pid} (--signal)"));
-    s.expect("reloaded", |l| l == "reloaded");
+    s.wait_for("armed", |l| l == "armed");
+    dir.write("app.conf", "changed");
+    s.wait_for_text(&format!("~> sending SIGUSR1 to pid {pid} (--signal)"));
+    s.wait_for("reloaded", |l| l == "reloaded");
     // SIGHUP to systemfd still restarts.
-    s.signal("HUP");
-    s.expect_text(&format!("~> stopped pid {pid}"));
+    s.signal(Signal::HUP);
+    s.wait_for_text(&format!("~> stopped pid {pid}"));
     let second = s.started();
     assert_ne!(second, pid);
-    let starts = s
-        .run
-        .seen
-        .iter()
-        .filter(|l| l.text().contains("~> started pid "))
-        .count();
-    assert_eq!(starts, 2, "{}", s.report());
+    assert_eq!(s.count("~> started pid "), 2, "{}", s.report());
 }
 
 #[test]
 fn clear_sends_nothing_to_a_pipe() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &["-w", ".", "--clear", "--", "sh", "-c", "echo up; sleep 60"],
     );
     s.started();
-    s.expect("up", |l| l == "up");
-    s.signal("TERM");
-    s.run.wait();
+    s.wait_for("up", |l| l == "up");
+    s.signal(Signal::TERM);
+    s.wait();
     assert!(!s.saw("\u{1b}["), "{}", s.report());
 }
 
@@ -785,15 +638,15 @@ fn a_broken_stderr_does_not_stop_supervision() {
     use std::process::Stdio;
 
     let dir = project();
-    let script = dir.path().join("run.sh");
+    let script = dir.path("run.sh");
     let install = || {
         std::fs::write(&script, "#!/bin/sh\necho up $$\nexec sleep 60\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     };
     install();
-    let mut child = Command::new(util::systemfd_path())
-        .current_dir(dir.path())
-        .env("TMPDIR", dir.path().join("tmp"))
+    let mut child = Command::new(systemfd_path())
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
         .args(["-w", "run.sh", "--", "./run.sh"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -820,21 +673,21 @@ fn a_broken_stderr_does_not_stop_supervision() {
     // The restart stops the old child, then cannot start the program, which
     // is gone, and says so on the broken stderr.
     std::fs::remove_file(&script).unwrap();
-    signal(child.id(), "HUP");
+    signal(child.id(), Signal::HUP);
     wait_until("the old child is gone", || !alive(first));
     // systemfd lives on: the next restart runs the program again.
     install();
-    signal(child.id(), "HUP");
+    signal(child.id(), Signal::HUP);
     up(&rx);
-    signal(child.id(), "TERM");
-    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    signal(child.id(), Signal::TERM);
+    let status = wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
     assert_eq!(status.code(), Some(0));
 }
 
 /// The pid a command printed on its `server PID` line.
 #[cfg(target_os = "linux")]
-fn server_pid(s: &mut Supervised) -> u32 {
-    let line = s.expect("server PID", |l| l.starts_with("server "));
+fn server_pid(s: &mut Running) -> u32 {
+    let line = s.wait_for("server PID", |l| l.starts_with("server "));
     number_after(&line, "server ")
 }
 
@@ -843,8 +696,8 @@ fn server_pid(s: &mut Supervised) -> u32 {
 fn a_server_outliving_its_wrapper_is_stopped_too() {
     // The wrapper exits on SIGTERM at once; the server under it ignores it.
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -858,19 +711,19 @@ fn a_server_outliving_its_wrapper_is_stopped_too() {
     );
     let wrapper = s.started();
     let server = server_pid(&mut s);
-    s.signal("HUP");
+    s.signal(Signal::HUP);
     // The restart waits for the whole group, SIGKILL after the timeout.
-    s.expect_text(&format!(
+    s.wait_for_text(&format!(
         "~> pid {wrapper} did not stop within 300ms; sending SIGKILL"
     ));
-    s.expect_text(&format!(
+    s.wait_for_text(&format!(
         "~> stopped pid {wrapper}: it exited with status 0"
     ));
     assert!(!alive(server), "{}", s.report());
     s.started();
     let next = server_pid(&mut s);
-    s.signal("TERM");
-    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    s.signal(Signal::TERM);
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
     assert!(!alive(next), "the server outlived systemfd\n{}", s.report());
 }
 
@@ -878,8 +731,8 @@ fn a_server_outliving_its_wrapper_is_stopped_too() {
 #[test]
 fn a_command_that_exits_leaving_its_server_behind_still_runs() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -892,9 +745,9 @@ fn a_command_that_exits_leaving_its_server_behind_still_runs() {
     let leader = s.started();
     let server = server_pid(&mut s);
     wait_until("the leader is reaped", || !alive(leader));
-    s.signal("TERM");
-    s.expect_text(&format!("~> stopped pid {leader}: it exited with status 0"));
-    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    s.signal(Signal::TERM);
+    s.wait_for_text(&format!("~> stopped pid {leader}: it exited with status 0"));
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
     assert!(!alive(server), "{}", s.report());
 }
 
@@ -903,8 +756,8 @@ fn a_command_that_exits_leaving_its_server_behind_still_runs() {
 fn processes_that_leave_the_group_are_stopped_too() {
     let dir = project();
     // One leaves with setsid while its parent lives, one is orphaned.
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -918,16 +771,16 @@ fn processes_that_leave_the_group_are_stopped_too() {
     s.started();
     let first = server_pid(&mut s);
     let second = server_pid(&mut s);
-    s.signal("TERM");
-    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    s.signal(Signal::TERM);
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
     wait_until("both servers are gone", || !alive(first) && !alive(second));
 }
 
 #[test]
 fn a_stopped_child_is_reported_and_continued_when_it_is_stopped() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -940,19 +793,19 @@ fn a_stopped_child_is_reported_and_continued_when_it_is_stopped() {
         ],
     );
     let pid = s.started();
-    s.expect_text(&format!("~> warning: pid {pid} was stopped by SIGSTOP"));
-    s.signal("TERM");
-    s.expect("bye", |l| l == "bye");
+    s.wait_for_text(&format!("~> warning: pid {pid} was stopped by SIGSTOP"));
+    s.signal(Signal::TERM);
+    s.wait_for("bye", |l| l == "bye");
     // It exited by itself, long before the timeout's SIGKILL.
-    s.expect_text(&format!("~> stopped pid {pid}: it exited with status 0"));
-    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
+    s.wait_for_text(&format!("~> stopped pid {pid}: it exited with status 0"));
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
 }
 
 #[test]
 fn quit_stops_and_user_signals_are_passed_on() {
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -964,16 +817,16 @@ fn quit_stops_and_user_signals_are_passed_on() {
         ],
     );
     let pid = s.started();
-    s.expect("up", |l| l == "up");
-    signal(s.run.pid(), "USR1");
-    s.expect("got USR1", |l| l == "got USR1");
-    s.expect_text(&format!("~> SIGUSR1: passing it on to pid {pid}"));
-    signal(s.run.pid(), "USR2");
-    s.expect("got USR2", |l| l == "got USR2");
-    signal(s.run.pid(), "QUIT");
-    s.expect_text(&format!("~> stopped pid {pid}"));
-    assert_eq!(s.run.wait().code(), Some(0), "{}", s.report());
-    assert!(temp_entries(dir.path()).is_empty(), "{}", s.report());
+    s.wait_for("up", |l| l == "up");
+    s.signal(Signal::USR1);
+    s.wait_for("got USR1", |l| l == "got USR1");
+    s.wait_for_text(&format!("~> SIGUSR1: passing it on to pid {pid}"));
+    s.signal(Signal::USR2);
+    s.wait_for("got USR2", |l| l == "got USR2");
+    s.signal(Signal::QUIT);
+    s.wait_for_text(&format!("~> stopped pid {pid}"));
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
+    assert!(temp_entries(&dir).is_empty(), "{}", s.report());
 }
 
 /// The resident memory of `pid`, in KiB.
@@ -1003,9 +856,9 @@ while True:
         print("flooded", flush=True)
 "#;
     let dir = project();
-    let mut child = Command::new(util::systemfd_path())
-        .current_dir(dir.path())
-        .env("TMPDIR", dir.path().join("tmp"))
+    let mut child = Command::new(systemfd_path())
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
         .args(["-w", ".", "--ignore", "tmp/", "--", "python3", "-c", FLOOD])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1023,10 +876,10 @@ while True:
         rss < 40 * 1024,
         "systemfd holds {rss} KiB after 1000000 messages"
     );
-    signal(child.id(), "TERM");
+    signal(child.id(), Signal::TERM);
     // Once stderr drains, SIGTERM is among the next few things handled.
     std::thread::spawn(move || std::io::copy(&mut { stderr }, &mut std::io::sink()));
-    let status = util::wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
+    let status = wait_with_deadline(&mut child, DEADLINE).expect("systemfd exits");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -1036,8 +889,8 @@ fn a_file_rewritten_without_pause_does_not_put_off_restarts_for_ever() {
     use std::sync::Arc;
 
     let dir = project();
-    let mut s = Supervised::start(
-        dir.path(),
+    let mut s = start(
+        &dir,
         &[
             "-w",
             ".",
@@ -1056,7 +909,7 @@ fn a_file_rewritten_without_pause_does_not_put_off_restarts_for_ever() {
     let busy = Arc::new(AtomicBool::new(true));
     let writer = {
         let busy = Arc::clone(&busy);
-        let log = dir.path().join("build.log");
+        let log = dir.path("build.log");
         std::thread::spawn(move || {
             let mut n = 0u64;
             while busy.load(Ordering::Relaxed) {
@@ -1066,9 +919,9 @@ fn a_file_rewritten_without_pause_does_not_put_off_restarts_for_ever() {
             }
         })
     };
-    write(dir.path().join("src/main.rs"), "edited");
-    s.expect_text("~> change: ");
-    s.expect_text(&format!("~> stopped pid {first}"));
+    dir.write("src/main.rs", "edited");
+    s.wait_for_text("~> change: ");
+    s.wait_for_text(&format!("~> stopped pid {first}"));
     let second = s.started();
     assert_ne!(first, second);
     busy.store(false, Ordering::Relaxed);
