@@ -234,7 +234,7 @@ impl Cli {
             stop_first: self.stop_first,
             signal_on_change: self.signal,
             clear: self.clear,
-            ready: config::Readiness::resolve(self.readiness()?, !self.sockets.is_empty()),
+            ready: config::Readiness::resolve(self.asked_readiness()?, !self.sockets.is_empty()),
         }))
     }
 
@@ -253,7 +253,7 @@ impl Cli {
     /// `--ready`, checked (`None` when not given): listening can be seen
     /// only on Linux, and only on a passed socket. What it comes to is
     /// decided by [`config::Readiness::resolve`].
-    fn readiness(&self) -> Result<Option<config::Readiness>, Failure> {
+    fn asked_readiness(&self) -> Result<Option<config::Readiness>, Failure> {
         let Some(choice) = self.ready else {
             return Ok(None);
         };

@@ -100,7 +100,7 @@ fn later(now: Instant, period: Duration) -> Instant {
 }
 
 /// What the watching thread keeps between events.
-pub(super) struct State {
+pub(super) struct Watching {
     rules: Rules,
     placement: Placement,
     /// The backend, weakly: it ends when the `Watcher` is dropped, which
@@ -108,13 +108,13 @@ pub(super) struct State {
     watcher: Weak<Mutex<notify::RecommendedWatcher>>,
 }
 
-impl State {
+impl Watching {
     pub(super) fn new(
         rules: Rules,
         placement: Placement,
         watcher: Weak<Mutex<notify::RecommendedWatcher>>,
-    ) -> State {
-        State {
+    ) -> Watching {
+        Watching {
             rules,
             placement,
             watcher,
@@ -162,7 +162,7 @@ impl State {
 /// backend is gone.
 pub(super) fn next_batch(
     rx: &mpsc::Receiver<notify::Result<notify::Event>>,
-    state: &mut State,
+    state: &mut Watching,
     debounce: Duration,
 ) -> Option<Vec<PathBuf>> {
     let mut batch: Vec<PathBuf> = Vec::new();

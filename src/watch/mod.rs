@@ -43,7 +43,7 @@ use anyhow::{Context as _, Result};
 
 use crate::output::Printer;
 
-use self::debounce::{next_batch, State};
+use self::debounce::{next_batch, Watching};
 use self::notices::Notices;
 use self::placement::Placement;
 use self::rules::Rules;
@@ -109,7 +109,7 @@ pub fn start(
     placement.place_all(&mut inner, &mut rules)?;
 
     let inner = Arc::new(Mutex::new(inner));
-    let mut state = State::new(rules, placement, Arc::downgrade(&inner));
+    let mut state = Watching::new(rules, placement, Arc::downgrade(&inner));
     let debounce = settings.debounce;
     std::thread::Builder::new()
         .name("watch".into())

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::EventKind;
 
-use super::debounce::{batch_limit, next_batch, State, Timing};
+use super::debounce::{batch_limit, next_batch, Timing, Watching};
 use super::events::changed_paths;
 use super::notices::{self, Notices};
 use super::placement::Placement;
@@ -227,7 +227,7 @@ fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
     let dir = tree(&[(".gitignore", "*.log\n")]);
     let root = fs::canonicalize(dir.path()).unwrap();
     // No backend: only the filtering and the batching are under test.
-    let mut state = State::new(
+    let mut state = Watching::new(
         rules(dir.path(), &["."], &[]),
         Placement::new(vec![PathBuf::from(".")], notices(root.clone())),
         Weak::new(),

@@ -110,19 +110,37 @@ fn policy(ready: Readiness) -> Policy {
     }
 }
 
-/// Runs the loop over `host`, with one host input queued per scripted
-/// turn and `changes` queued before them; returns the status and the calls.
-fn drive(mut host: FakeHost, changes: usize, policy: Policy) -> (Result<i32, u8>, Vec<Call>) {
+/// One input queued for the loop before it runs.
+#[derive(Clone, Copy)]
+enum Turn {
+    /// A change to a watched file.
+    Change,
+    /// The next scripted batch of the host's events.
+    Host,
+}
+
+/// Runs the loop over `host` with `turns` queued; with `answer`, the host
+/// answers stops and looks with more turns. Returns the status (or the
+/// failure's exit code) and the calls.
+fn drive(
+    mut host: FakeHost,
+    turns: &[Turn],
+    answer: bool,
+    policy: Policy,
+) -> (Result<i32, u8>, Vec<Call>) {
     let (tx, rx) = mpsc::channel();
-    for _ in 0..changes {
-        tx.send(Input::Change(Change {
-            path: "src/main.rs".into(),
-            more: 0,
-        }))
+    for turn in turns {
+        tx.send(match turn {
+            Turn::Change => Input::Change(Change {
+                path: "src/main.rs".into(),
+                more: 0,
+            }),
+            Turn::Host => Input::Host(()),
+        })
         .unwrap();
     }
-    for _ in 0..host.script.len() {
-        tx.send(Input::Host(())).unwrap();
+    if answer {
+        host.answer = Some(tx);
     }
     let printer = Printer::new(Output {
         quiet: true,
@@ -132,21 +150,28 @@ fn drive(mut host: FakeHost, changes: usize, policy: Policy) -> (Result<i32, u8>
     (status.map_err(|failure| failure.code), host.calls)
 }
 
+/// A turn for each scripted batch.
+fn scripted(host: &FakeHost) -> Vec<Turn> {
+    vec![Turn::Host; host.script.len()]
+}
+
 const INT: Signal = Signal(2);
+
+fn exited(generation: Generation, code: i32) -> Event {
+    Event::Exited {
+        generation,
+        status: Status::Code(code),
+    }
+}
 
 #[test]
 fn starts_then_stops_and_finishes_on_shutdown() {
     let host = FakeHost {
-        script: vec![
-            vec![Event::Shutdown { signal: INT }],
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(0),
-            }],
-        ],
+        script: vec![vec![Event::Shutdown { signal: INT }], vec![exited(1, 0)]],
         ..FakeHost::default()
     };
-    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    let turns = scripted(&host);
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Notify));
     assert_eq!(status, Ok(0));
     assert_eq!(calls, [Call::Start(1), Call::Stop(101), Call::Finish(0)]);
 }
@@ -157,10 +182,7 @@ fn a_change_starts_a_replacement_that_takes_over_once_ready() {
         script: vec![
             vec![Event::Ready { generation: 1 }],
             vec![Event::Ready { generation: 2 }],
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(0),
-            }],
+            vec![exited(1, 0)],
             vec![
                 Event::Shutdown { signal: INT },
                 Event::Shutdown { signal: INT },
@@ -168,33 +190,12 @@ fn a_change_starts_a_replacement_that_takes_over_once_ready() {
         ],
         ..FakeHost::default()
     };
-    // The change is queued first but the first `Ready` must come before
-    // it: the loop reads in order, so make it a second turn instead.
-    let (tx, rx) = mpsc::channel();
-    let mut host = host;
-    tx.send(Input::Host(())).unwrap();
-    tx.send(Input::Change(Change {
-        path: "app.py".into(),
-        more: 0,
-    }))
-    .unwrap();
-    for _ in 1..host.script.len() {
-        tx.send(Input::Host(())).unwrap();
-    }
-    let printer = Printer::new(Output {
-        quiet: true,
-        color: Color::Never,
-    });
-    let status = run(
-        &mut host,
-        &rx,
-        policy(Readiness::Notify),
-        "server".as_ref(),
-        &printer,
-    );
-    assert_eq!(status.map_err(|f| f.code), Ok(128 + INT.0));
+    // The first child is ready before the change.
+    let turns = [Turn::Host, Turn::Change, Turn::Host, Turn::Host, Turn::Host];
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Notify));
+    assert_eq!(status, Ok(128 + INT.0));
     assert_eq!(
-        host.calls,
+        calls,
         [
             Call::Start(1),
             Call::Start(2),
@@ -213,7 +214,7 @@ fn a_first_start_that_fails_fails_the_run() {
         fail: vec![1],
         ..FakeHost::default()
     };
-    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    let (status, calls) = drive(host, &[], false, policy(Readiness::Notify));
     assert_eq!(status, Err(EXIT_NOT_FOUND));
     assert_eq!(calls, [Call::Start(1)]);
 }
@@ -222,42 +223,15 @@ fn a_first_start_that_fails_fails_the_run() {
 fn a_later_start_that_fails_is_waited_out() {
     let host = FakeHost {
         fail: vec![2],
-        script: vec![
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(1),
-            }],
-            vec![Event::Shutdown { signal: INT }],
-        ],
+        script: vec![vec![exited(1, 1)], vec![Event::Shutdown { signal: INT }]],
         ..FakeHost::default()
     };
     // Generation 1 exits, then a change fails to start generation 2; the
     // loop goes on until the shutdown.
-    let (tx, rx) = mpsc::channel();
-    let mut host = host;
-    tx.send(Input::Host(())).unwrap();
-    tx.send(Input::Change(Change {
-        path: "app.py".into(),
-        more: 0,
-    }))
-    .unwrap();
-    tx.send(Input::Host(())).unwrap();
-    let printer = Printer::new(Output {
-        quiet: true,
-        color: Color::Never,
-    });
-    let status = run(
-        &mut host,
-        &rx,
-        policy(Readiness::Notify),
-        "server".as_ref(),
-        &printer,
-    );
-    assert_eq!(status.map_err(|f| f.code), Ok(0));
-    assert_eq!(
-        host.calls,
-        [Call::Start(1), Call::Start(2), Call::Finish(0)]
-    );
+    let turns = [Turn::Host, Turn::Change, Turn::Host];
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Notify));
+    assert_eq!(status, Ok(0));
+    assert_eq!(calls, [Call::Start(1), Call::Start(2), Call::Finish(0)]);
 }
 
 #[test]
@@ -266,14 +240,12 @@ fn forwarded_signals_go_to_the_host() {
         script: vec![
             vec![Event::Forward { signal: Signal(10) }],
             vec![Event::Shutdown { signal: INT }],
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(0),
-            }],
+            vec![exited(1, 0)],
         ],
         ..FakeHost::default()
     };
-    let (status, calls) = drive(host, 0, policy(Readiness::Notify));
+    let turns = scripted(&host);
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Notify));
     assert_eq!(status, Ok(0));
     assert_eq!(
         calls,
@@ -290,33 +262,15 @@ fn forwarded_signals_go_to_the_host() {
 fn a_look_that_finds_a_listener_makes_the_child_ready() {
     // Nothing is queued: the first look comes when its deadline passes,
     // and the host answers the look and the stop with the next turns.
-    let (tx, rx) = mpsc::channel();
-    let mut host = FakeHost {
+    let host = FakeHost {
         listening: Some(Waiter { pid: 101, fd: 3 }),
-        script: vec![
-            vec![Event::Shutdown { signal: INT }],
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(0),
-            }],
-        ],
-        answer: Some(tx),
+        script: vec![vec![Event::Shutdown { signal: INT }], vec![exited(1, 0)]],
         ..FakeHost::default()
     };
-    let printer = Printer::new(Output {
-        quiet: true,
-        color: Color::Never,
-    });
-    let status = run(
-        &mut host,
-        &rx,
-        policy(Readiness::Listen),
-        "server".as_ref(),
-        &printer,
-    );
-    assert_eq!(status.map_err(|f| f.code), Ok(0));
+    let (status, calls) = drive(host, &[], true, policy(Readiness::Listen));
+    assert_eq!(status, Ok(0));
     assert_eq!(
-        host.calls,
+        calls,
         [
             Call::Start(1),
             Call::Look(101),
@@ -332,14 +286,8 @@ fn a_replacement_that_exits_beside_a_blocker_restarts_stop_first() {
         blocker: Some("C:\\app\\target\\debug\\app.exe".into()),
         script: vec![
             vec![Event::Fetched { generation: 1 }],
-            vec![Event::Exited {
-                generation: 2,
-                status: Status::Code(1),
-            }],
-            vec![Event::Exited {
-                generation: 1,
-                status: Status::Code(0),
-            }],
+            vec![exited(2, 1)],
+            vec![exited(1, 0)],
             vec![
                 Event::Shutdown { signal: INT },
                 Event::Shutdown { signal: INT },
@@ -347,31 +295,11 @@ fn a_replacement_that_exits_beside_a_blocker_restarts_stop_first() {
         ],
         ..FakeHost::default()
     };
-    let (tx, rx) = mpsc::channel();
-    let mut host = host;
-    tx.send(Input::Host(())).unwrap();
-    tx.send(Input::Change(Change {
-        path: "src/main.rs".into(),
-        more: 0,
-    }))
-    .unwrap();
-    for _ in 1..host.script.len() {
-        tx.send(Input::Host(())).unwrap();
-    }
-    let printer = Printer::new(Output {
-        quiet: true,
-        color: Color::Never,
-    });
-    let status = run(
-        &mut host,
-        &rx,
-        policy(Readiness::Fetched),
-        "app".as_ref(),
-        &printer,
-    );
-    assert_eq!(status.map_err(|f| f.code), Ok(128 + INT.0));
+    let turns = [Turn::Host, Turn::Change, Turn::Host, Turn::Host, Turn::Host];
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Fetched));
+    assert_eq!(status, Ok(128 + INT.0));
     assert_eq!(
-        host.calls,
+        calls,
         [
             Call::Start(1),
             Call::Start(2),
@@ -382,6 +310,31 @@ fn a_replacement_that_exits_beside_a_blocker_restarts_stop_first() {
             Call::Stop(103),
             Call::Kill(103),
             Call::Finish(130),
+        ]
+    );
+}
+
+#[test]
+fn without_a_blocker_a_failed_replacement_leaves_the_old_one_serving() {
+    let host = FakeHost {
+        script: vec![
+            vec![Event::Fetched { generation: 1 }],
+            vec![exited(2, 1)],
+            vec![Event::Shutdown { signal: INT }],
+            vec![exited(1, 0)],
+        ],
+        ..FakeHost::default()
+    };
+    let turns = [Turn::Host, Turn::Change, Turn::Host, Turn::Host, Turn::Host];
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Fetched));
+    assert_eq!(status, Ok(0));
+    assert_eq!(
+        calls,
+        [
+            Call::Start(1),
+            Call::Start(2),
+            Call::Stop(101),
+            Call::Finish(0),
         ]
     );
 }

@@ -762,3 +762,17 @@ fn statuses_read_as_sentences() {
     assert_eq!(humanize(Duration::from_millis(500)), "500ms");
     assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
 }
+
+#[test]
+fn with_clear_every_start_is_preceded_by_clearing() {
+    let (mut h, actions) = Harness::with(Policy {
+        clear: true,
+        ..policy(false, Readiness::Notify)
+    });
+    assert_eq!(deeds(&actions), [Action::Clear, Action::Start(1)]);
+    h.send(Event::Ready { generation: 1 });
+    assert_eq!(deeds(&h.change()), [Action::Clear, Action::Start(2)]);
+    let (mut h, actions) = Harness::new(false);
+    assert_eq!(deeds(&actions), [Action::Start(1)]);
+    assert_eq!(deeds(&h.change()), [Action::Stop { pid: 101 }]);
+}
