@@ -124,12 +124,11 @@ impl Invocation {
         self
     }
 
-    /// Sets `key` to `value`, replacing any value it had.
-    pub fn set(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
-        let key = key.as_ref();
-        self.env
-            .retain(|(name, _)| !is_named(name, &key.to_string_lossy()));
-        self.env.push((key.to_owned(), value.as_ref().to_owned()));
+    /// Sets the variable `key` (one of the protocols' names) to `value`,
+    /// replacing any value it had.
+    pub fn set(&mut self, key: &str, value: impl AsRef<OsStr>) {
+        self.env.retain(|(name, _)| !is_named(name, key));
+        self.env.push((key.into(), value.as_ref().to_owned()));
     }
 
     /// COMMAND's program.
