@@ -1,0 +1,215 @@
+use super::*;
+use clap::CommandFactory as _;
+
+#[test]
+fn cli_is_well_formed() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn flags_as_in_systemfd_0_4() {
+    let cli = Cli::try_parse_from([
+        "systemfd",
+        "-s",
+        "http::5000",
+        "--socket",
+        "udp::5001",
+        "-b",
+        "16",
+        "--no-pid",
+        "-q",
+        "--color",
+        "never",
+        "--",
+        "cargo",
+        "run",
+        "--",
+        "-x",
+    ])
+    .unwrap();
+    assert_eq!(cli.sockets.len(), 2);
+    assert_eq!(cli.backlog, Some(16));
+    assert!(cli.no_pid && cli.quiet);
+    assert_eq!(cli.color, ColorChoice::Never);
+    assert_eq!(cli.command, ["cargo", "run", "--", "-x"]);
+}
+
+#[test]
+fn bad_spec_is_a_usage_error_quoting_it() {
+    let err = Cli::try_parse_from(["systemfd", "-s", "ftp::21", "--", "true"]).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("'ftp::21'"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn supervise_flags() {
+    let cli = Cli::try_parse_from([
+        "systemfd",
+        "-s",
+        "5000",
+        "-w",
+        ".",
+        "--watch",
+        "src",
+        "--ignore",
+        "*.log",
+        "--debounce",
+        "50",
+        "--stop-signal",
+        "INT",
+        "--stop-timeout",
+        "500ms",
+        "--stop-first",
+        "--",
+        "cargo",
+        "run",
+    ])
+    .unwrap();
+    assert_eq!(cli.watch, [PathBuf::from("."), PathBuf::from("src")]);
+    assert_eq!(cli.ignore, ["*.log"]);
+    assert_eq!(cli.debounce, Some(Duration::from_millis(50)));
+    assert_eq!(cli.stop_signal, Some(Signal(libc::SIGINT)));
+    assert_eq!(cli.stop_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(
+        cli.supervise_flags(),
+        [
+            "--watch",
+            "--ignore",
+            "--debounce",
+            "--stop-signal",
+            "--stop-timeout",
+            "--stop-first"
+        ]
+    );
+    let plain = Cli::try_parse_from(["systemfd", "--", "true"]).unwrap();
+    assert!(plain.supervise_flags().is_empty());
+}
+
+#[test]
+fn bad_supervise_values_are_usage_errors_naming_the_flag() {
+    for (flag, value) in [
+        ("--watch", "/nonexistent/systemfd"),
+        ("--stop-timeout", "soon"),
+        ("--debounce", "5h"),
+        ("--stop-signal", "NOPE"),
+    ] {
+        let err = Cli::try_parse_from(["systemfd", flag, value, "--", "true"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains(flag) && text.contains(&format!("'{value}'")),
+            "{text}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_help_states_the_defaults_that_apply() {
+    use crate::config::Supervise;
+    // Wrapping may break a line anywhere between words.
+    let help = Cli::command().render_long_help().to_string();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for stated in [
+        format!("[default: {}ms]", Supervise::DEFAULT_DEBOUNCE.as_millis()),
+        format!("[default: {}s]", Supervise::DEFAULT_STOP_TIMEOUT.as_secs()),
+        format!(
+            "[default: {}]",
+            Supervise::DEFAULT_STOP_SIGNAL.name().unwrap()
+        ),
+    ] {
+        assert!(help.contains(&stated), "the help lacks {stated}:\n{help}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn defaults_are_applied_once_into_the_config() {
+    use crate::config::Supervise;
+    let config = Cli::try_parse_from(["systemfd", "-w", ".", "--", "true"])
+        .unwrap()
+        .into_config()
+        .unwrap();
+    let Mode::Supervise(supervise) = config.mode else {
+        panic!("-w selects supervise mode");
+    };
+    assert_eq!(
+        supervise,
+        Supervise {
+            watch: vec![PathBuf::from(".")],
+            ignore: vec![],
+            debounce: Supervise::DEFAULT_DEBOUNCE,
+            stop_signal: Signal::TERM,
+            stop_timeout: Supervise::DEFAULT_STOP_TIMEOUT,
+            stop_first: false,
+            signal_on_change: None,
+            clear: false,
+            // Without a socket there is nothing to be seen listening on.
+            ready: crate::config::Readiness::Notify,
+        }
+    );
+    assert!(config.launch.set_pid);
+    assert_eq!(config.socket_options.backlog, i32::MAX);
+}
+
+#[cfg(unix)]
+#[test]
+fn ready_is_checked_against_what_can_be_seen() {
+    use crate::config::Readiness;
+    let ready = |args: &[&str]| -> Result<Readiness, Failure> {
+        let mut all = vec!["systemfd", "-w", "."];
+        all.extend_from_slice(args);
+        all.extend(["--", "true"]);
+        match Cli::try_parse_from(all).unwrap().into_config()?.mode {
+            Mode::Supervise(supervise) => Ok(supervise.ready),
+            Mode::Exec => panic!("-w selects supervise mode"),
+        }
+    };
+    // Listening can be seen on Linux, on a passed socket only.
+    let seen = if cfg!(target_os = "linux") {
+        Readiness::Auto
+    } else {
+        Readiness::Notify
+    };
+    assert_eq!(ready(&["-s", "0"]).unwrap(), seen);
+    assert_eq!(ready(&[]).unwrap(), Readiness::Notify);
+    assert_eq!(
+        ready(&["-s", "0", "--ready", "notify"]).unwrap(),
+        Readiness::Notify
+    );
+    assert_eq!(ready(&["-s", "0", "--ready", "auto"]).unwrap(), seen);
+    let err = ready(&["--ready", "listen"]).unwrap_err();
+    assert_eq!(err.code, crate::error::EXIT_USAGE);
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            ready(&["-s", "5000", "--ready", "listen"]).unwrap(),
+            Readiness::Listen
+        );
+        assert_eq!(
+            err.to_string(),
+            "--ready listen needs a socket (-s) for COMMAND to listen on"
+        );
+    } else {
+        assert!(
+            err.to_string().starts_with("--ready listen needs Linux"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn supervise_flags_without_watch_are_usage_errors() {
+    let err = Cli::try_parse_from(["systemfd", "--stop-first", "--", "true"])
+        .unwrap()
+        .into_config()
+        .unwrap_err();
+    assert_eq!(err.code, crate::error::EXIT_USAGE);
+    assert!(err.to_string().contains("--stop-first"), "{err}");
+}
+
+#[test]
+fn command_is_required() {
+    let err = Cli::try_parse_from(["systemfd", "-s", "5000"]).unwrap_err();
+    assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+}
