@@ -21,6 +21,8 @@
 //!
 //! `tests/layers.rs` checks that every import points down.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -61,7 +63,14 @@ use crate::output::Printer;
 use crate::socket::Sockets;
 
 /// Creates the sockets, reports them, and hands them to the command.
-/// Returns the status systemfd should exit with.
+/// Returns the status systemfd should exit with: in exec mode the command's
+/// (Unix never returns: it execs), in supervise mode 0 after a graceful stop
+/// or 128+N when a second signal N ended it at once.
+///
+/// # Errors
+/// A [`Failure`] carrying its exit status: 1 when a socket or supervision
+/// cannot be set up, 126 or 127 when COMMAND cannot be run (in supervise
+/// mode, at its first start).
 pub fn run(config: Config) -> Result<i32, Failure> {
     let printer = Printer::new(config.output);
     let sockets = Sockets::open(&config.sockets, &config.socket_options).map_err(Failure::setup)?;
