@@ -182,9 +182,15 @@ impl Cli {
     /// # Errors
     /// A usage [`Failure`] (exit 2) naming the flag, when flags do not go
     /// together: a supervise-mode flag without `--watch`, `--ready listen`
-    /// where listening cannot be seen or without a socket, `--ready` on
-    /// Windows.
+    /// where listening cannot be seen or without a socket, `--ready` or
+    /// `--reuse-port` on Windows.
     pub fn into_config(self) -> Result<Config, Failure> {
+        #[cfg(windows)]
+        if self.reuse_port {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--reuse-port needs Unix: Windows has no SO_REUSEPORT (systemfd claims the port exclusively; --no-reuse turns that off)"
+            )));
+        }
         let mode = self.mode()?;
         let defaults = socket::Options::default();
         Ok(Config {

@@ -74,10 +74,11 @@ use crate::socket::Sockets;
 pub fn run(config: Config) -> Result<i32, Failure> {
     let printer = Printer::new(config.output);
     let sockets = Sockets::open(&config.sockets, &config.socket_options).map_err(Failure::setup)?;
+    let described = describe(&sockets, &printer);
     if sockets.is_empty() {
         printer.warn("no sockets given (-s); running the command without any");
-    } else if !printer.is_quiet() {
-        printer.write(&describe(&sockets, &printer));
+    } else {
+        printer.write(&described);
     }
     let invocation = Invocation::new(&config.launch.command, std::env::vars_os()).with_sockets(
         sockets.len(),
@@ -86,7 +87,9 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     );
     match &config.mode {
         Mode::Exec => exec::hand_over(sockets, invocation, &printer),
-        Mode::Supervise(settings) => supervise::run(settings, invocation, sockets, &printer),
+        Mode::Supervise(settings) => {
+            supervise::run(settings, invocation, sockets, &described, &printer)
+        }
     }
 }
 

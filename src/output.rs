@@ -38,10 +38,6 @@ impl Printer {
         }
     }
 
-    pub fn is_quiet(&self) -> bool {
-        self.quiet
-    }
-
     /// `~> socket DESCRIPTION -> fd #N`, with the name when one was given.
     pub fn socket_line(&self, description: &str, target: &str, name: Option<&str>) -> String {
         let mut line = format!(
@@ -75,17 +71,25 @@ impl Printer {
 
     /// Clears the terminal and its scrollback (`--clear`), when stdout or
     /// stderr is one; a pipe or a file gets nothing. (A Windows console
-    /// takes the same escape sequences once they are turned on.)
-    pub fn clear_screen(&self) {
+    /// takes the same escape sequences once they are turned on.) `keep`,
+    /// lines that must stay in sight (where the sockets are), is written
+    /// again at the top of a cleared stderr, unless quiet.
+    pub fn clear_screen(&self, keep: &str) {
         const CLEAR: &[u8] = b"\x1b[H\x1b[2J\x1b[3J";
         let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
         if stdout.is_terminal() {
             crate::sys::enable_escape_sequences(Stream::Stdout);
             let mut stdout = stdout.lock();
             let _ = stdout.write_all(CLEAR).and_then(|()| stdout.flush());
-        } else if std::io::stderr().is_terminal() {
+        } else if stderr.is_terminal() {
             crate::sys::enable_escape_sequences(Stream::Stderr);
-            let _ = std::io::stderr().lock().write_all(CLEAR);
+            let _ = stderr.lock().write_all(CLEAR);
+        } else {
+            return;
+        }
+        if stderr.is_terminal() {
+            self.write(keep);
         }
     }
 

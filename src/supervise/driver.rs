@@ -17,7 +17,8 @@ use crate::output::Printer;
 
 /// Runs the supervisor under `policy` until it decides to exit; returns the
 /// status systemfd exits with. `program` is COMMAND's program, named when a
-/// start fails.
+/// start fails; `described`, the sockets' lines, stays in sight when the
+/// terminal is cleared.
 ///
 /// # Errors
 /// A [`Failure`] when the first start fails: COMMAND cannot run at all.
@@ -26,6 +27,7 @@ pub fn run<H: Host>(
     inputs: &Receiver<Input<H::News>>,
     policy: Policy,
     program: &OsStr,
+    described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
     let mut supervisor = Supervisor::new(policy);
@@ -34,7 +36,7 @@ pub fn run<H: Host>(
         while let Some(action) = actions.pop_front() {
             let event = match action {
                 Action::Clear => {
-                    printer.clear_screen();
+                    printer.clear_screen(described);
                     None
                 }
                 Action::Start(generation) => Some(match host.start(generation) {

@@ -38,6 +38,7 @@ use state::Policy;
 
 /// Runs `invocation` under supervision with `sockets` until SIGINT or
 /// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
+/// `described` is the sockets' lines, shown again after `--clear`.
 ///
 /// # Errors
 /// A [`Failure`] when supervision cannot be set up (watching, signals, the
@@ -46,6 +47,7 @@ pub fn run(
     settings: &Supervise,
     invocation: Invocation,
     sockets: Sockets,
+    described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
     let policy = Policy {
@@ -69,7 +71,7 @@ pub fn run(
     let exclude = Vec::new();
     // Started before the first child, so that no change goes unseen.
     let _watcher = watch_files(settings, exclude, *printer, tx.clone())?;
-    let status = driver::run(&mut host, &rx, policy, &program, printer);
+    let status = driver::run(&mut host, &rx, policy, &program, described, printer);
     drop(tx);
     // On Unix the sockets' files go once every child is gone.
     #[cfg(unix)]

@@ -17,6 +17,18 @@ expect status 0|stopped pid"#,
 }
 
 #[test]
+fn a_cleared_terminal_still_shows_where_the_sockets_are() {
+    in_a_shell(
+        r#"send "$SYSTEMFD" -s http::0 -w . --clear -- sh -c 'echo command is up; sleep 60'\r
+expect \x1b\[H\x1b\[2J\x1b\[3J
+expect socket .{0,8}http://127\.0\.0\.1:\d+/.{0,8} -> fd #3
+expect command is up
+send \x03
+expect status 0|stopped pid"#,
+    );
+}
+
+#[test]
 fn without_clear_nothing_is_cleared() {
     let shown = in_a_shell(
         r#"send "$SYSTEMFD" -w . -- sh -c 'echo command is up; sleep 60'\r

@@ -936,6 +936,21 @@ fn unix_only_supervise_flags_are_usage_errors() {
     drop(dir);
 }
 
+/// `--reuse-port` is a Unix option: refused before anything is opened.
+#[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
+fn reuse_port_is_a_usage_error() {
+    let ran = wine()
+        .systemfd(["--reuse-port", "-s", "tcp::0", "--", "cmd", "/c", "exit 0"])
+        .output()
+        .assert_code(2)
+        .assert_stderr_contains("systemfd: error: --reuse-port needs Unix");
+    assert!(!ran.stderr().contains("~> socket"), "{}", ran.report());
+}
+
 /// As on Unix, a bad `--ignore` pattern is a usage error found before
 /// anything is done: no socket opened, no command started.
 #[test]

@@ -146,7 +146,7 @@ fn drive(
         quiet: true,
         color: Color::Never,
     });
-    let status = run(&mut host, &rx, policy, "server".as_ref(), &printer);
+    let status = run(&mut host, &rx, policy, "server".as_ref(), "", &printer);
     (status.map_err(|failure| failure.code), host.calls)
 }
 

@@ -115,13 +115,17 @@ impl fmt::Display for Report {
                 old,
                 forced: false,
                 ready,
+                notified,
             }) => {
-                let why = match ready {
-                    Readiness::Notify => "it has not reported READY=1",
-                    Readiness::Listen | Readiness::Auto => {
-                        "it is not ready: no READY=1, not seen listening"
+                // What was awaited, and what of it was seen.
+                let why = match (ready, notified) {
+                    (Readiness::Notify, _) => "it has not reported READY=1",
+                    (Readiness::Listen, _) => "it is not ready: not seen listening",
+                    (Readiness::Auto, true) => {
+                        "it is not ready: READY=1, but not seen listening yet"
                     }
-                    Readiness::Fetched => "it has not fetched its sockets",
+                    (Readiness::Auto, false) => "it is not ready: no READY=1, not seen listening",
+                    (Readiness::Fetched, _) => "it has not fetched its sockets",
                 };
                 write!(f, "restart: stopping pid {old} first ({why})")
             }

@@ -263,6 +263,7 @@ impl Supervisor {
                         old: active.pid(),
                         forced: self.policy.stop_first,
                         ready: self.policy.ready,
+                        notified: active.notified.is_some(),
                     })));
                     self.start_after = Some(active.generation);
                     self.retire(active, now, out);

@@ -705,6 +705,20 @@ fn an_unready_child_is_stopped_first_whatever_is_awaited() {
 }
 
 #[test]
+fn the_stop_first_line_says_what_was_seen() {
+    let (mut h, _) = Harness::with_ready(false, Readiness::Auto);
+    h.ready(1);
+    assert!(reports(&h.change()).contains(
+        &"restart: stopping pid 101 first (it is not ready: READY=1, but not seen listening yet)"
+            .into()
+    ));
+    let (mut h, _) = Harness::with_ready(false, Readiness::Listen);
+    h.ready(1);
+    assert!(reports(&h.change())
+        .contains(&"restart: stopping pid 101 first (it is not ready: not seen listening)".into()));
+}
+
+#[test]
 fn stop_first_wins_over_listening() {
     let (mut h, _) = Harness::with_ready(true, Readiness::Auto);
     h.next_tick();

@@ -93,6 +93,8 @@ pub enum Plan {
         old: u32,
         forced: bool,
         ready: Readiness,
+        /// Whether it sent `READY=1` (still waiting to be seen listening).
+        notified: bool,
     },
     /// A replacement was still starting: stop it and start another.
     Supersede { pending: u32 },
