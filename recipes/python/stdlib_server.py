@@ -11,8 +11,10 @@ own pid. Run on its own, it binds 127.0.0.1:8000.
 
 import http.server
 import os
+import signal
 import socket
 import sys
+import threading
 
 SD_LISTEN_FDS_START = 3
 
@@ -63,9 +65,20 @@ def main():
         server.socket.close()
         server.socket = sock
     host, port = server.socket.getsockname()[:2]
+    # A graceful stop: on SIGTERM (what systemfd sends once the replacement
+    # is ready) stop accepting and finish the requests under way, so no
+    # client sees its connection dropped. Connections not accepted yet stay
+    # in the socket's queue for the replacement.
+    server.daemon_threads = False
+    signal.signal(
+        signal.SIGTERM,
+        # serve_forever runs on this thread: shutdown must come from another.
+        lambda *_: threading.Thread(target=server.shutdown).start(),
+    )
     print(f"python: serving http://{host}:{port}/", file=sys.stderr, flush=True)
     notify_ready()
     server.serve_forever()
+    server.server_close()  # waits for the requests under way
 
 
 if __name__ == "__main__":

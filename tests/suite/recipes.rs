@@ -304,6 +304,64 @@ fn python_standard_library_server_hands_over_under_watch() {
     });
 }
 
+/// Stopped at a handover, the old server finishes the request it has begun
+/// to read: a client in the middle of one is answered, not cut off.
+#[test]
+fn python_standard_library_server_finishes_a_request_under_way_when_stopped() {
+    let python = PYTHON3.require();
+    let watched = temp_dir();
+    let port = free_port();
+    let mut server = systemfd()
+        .args(["-s", &format!("http::{port}"), "-w"])
+        .arg(watched.path())
+        .arg("--")
+        .arg(python)
+        .arg(recipe("python/stdlib_server.py"))
+        .spawn();
+    let first = server.started();
+    server.wait_for_text(&format!("~> ready: pid {first} "));
+    // Half a request: the old server accepts it and waits for the rest.
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    client.write_all(b"GET / HTTP/1.0\r\n").unwrap();
+    assert_eq!(
+        hello(port, &mut server),
+        format!("Hello from Python, pid {first}!\n")
+    );
+
+    std::fs::write(watched.path().join("app.py"), "changed").unwrap();
+    let second = server.started();
+    server.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    // Stopping: it has let go of the listening socket (or is gone), and
+    // holds only the connection under way.
+    let listening_or_gone = || {
+        let fds = std::fs::read_dir(format!("/proc/{first}/fd"));
+        fds.map_or(0, |fds| {
+            fds.filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        }) < 2
+    };
+    assert!(
+        holds_within(DEADLINE, listening_or_gone),
+        "the old server did not stop listening\n{}",
+        server.report()
+    );
+    client.write_all(b"\r\n").unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") && answer.ends_with(&format!("pid {first}!\n")),
+        "{answer:?}\n{}",
+        server.report()
+    );
+    server.wait_for_text(&format!("~> stopped pid {first}: it exited with status 0"));
+    let (status, server) = stop(server);
+    assert!(status.success(), "{status}\n{}", server.report());
+}
+
 #[test]
 #[cfg_attr(
     not(has_recipes_venv),
