@@ -202,6 +202,11 @@ struct Prepared<'a> {
     program: CString,
     _argv: Vec<CString>,
     argv: Vec<*const libc::c_char>,
+    /// `/bin/sh`, and its arguments to run `program` as a script: what
+    /// execvp does when the kernel does not know the file's format (a
+    /// script without `#!`), as POSIX asks of it.
+    shell: CString,
+    shell_argv: Vec<*const libc::c_char>,
     _env: Vec<CString>,
     /// Owns the `NAME=…` entry of the pid variable; `envp` and `pid_digits`
     /// point into it.
@@ -247,6 +252,13 @@ impl<'a> Prepared<'a> {
             .collect::<io::Result<Vec<_>>>()?;
         let mut argv: Vec<*const libc::c_char> = argv_owned.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
+        let shell = CString::new("/bin/sh").expect("no NUL byte");
+        // Moving the CStrings into `Prepared` does not move their heap
+        // buffers, so these pointers stay valid for its life.
+        let shell_argv = [shell.as_ptr(), program.as_ptr()]
+            .into_iter()
+            .chain(argv[1..].iter().copied())
+            .collect();
 
         let mut env_owned = Vec::with_capacity(spec.env.len());
         for (key, value) in spec.env {
@@ -287,6 +299,8 @@ impl<'a> Prepared<'a> {
             program,
             _argv: argv_owned,
             argv,
+            shell,
+            shell_argv,
             _env: env_owned,
             _pid_entry: pid_entry,
             envp,
@@ -375,6 +389,13 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
             prepared.argv.as_ptr(),
             prepared.envp.as_ptr(),
         );
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ENOEXEC) {
+            libc::execve(
+                prepared.shell.as_ptr(),
+                prepared.shell_argv.as_ptr(),
+                prepared.envp.as_ptr(),
+            );
+        }
         fail(report, Step::Exec)
     }
 }

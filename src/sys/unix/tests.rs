@@ -76,3 +76,21 @@ fn a_child_runs_in_its_own_process_group_and_reports_its_status() {
     // Gone: signalling it again is not an error.
     crate::sys::signal_group(pid, libc::SIGTERM).unwrap();
 }
+
+#[test]
+fn a_script_without_a_shebang_runs_in_the_shell_as_execvp_would() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script");
+    let out = dir.path().join("out");
+    std::fs::write(&script, "echo \"ran with $1\" > \"$2\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let command = [
+        script.clone().into_os_string(),
+        "hello".into(),
+        out.clone().into_os_string(),
+    ];
+    let pid = spawn(&spec(&command, &[])).unwrap();
+    assert_eq!(wait(pid).unwrap().code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran with hello\n");
+}
