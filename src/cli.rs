@@ -46,8 +46,9 @@ Spec forms (-s):
 
 Exit status: the command's own; 2 for a bad command line or spec, 1 when a
 socket cannot be set up, 126/127 when COMMAND cannot be run / is not found.
-In supervise mode (-w): 0 once SIGINT or SIGTERM (Windows: Ctrl-C) has stopped
-the command, 128+N when a second one killed it at once (Windows: 130).";
+In supervise mode (-w): 0 once SIGINT, SIGTERM or SIGQUIT (Windows: Ctrl-C) has
+stopped the command, 128+N when a second one, N, killed it at once (Windows:
+130).";
 
 /// Opens listening sockets and runs a command that inherits them.
 ///
