@@ -62,9 +62,17 @@ pub fn group_members(group: u32) -> Vec<u32> {
 /// How many of process `pid`'s descriptors are sockets.
 #[cfg(target_os = "linux")]
 pub fn sockets_of(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read /proc/PID/fd")
-        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with("socket:"))
-        .count()
+    sockets_held(pid).expect("read /proc/PID/fd")
+}
+
+/// How many of process `pid`'s descriptors are sockets; `None` once it is
+/// gone.
+#[cfg(target_os = "linux")]
+pub fn sockets_held(pid: u32) -> Option<usize> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count(),
+    )
 }

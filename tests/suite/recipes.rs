@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::harness::net::{hello_pid, http_get};
-use crate::harness::process::{parent_of, sockets_of};
+use crate::harness::process::{parent_of, sockets_held, sockets_of};
 use crate::harness::tools::{
     axum_recipe, recipes_build_dir, require, GO, NODE, PYTHON3, SYSTEMD_NOTIFY,
 };
@@ -336,14 +336,7 @@ fn python_standard_library_server_finishes_a_request_under_way_when_stopped() {
     ));
     // Stopping: it has let go of the listening socket (or is gone), and
     // holds only the connection under way.
-    let listening_or_gone = || {
-        let fds = std::fs::read_dir(format!("/proc/{first}/fd"));
-        fds.map_or(0, |fds| {
-            fds.filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-                .filter(|target| target.to_string_lossy().starts_with("socket:"))
-                .count()
-        }) < 2
-    };
+    let listening_or_gone = || sockets_held(first).is_none_or(|held| held < 2);
     assert!(
         holds_within(DEADLINE, listening_or_gone),
         "the old server did not stop listening\n{}",
