@@ -19,26 +19,26 @@ pub const FIRST_FD: i32 = 3;
 #[cfg(unix)]
 pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
+/// `LISTEN_FDS`: how many sockets are passed (`sd_listen_fds(3)`).
+const LISTEN_FDS: &str = "LISTEN_FDS";
 /// `LISTEN_PID`: the pid the sockets are meant for (`sd_listen_fds(3)`).
 pub const LISTEN_PID: &str = "LISTEN_PID";
-
-/// Every variable systemfd sets; all are cleared from the inherited
-/// environment first, so stale values from an outer activation never leak.
-pub const VARIABLES: [&str; 4] = [
-    "LISTEN_FDS",
-    LISTEN_PID,
-    "LISTEN_FDNAMES",
-    "LISTEN_FDS_FIRST_FD",
-];
+/// `LISTEN_FDNAMES`: the sockets' names, `:`-separated
+/// (`sd_listen_fds_with_names(3)`).
+const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
+/// `LISTEN_FDS_FIRST_FD`: where the sockets start, for the `listenfd`
+/// crate (`docs/protocol.md`).
+const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 
 /// The socket-passing variables an outer provider may have left in the
 /// environment, of both protocols: none of them reaches COMMAND unless
-/// systemfd sets it anew.
+/// systemfd sets it anew, so stale values from an outer activation never
+/// leak.
 pub const STALE_VARIABLES: [&str; 6] = [
-    VARIABLES[0],
-    VARIABLES[1],
-    VARIABLES[2],
-    VARIABLES[3],
+    LISTEN_FDS,
+    LISTEN_PID,
+    LISTEN_FDNAMES,
+    LISTEN_FDS_FIRST_FD,
     socket_server::SERVER_VAR,
     socket_server::SECRET_VAR,
 ];
@@ -114,12 +114,12 @@ impl Invocation {
             return self;
         }
         if cfg!(unix) {
-            self.set("LISTEN_FDS", count.to_string());
-            self.set("LISTEN_FDNAMES", fd_names);
-            self.set("LISTEN_FDS_FIRST_FD", FIRST_FD.to_string());
+            self.set(LISTEN_FDS, count.to_string());
+            self.set(LISTEN_FDNAMES, fd_names);
+            self.set(LISTEN_FDS_FIRST_FD, FIRST_FD.to_string());
             self.listen_pid = set_pid;
         } else {
-            self.set("LISTEN_FDNAMES", fd_names);
+            self.set(LISTEN_FDNAMES, fd_names);
         }
         self
     }
