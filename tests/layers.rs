@@ -25,28 +25,7 @@ fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|layer| layer.contains(&module))
 }
 
-/// The crate's modules each line of `source` names (`crate::NAME`), outside
-/// comments.
-fn imports(source: &str) -> Vec<(usize, String)> {
-    let mut found = Vec::new();
-    for (number, line) in source.lines().enumerate() {
-        let code = line.trim_start();
-        if code.starts_with("//") {
-            continue;
-        }
-        let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            found.push((number + 1, name));
-        }
-    }
-    found
-}
-
+/// Every `.rs` file below `dir`.
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -60,31 +39,29 @@ fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn every_import_points_down() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
     let mut wrong = Vec::new();
     let mut checked = 0;
-    for file in &files {
-        let relative = file.strip_prefix(&src).unwrap();
-        let first = relative.components().next().unwrap();
-        let module = first.as_os_str().to_str().unwrap().trim_end_matches(".rs");
-        if module == "lib" || module == "main" {
-            continue; // the top: they may use anything
-        }
+    for file in crate_files() {
+        // The crate root (lib.rs) is the top: it may use anything.
+        let Some(module) = file.module.first() else {
+            continue;
+        };
         let own = layer(module)
             .unwrap_or_else(|| panic!("{module} is in no layer: add it to LAYERS and lib.rs"));
-        let source = std::fs::read_to_string(file).unwrap();
-        for (line, name) in imports(&source) {
+        for named in &file.parsed.named {
+            let Some(name) = named.target.first() else {
+                continue;
+            };
             checked += 1;
             if name == module {
                 continue;
             }
-            match layer(&name) {
+            match layer(name) {
                 Some(theirs) if theirs > own => {}
                 _ => wrong.push(format!(
-                    "{}:{line}: {module} (layer {}) imports {name}",
-                    relative.display(),
+                    "{}:{}: {module} (layer {}) imports {name}",
+                    file.path.display(),
+                    named.line,
                     own + 1
                 )),
             }
@@ -103,8 +80,15 @@ fn every_import_points_down() {
 
 #[test]
 fn the_parser_finds_imports_and_skips_comments() {
-    let found = imports("use crate::a::B;\n// crate::c\nlet x = crate::d::f(crate::e::G);\n");
-    let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+    let parsed = parse(
+        "use crate::a::B;\n// crate::c\nlet x = crate::d::f(crate::e::G);\n",
+        &["m".to_string()],
+    );
+    let names: Vec<&str> = parsed
+        .named
+        .iter()
+        .map(|named| named.target[0].as_str())
+        .collect();
     assert_eq!(names, ["a", "d", "e"]);
 }
 
