@@ -195,16 +195,16 @@ pub(super) fn next_batch(
                 if !changed.is_empty() || !timing.is_due(Instant::now()) {
                     changed
                 } else {
-                    let changed = state.settle();
-                    if changed.is_empty() {
-                        if batch.is_empty() {
-                            // Settled changes that did not count.
+                    let settled = state.settle();
+                    match (settled.is_empty(), batch.is_empty()) {
+                        (false, _) => settled,
+                        (true, false) => return Some(batch),
+                        // Settled changes that did not count.
+                        (true, true) => {
                             timing.settled();
                             continue;
                         }
-                        return Some(batch);
                     }
-                    changed
                 }
             }
         };
