@@ -110,7 +110,7 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = values::debounce, help_heading = "Supervise mode")]
     debounce: Option<Duration>,
 
-    /// The signal that stops COMMAND's process group (TERM, SIGINT, 15, …) [default: TERM]
+    /// The signal that stops COMMAND's process group (TERM, SIGINT, 15, …; Unix only) [default: TERM]
     #[arg(long, value_name = "SIGNAL", value_parser = values::signal, help_heading = "Supervise mode")]
     stop_signal: Option<Signal>,
 
@@ -122,7 +122,7 @@ pub struct Cli {
     #[arg(long, help_heading = "Supervise mode")]
     stop_first: bool,
 
-    /// On a change, send SIGNAL to COMMAND instead of restarting it (HUP, USR1, …)
+    /// On a change, send SIGNAL to COMMAND instead of restarting it (HUP, USR1, …; Unix only)
     ///
     /// For servers that reload themselves in place, such as gunicorn (HUP) or nginx
     /// (HUP). The signal goes to COMMAND's own process, not to the processes it started.
@@ -135,7 +135,7 @@ pub struct Cli {
     #[arg(short = 'c', long, help_heading = "Supervise mode")]
     clear: bool,
 
-    /// What makes a new COMMAND ready to take over: READY=1, listening, or either [default: auto]
+    /// What makes a new COMMAND ready to take over: READY=1, listening, or either (Unix only) [default: auto]
     ///
     /// notify: it sends READY=1 to NOTIFY_SOCKET. listen (Linux): a process of its tree waits
     /// for connections on a passed socket (in epoll, accept, poll or select), which systemfd
