@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{self, Config, Launch, Mode, Output};
+use crate::config::{self, Adopt, Config, Launch, Mode, Output};
 use crate::error::Failure;
 use crate::signal::Signal;
 use crate::socket;
@@ -82,6 +82,25 @@ pub struct Cli {
     /// Do not set LISTEN_PID (for commands that run the server as a grandchild)
     #[arg(long)]
     no_pid: bool,
+
+    /// Adopt binds: a COMMAND that binds a passed socket's address gets that socket (Linux 5.9+)
+    ///
+    /// For servers that bind their own port and cannot be told to use fd 3. systemfd installs a
+    /// seccomp filter in COMMAND that sends its bind() and listen() calls to systemfd. A bind to a
+    /// passed socket's port, on the same address, a wildcard (0.0.0.0, ::) or loopback for
+    /// loopback (127.0.0.1 and [::1]), gets the passed socket in place of COMMAND's own, and
+    /// listen() on it succeeds without touching it; every other bind goes through. The program
+    /// that adopts a socket decides its blocking mode, whatever --nonblocking says. The filter
+    /// sets no_new_privs: inside COMMAND, setuid programs (sudo, newuidmap) and file capabilities
+    /// gain no privileges. On by default in supervise mode, where the kernel allows it (--no-adopt
+    /// turns it off); --adopt there makes it an error when the kernel does not. In exec mode
+    /// systemfd stays COMMAND's parent to answer its binds, so LISTEN_PID is COMMAND's pid.
+    #[arg(long, conflicts_with = "no_adopt")]
+    adopt: bool,
+
+    /// Do not adopt binds (see --adopt): a COMMAND that binds a passed socket's port finds it in use
+    #[arg(long)]
+    no_adopt: bool,
 
     /// Print nothing but errors
     #[arg(short, long)]
@@ -193,6 +212,7 @@ impl Cli {
             )));
         }
         let mode = self.mode()?;
+        let adopt = self.adopt(&mode)?;
         let defaults = socket::Options::default();
         Ok(Config {
             sockets: self.sockets,
@@ -205,6 +225,7 @@ impl Cli {
             launch: Launch {
                 command: self.command,
                 set_pid: !self.no_pid,
+                adopt,
             },
             output: Output {
                 quiet: self.quiet,
@@ -212,6 +233,34 @@ impl Cli {
             },
             mode,
         })
+    }
+
+    /// Whether binds are adopted: asked with `--adopt` (which needs Linux
+    /// and a socket), off with `--no-adopt`, and otherwise on by default in
+    /// supervise mode on Linux when there is a socket to give.
+    fn adopt(&self, mode: &Mode) -> Result<Adopt, Failure> {
+        if self.adopt {
+            if cfg!(not(target_os = "linux")) {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--adopt needs Linux, whose seccomp user notification lets systemfd answer COMMAND's bind()"
+                )));
+            }
+            if self.sockets.is_empty() {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--adopt needs a socket (-s) for COMMAND's bind to get"
+                )));
+            }
+            return Ok(Adopt::Required);
+        }
+        let supervised = matches!(mode, Mode::Supervise(_));
+        Ok(
+            if supervised && !self.no_adopt && !self.sockets.is_empty() && cfg!(target_os = "linux")
+            {
+                Adopt::Auto
+            } else {
+                Adopt::Off
+            },
+        )
     }
 
     /// Any supervise-mode flag selects supervise mode, which needs

@@ -37,6 +37,21 @@ pub struct Launch {
     pub command: Vec<OsString>,
     /// Whether to set `LISTEN_PID` (`--no-pid` turns it off).
     pub set_pid: bool,
+    /// Whether COMMAND's binds to a passed socket's address get that
+    /// socket (Linux).
+    pub adopt: Adopt,
+}
+
+/// Adoption of COMMAND's binds (`--adopt`, `--no-adopt`; Linux only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adopt {
+    /// Binds go through as COMMAND makes them.
+    Off,
+    /// Adopted where the kernel allows it (supervise mode's default);
+    /// where it does not, systemfd says so once and runs without.
+    Auto,
+    /// Adopted, or systemfd fails to start (`--adopt`).
+    Required,
 }
 
 impl Launch {

@@ -7,6 +7,7 @@
 //! `crate::socket_server` and `docs/protocol.md`) and exits with its status.
 
 use crate::activation::Invocation;
+use crate::config::Adopt;
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
@@ -21,7 +22,8 @@ use crate::socket::Sockets;
 pub fn hand_over(
     sockets: Sockets,
     invocation: Invocation,
-    _printer: &Printer,
+    adopt: Adopt,
+    printer: &Printer,
 ) -> Result<i32, Failure> {
     use std::os::unix::process::CommandExt as _;
 
@@ -30,6 +32,12 @@ pub fn hand_over(
     use crate::activation::{self, FIRST_FD, LISTEN_PID};
     use crate::sys;
 
+    #[cfg(target_os = "linux")]
+    if adopt == Adopt::Required {
+        return adopting::run(&sockets, &invocation, printer);
+    }
+    // `--adopt` is refused elsewhere (cli).
+    let _ = (adopt, printer);
     let mut command = invocation.to_command();
     if invocation.listen_pid {
         // exec keeps the pid, so the command's pid is ours.
@@ -46,6 +54,101 @@ pub fn hand_over(
     Err(Failure::exec(invocation.program(), err))
 }
 
+/// Exec mode with `--adopt` (Linux): systemfd stays COMMAND's parent to
+/// answer the binds its seccomp filter sends (a helper below COMMAND could
+/// not read COMMAND's memory where Yama allows only ancestors to).
+#[cfg(target_os = "linux")]
+mod adopting {
+    use anyhow::Context as _;
+
+    use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID};
+    use crate::adopt::{self, Adopter};
+    use crate::error::Failure;
+    use crate::output::Printer;
+    use crate::socket::Sockets;
+    use crate::sys::{self, linux::SignalSet};
+
+    /// Starts COMMAND with the sockets and the filter, answers its binds,
+    /// passes on the signals sent to systemfd, and returns COMMAND's exit
+    /// status (128+N when signal N killed it).
+    ///
+    /// # Errors
+    /// A set-up [`Failure`] when the kernel cannot adopt binds (the probe
+    /// says why) or supervision cannot be set up; an exec failure when
+    /// COMMAND cannot be run.
+    pub fn run(
+        sockets: &Sockets,
+        invocation: &Invocation,
+        printer: &Printer,
+    ) -> Result<i32, Failure> {
+        adopt::probe()
+            .context("--adopt: this system cannot adopt binds")
+            .map_err(Failure::setup)?;
+        let adopter = Adopter::new(sockets, FIRST_FD, *printer, false)
+            .context("cannot prepare the sockets for adoption")
+            .map_err(Failure::setup)?;
+        let staged = activation::stage(sockets).map_err(Failure::setup)?;
+        // Blocked before any thread starts, so that every signal waits for
+        // the loop below; the child clears its mask.
+        let signals = SignalSet::block(&[
+            libc::SIGCHLD,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ])
+        .context("cannot handle signals")
+        .map_err(Failure::setup)?;
+        let min = FIRST_FD + staged.len() as i32;
+        let pending = adopter
+            .prepare(min)
+            .context("cannot prepare the seccomp filter")
+            .map_err(Failure::setup)?;
+        let pid = sys::spawn(&sys::ChildSpec {
+            command: &invocation.command,
+            env: &invocation.env,
+            sockets: &staged,
+            first_fd: FIRST_FD,
+            pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
+            // In systemfd's group, as after an exec: the terminal's Ctrl-C
+            // and Ctrl-Z reach COMMAND directly.
+            own_group: false,
+            filter: adopter.interception(&pending),
+        })
+        .map_err(|err| Failure::exec(invocation.program(), err))?;
+        drop(staged);
+        if let Err(err) = adopter.serve(pending, pid) {
+            let _ = sys::signal_process(pid, libc::SIGKILL);
+            let _ = sys::wait(pid);
+            return Err(Failure::setup(
+                anyhow::Error::new(err).context("cannot answer COMMAND's binds"),
+            ));
+        }
+        wait_passing_signals(pid, &signals).map_err(Failure::setup)
+    }
+
+    /// Waits for COMMAND to exit, sending it each signal a process sent
+    /// systemfd. A signal the kernel sent (the terminal's Ctrl-C, Ctrl-\,
+    /// hang-up) reached COMMAND's process group, which is systemfd's, so it
+    /// is not sent twice.
+    fn wait_passing_signals(pid: u32, signals: &SignalSet) -> anyhow::Result<i32> {
+        use std::os::unix::process::ExitStatusExt as _;
+        loop {
+            if let Some(status) = sys::try_wait(pid).context("cannot wait for COMMAND")? {
+                return Ok(status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+            }
+            let (signal, from_kernel) = signals.wait().context("cannot wait for signals")?;
+            if signal != libc::SIGCHLD && !from_kernel {
+                let _ = sys::signal_process(pid, signal);
+            }
+        }
+    }
+}
+
 /// Spawns COMMAND in a job object, serves it the sockets, and returns its
 /// exit status once it has exited.
 ///
@@ -56,6 +159,7 @@ pub fn hand_over(
 pub fn hand_over(
     sockets: Sockets,
     mut invocation: Invocation,
+    _adopt: Adopt,
     printer: &Printer,
 ) -> Result<i32, Failure> {
     use std::time::{Duration, Instant};

@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 
 mod activation;
+mod adopt;
 mod exec;
 #[cfg(unix)]
 mod listening;
@@ -86,10 +87,15 @@ pub fn run(config: Config) -> Result<i32, Failure> {
         config.launch.set_pid,
     );
     match &config.mode {
-        Mode::Exec => exec::hand_over(sockets, invocation, &printer),
-        Mode::Supervise(settings) => {
-            supervise::run(settings, invocation, sockets, &described, &printer)
-        }
+        Mode::Exec => exec::hand_over(sockets, invocation, config.launch.adopt, &printer),
+        Mode::Supervise(settings) => supervise::run(
+            settings,
+            invocation,
+            sockets,
+            config.launch.adopt,
+            &described,
+            &printer,
+        ),
     }
 }
 

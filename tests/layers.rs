@@ -13,7 +13,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["exec", "supervise"],
-    &["watch", "sd_notify", "listening"],
+    &["watch", "sd_notify", "listening", "adopt"],
     &["output"],
     &["config", "activation"],
     &["socket"],

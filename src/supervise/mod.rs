@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use crate::activation::Invocation;
-use crate::config::Supervise;
+use crate::config::{Adopt, Supervise};
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
@@ -38,7 +38,8 @@ use state::Policy;
 
 /// Runs `invocation` under supervision with `sockets` until SIGINT or
 /// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
-/// `described` is the sockets' lines, shown again after `--clear`.
+/// `described` is the sockets' lines, shown again after `--clear`;
+/// `adopt`, whether COMMAND's binds are adopted (Linux).
 ///
 /// # Errors
 /// A [`Failure`] when supervision cannot be set up (watching, signals, the
@@ -47,6 +48,7 @@ pub fn run(
     settings: &Supervise,
     invocation: Invocation,
     sockets: Sockets,
+    adopt: Adopt,
     described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
@@ -62,9 +64,11 @@ pub fn run(
     // The loop keeps `tx` too, so its channel never closes while it runs.
     let (tx, rx) = mpsc::channel();
     #[cfg(unix)]
-    let mut host = unix::UnixHost::new(policy, invocation, &sockets, tx.clone(), *printer)?;
+    let mut host = unix::UnixHost::new(policy, invocation, &sockets, adopt, tx.clone(), *printer)?;
     #[cfg(unix)]
     let exclude = vec![host.private_directory().to_owned()];
+    #[cfg(windows)]
+    let _ = adopt;
     #[cfg(windows)]
     let mut host = windows::WindowsHost::new(invocation, sockets, tx.clone(), *printer)?;
     #[cfg(windows)]

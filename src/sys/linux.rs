@@ -1,5 +1,8 @@
-//! What only Linux has: the child subreaper, and the process table as
-//! `/proc` shows it. (Later Linux-only primitives belong here too.)
+//! What only Linux has: the child subreaper, the process table as `/proc`
+//! shows it, and seccomp user notification (`linux/seccomp.rs`).
+
+#[path = "linux/seccomp.rs"]
+pub mod seccomp;
 
 use std::io;
 
@@ -57,6 +60,61 @@ fn parse_stat(pid: u32, stat: &str) -> Option<ProcessInfo> {
         group,
         zombie,
     })
+}
+
+/// Signals blocked in the calling thread (and the threads it starts
+/// after), to be taken one at a time with [`SignalSet::wait`].
+pub struct SignalSet(libc::sigset_t);
+
+impl SignalSet {
+    /// Blocks `signals` in the calling thread. Children started by
+    /// `sys::spawn` clear their mask, so they receive them as usual.
+    ///
+    /// # Errors
+    /// When the mask cannot be changed.
+    pub fn block(signals: &[i32]) -> io::Result<SignalSet> {
+        // SAFETY: sigemptyset, sigaddset and pthread_sigmask write only to
+        // the local sigset_t; an unknown signal number is refused by
+        // sigaddset, checked below.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &signal in signals {
+                if libc::sigaddset(&mut set, signal) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            let rv = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            if rv != 0 {
+                return Err(io::Error::from_raw_os_error(rv));
+            }
+            Ok(SignalSet(set))
+        }
+    }
+
+    /// Waits for one of the signals. Returns it, and whether the kernel
+    /// sent it (a terminal's Ctrl-C or hang-up, a child's exit) rather than
+    /// a process (kill).
+    ///
+    /// # Errors
+    /// When sigwaitinfo fails for another reason than being interrupted.
+    pub fn wait(&self) -> io::Result<(i32, bool)> {
+        loop {
+            // SAFETY: a zeroed siginfo_t is valid for sigwaitinfo to fill;
+            // the set is a valid sigset_t.
+            let (signal, info) = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                (libc::sigwaitinfo(&self.0, &mut info), info)
+            };
+            if signal > 0 {
+                return Ok((signal, info.si_code == libc::SI_KERNEL));
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

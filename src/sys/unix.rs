@@ -66,7 +66,7 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     let metadata = std::fs::metadata(path)?;
     Ok((metadata.dev(), metadata.ino()))
 }
-pub use spawn::{spawn, ChildSpec};
+pub use spawn::{spawn, wait, ChildSpec, Interception};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
 /// that is already gone is not an error. The group's id stays reserved
@@ -230,4 +230,21 @@ pub fn user_id() -> u32 {
 /// until it is reaped).
 pub fn group_exists(group: u32) -> bool {
     exists(-(group as libc::pid_t))
+}
+
+/// Reaps the child `pid` if it has exited, without waiting.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+///
+/// # Errors
+/// When waitpid fails (`pid` is not a child).
+pub fn try_wait(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut status = 0;
+    // SAFETY: `status` is a valid, writable int for waitpid's report.
+    let rv = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+    match rv {
+        0 => Ok(None),
+        rv if rv > 0 => Ok(Some(std::process::ExitStatus::from_raw(status))),
+        _ => Err(io::Error::last_os_error()),
+    }
 }

@@ -30,6 +30,39 @@ pub struct ChildSpec<'a> {
     pub first_fd: RawFd,
     /// A variable to set to the child's own pid, if any.
     pub pid_variable: Option<&'a str>,
+    /// Whether the child gets a process group of its own (supervise mode)
+    /// or stays in systemfd's (exec mode that stays the parent, so the
+    /// terminal treats the command as it would after an exec).
+    pub own_group: bool,
+    /// A seccomp filter the child installs last, just before exec, and the
+    /// child's end of the channel its listener goes through (Linux).
+    pub filter: Option<Interception<'a>>,
+}
+
+/// A seccomp filter for the child to install, and where it sends the
+/// listener (see `linux::seccomp`).
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy)]
+pub struct Interception<'a> {
+    /// The filter, built before the fork.
+    pub filter: &'a super::linux::seccomp::Filter,
+    /// The child's end of `linux::seccomp::channel`.
+    pub channel: std::os::fd::BorrowedFd<'a>,
+}
+
+/// Only Linux has seccomp user notification: elsewhere there is no
+/// filter to give.
+#[cfg(not(target_os = "linux"))]
+#[derive(Clone, Copy)]
+pub enum Interception<'a> {
+    #[doc(hidden)]
+    _Never(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
+}
+
+impl std::fmt::Debug for Interception<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interception")
+    }
 }
 
 /// What a child reports through the pipe when it cannot exec: which step
@@ -45,6 +78,7 @@ enum Step {
     SignalMask = 3,
     Sockets = 4,
     Exec = 5,
+    Filter = 6,
 }
 
 impl Step {
@@ -55,6 +89,7 @@ impl Step {
             Step::SignalMask,
             Step::Sockets,
             Step::Exec,
+            Step::Filter,
         ]
         .into_iter()
         .find(|step| *step as u8 == byte)
@@ -67,11 +102,12 @@ impl Step {
             Step::SignalMask => "cannot reset the signal mask",
             Step::Sockets => "cannot place the sockets at fd 3",
             Step::Exec => "exec failed",
+            Step::Filter => "cannot install the seccomp filter that adopts binds",
         }
     }
 }
 
-/// Starts a child in its own process group, with the sockets at their
+/// Starts a child (in its own process group when `own_group`), with the sockets at their
 /// fds, its pid in `pid_variable` (if set), all signal
 /// dispositions at their defaults and an empty signal mask. Returns its pid
 /// once it has exec'd. An error of kind `NotFound` means the program was not
@@ -216,6 +252,9 @@ struct Prepared<'a> {
     pid_digits: Option<*mut u8>,
     /// (staged socket, target fd) pairs.
     sockets: Vec<(&'a OwnedFd, RawFd)>,
+    own_group: bool,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    filter: Option<Interception<'a>>,
     /// The disposition every signal is reset to.
     default_action: libc::sigaction,
     empty_mask: libc::sigset_t,
@@ -306,6 +345,8 @@ impl<'a> Prepared<'a> {
             envp,
             pid_digits,
             sockets,
+            own_group: spec.own_group,
+            filter: spec.filter,
             default_action,
             empty_mask,
         })
@@ -346,7 +387,7 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
     unsafe {
         // Its own process group, so that stopping it reaches its children
         // and the terminal's Ctrl-C reaches systemfd alone.
-        if libc::setpgid(0, 0) != 0 {
+        if prepared.own_group && libc::setpgid(0, 0) != 0 {
             fail(report, Step::ProcessGroup);
         }
         #[cfg(target_os = "linux")]
@@ -383,6 +424,16 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
         if let Some(digits) = prepared.pid_digits {
             let slot = std::slice::from_raw_parts_mut(digits, PID_ROOM);
             write_decimal(libc::getpid() as u32, slot);
+        }
+        // Last: once installed, the filter sends this process's binds to
+        // systemfd.
+        #[cfg(target_os = "linux")]
+        if let Some(interception) = prepared.filter {
+            use std::os::fd::AsRawFd as _;
+            let channel = interception.channel.as_raw_fd();
+            if !super::linux::seccomp::install(interception.filter, channel) {
+                fail(report, Step::Filter);
+            }
         }
         libc::execve(
             prepared.program.as_ptr(),

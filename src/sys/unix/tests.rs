@@ -45,6 +45,8 @@ fn spec<'a>(command: &'a [OsString], env: &'a [(OsString, OsString)]) -> ChildSp
         sockets: &[],
         first_fd: 3,
         pid_variable: Some("LISTEN_PID"),
+        own_group: true,
+        filter: None,
     }
 }
 
