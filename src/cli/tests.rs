@@ -213,3 +213,44 @@ fn command_is_required() {
     let err = Cli::try_parse_from(["systemfd", "-s", "5000"]).unwrap_err();
     assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
 }
+
+fn adopt_of(args: &[&str]) -> Result<Adopt, Failure> {
+    let argv = ["systemfd"].iter().chain(args).chain(&["--", "server"]);
+    let config = Cli::try_parse_from(argv).unwrap().into_config()?;
+    Ok(config.launch.adopt)
+}
+
+#[test]
+fn adoption_is_the_default_of_supervise_mode_on_linux_with_a_socket() {
+    let expected = if cfg!(target_os = "linux") {
+        Adopt::Auto
+    } else {
+        Adopt::Off
+    };
+    assert_eq!(adopt_of(&["-s", "0", "-w", "."]).unwrap(), expected);
+    assert_eq!(adopt_of(&["-s", "0", "-w", ".", "--no-adopt"]).unwrap(), Adopt::Off);
+    // Nothing to give, nothing to adopt.
+    assert_eq!(adopt_of(&["-w", "."]).unwrap(), Adopt::Off);
+    // Exec mode asks for it.
+    assert_eq!(adopt_of(&["-s", "0"]).unwrap(), Adopt::Off);
+    assert_eq!(adopt_of(&["-s", "0", "--no-adopt"]).unwrap(), Adopt::Off);
+}
+
+#[test]
+fn adopt_needs_linux_and_a_socket_and_refuses_no_adopt() {
+    let err = Cli::try_parse_from(["systemfd", "--adopt", "--no-adopt", "-s", "0", "--", "x"])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let err = adopt_of(&["--adopt"]).unwrap_err();
+    assert_eq!(err.code, 2);
+    assert!(err.to_string().contains("--adopt needs"), "{err}");
+    let asked = adopt_of(&["--adopt", "-s", "0"]);
+    if cfg!(target_os = "linux") {
+        assert_eq!(asked.unwrap(), Adopt::Required);
+        let supervised = adopt_of(&["--adopt", "-s", "0", "-w", "."]);
+        assert_eq!(supervised.unwrap(), Adopt::Required);
+    } else {
+        let err = asked.unwrap_err();
+        assert!(err.to_string().contains("needs Linux"), "{err}");
+    }
+}
