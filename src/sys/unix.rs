@@ -66,7 +66,9 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     let metadata = std::fs::metadata(path)?;
     Ok((metadata.dev(), metadata.ino()))
 }
-pub use spawn::{spawn, wait, ChildSpec, Interception};
+pub use spawn::{spawn, ChildSpec};
+#[cfg(target_os = "linux")]
+pub use spawn::{wait, Interception};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
 /// that is already gone is not an error. The group's id stays reserved

@@ -546,9 +546,17 @@ pub fn probe() -> io::Result<()> {
         // SAFETY: kill sends a signal to our own child, not reaped yet.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let status = super::super::spawn::wait(pid as u32)?;
+    let mut status = 0;
+    // SAFETY: `status` is a valid, writable int for waitpid's report; the
+    // child is ours and not reaped yet.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
     // The child exits with errno when a step of its own failed.
-    let child_error = match status.code() {
+    let child_error = match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
         Some(0) => None,
         Some(errno) => Some(io::Error::from_raw_os_error(errno)),
         None => Some(io::Error::other("the probe's child was killed")),
