@@ -17,15 +17,28 @@
 //! run`) inherits it and then waits for a compiler or its own child, and
 //! counting that would hand over to a server that does not exist yet.
 //!
-//! `listening/proc.rs` holds the parsing of what `/proc` shows, portable and
-//! tested on every platform; `listening/linux.rs` reads `/proc`. Other
-//! systems have no such interface, so there supervise mode relies on
-//! `READY=1` alone.
+//! The same sockets tell when an old child that has handed over is idle:
+//! the connections a passed listener accepts show in `/proc/net/tcp`,
+//! `tcp6` and `unix` under their own inodes, and `/proc/PID/fd` shows
+//! which of those a process holds. Supervise mode stops the old child only
+//! once its tree holds none, so that the requests it serves are not cut.
+//!
+//! `listening/proc.rs` and `listening/tables.rs` hold the parsing of what
+//! `/proc` shows, portable and tested on every platform;
+//! `listening/linux.rs` reads `/proc` to find a waiting process, and
+//! `listening/held.rs` to count connections. Other systems have no such
+//! interface, so there supervise mode relies on `READY=1` alone, and stops
+//! an old child without waiting for it to be idle.
 
+#[cfg(target_os = "linux")]
+mod held;
 #[cfg(target_os = "linux")]
 mod linux;
 // Parsed on every platform, so it is tested everywhere; read on Linux only.
 mod proc;
+mod tables;
 
+#[cfg(target_os = "linux")]
+pub use held::{any_stopped, held, settle, with_descendants};
 #[cfg(target_os = "linux")]
 pub use linux::{find, Watched};

@@ -18,6 +18,11 @@ impl Signal {
     pub const KILL: Signal = Signal(libc::SIGKILL);
     #[cfg(unix)]
     pub const CONT: Signal = Signal(libc::SIGCONT);
+    /// Holds a process still; it cannot be caught (supervise mode freezes
+    /// an old child with it while it counts its connections).
+    #[cfg(unix)]
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub const STOP: Signal = Signal(libc::SIGSTOP);
     #[cfg(unix)]
     pub const TSTP: Signal = Signal(libc::SIGTSTP);
     #[cfg(unix)]

@@ -20,35 +20,77 @@ use super::proc::{
     fd_set_len, fd_set_members, is_epoll, polled_for_input, socket_inode, Blocked, EpollTarget,
     Found, Syscall, SyscallTable, Wait, POLLFD_SIZE,
 };
+use super::tables::{abstract_name, Endpoint};
 
 /// The most `pollfd`s read from a process's memory: a listening server
 /// polls a handful; a huge array is not worth reading in full.
 const MAX_POLLFDS: u64 = 4096;
 
-/// The passed sockets, by inode, in order.
+/// The passed sockets, by inode, in order, and the connections those that
+/// accept connections give.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Watched {
     inodes: Vec<u64>,
+    endpoints: Vec<Endpoint>,
 }
 
 impl Watched {
     /// The inodes of systemfd's own copies of the sockets: every process
     /// that inherited one holds the same open file, hence the same inode.
+    /// And the addresses of the listeners among them (TCP, Unix stream and
+    /// sequenced-packet), which the connections they accept bear.
+    ///
+    /// # Errors
+    /// When a descriptor's inode, type or address cannot be read.
     pub fn new<'a>(sockets: impl IntoIterator<Item = BorrowedFd<'a>>) -> io::Result<Watched> {
-        let inodes = sockets
-            .into_iter()
-            .map(|fd| Ok(File::from(fd.try_clone_to_owned()?).metadata()?.ino()))
-            .collect::<io::Result<_>>()?;
-        Ok(Watched { inodes })
+        let mut watched = Watched::default();
+        for fd in sockets {
+            watched
+                .inodes
+                .push(File::from(fd.try_clone_to_owned()?).metadata()?.ino());
+            watched.endpoints.extend(endpoint(fd)?);
+        }
+        Ok(watched)
     }
 
     pub fn is_empty(&self) -> bool {
         self.inodes.is_empty()
     }
 
-    fn position(&self, inode: u64) -> Option<usize> {
+    /// Whether any of the sockets accepts connections (not only UDP and
+    /// Unix datagram sockets).
+    pub fn accepts(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+
+    /// The listeners among the sockets.
+    pub(super) fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    pub(super) fn position(&self, inode: u64) -> Option<usize> {
         self.inodes.iter().position(|&i| i == inode)
     }
+}
+
+/// The listener `fd` is, as the connections it accepts show it; `None`
+/// for a socket that accepts none (UDP, Unix datagram, unnamed).
+fn endpoint(fd: BorrowedFd<'_>) -> io::Result<Option<Endpoint>> {
+    let socket = socket2::SockRef::from(&fd);
+    let kind = socket.r#type()?;
+    let address = socket.local_addr()?;
+    if let Some(address) = address.as_socket() {
+        return Ok((kind == socket2::Type::STREAM).then_some(Endpoint::Tcp(address)));
+    }
+    if kind != socket2::Type::STREAM && kind != socket2::Type::SEQPACKET {
+        return Ok(None);
+    }
+    if let Some(path) = address.as_pathname() {
+        return Ok(Some(Endpoint::Unix(path.as_os_str().as_bytes().to_vec())));
+    }
+    Ok(address
+        .as_abstract_namespace()
+        .map(|name| Endpoint::Unix(abstract_name(name))))
 }
 
 /// Looks through the tree of `root` (its descendants, and the members of
@@ -88,7 +130,7 @@ fn tree(root: u32) -> Vec<u32> {
 
 /// The processes forked by any thread of `pid`; `None` if its threads'
 /// `children` files cannot be read.
-fn children(pid: u32) -> Option<Vec<u32>> {
+pub(super) fn children(pid: u32) -> Option<Vec<u32>> {
     let mut children = Vec::new();
     for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
         let Ok(list) = fs::read_to_string(task.path().join("children")) else {

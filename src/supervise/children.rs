@@ -122,25 +122,45 @@ impl Children {
     /// Sends `signals`, in order, to the child whose leader is `pid`: its
     /// process group and, on Linux, its descendants outside the group (found
     /// once for all of them).
+    #[cfg(target_os = "linux")]
     pub fn signal(&self, pid: u32, signals: &[Signal]) -> std::io::Result<()> {
-        #[cfg(target_os = "linux")]
-        let strays = self.strays(pid);
+        self.tree(pid).signal(signals)
+    }
+
+    /// Sends `signals`, in order, to the process group of the child whose
+    /// leader is `pid`.
+    #[cfg(not(target_os = "linux"))]
+    pub fn signal(&self, pid: u32, signals: &[Signal]) -> std::io::Result<()> {
         for signal in signals {
-            #[cfg(target_os = "linux")]
-            for &stray in &strays {
-                let _ = sys::signal_process(stray, signal.0);
-            }
             sys::signal_group(pid, signal.0)?;
         }
         Ok(())
+    }
+
+    /// The processes of the child whose leader is `pid`, as they are now
+    /// (Linux): one look at the process table.
+    #[cfg(target_os = "linux")]
+    pub fn tree(&self, pid: u32) -> Tree {
+        let processes = sys::linux::processes();
+        let strays = self.strays_in(pid, &processes);
+        let mut members: Vec<u32> = processes
+            .iter()
+            .filter(|p| p.group == pid && !p.zombie)
+            .map(|p| p.pid)
+            .collect();
+        members.extend(&strays);
+        Tree {
+            leader: pid,
+            strays,
+            members,
+        }
     }
 
     /// The processes outside the group of `leader` that belong to it: its
     /// descendants while it lives; once it is gone, the orphans systemfd
     /// inherited, and theirs.
     #[cfg(target_os = "linux")]
-    fn strays(&self, leader: u32) -> Vec<u32> {
-        let processes = sys::linux::processes();
+    fn strays_in(&self, leader: u32, processes: &[sys::linux::ProcessInfo]) -> Vec<u32> {
         let alive = self
             .running
             .get(&leader)
@@ -148,7 +168,7 @@ impl Children {
         let mut queue = if alive {
             vec![leader]
         } else {
-            self.orphans_in(&processes)
+            self.orphans_in(processes)
         };
         let mut tree = Vec::new();
         while let Some(pid) = queue.pop() {
@@ -178,6 +198,37 @@ impl Children {
             .filter(|p| p.parent == me && !self.running.contains_key(&p.pid))
             .map(|p| p.pid)
             .collect()
+    }
+}
+
+/// A child's processes as found at one moment (Linux): its process group,
+/// which is signalled as one, and its strays (see [`Children::signal`]),
+/// signalled one by one.
+#[cfg(target_os = "linux")]
+pub struct Tree {
+    leader: u32,
+    strays: Vec<u32>,
+    /// The group's live members and the strays.
+    members: Vec<u32>,
+}
+
+#[cfg(target_os = "linux")]
+impl Tree {
+    /// The live processes: the group's members, then the strays.
+    pub fn members(&self) -> &[u32] {
+        &self.members
+    }
+
+    /// Sends `signals`, in order, to the group and the strays. A group
+    /// already gone is not an error.
+    pub fn signal(&self, signals: &[Signal]) -> std::io::Result<()> {
+        for signal in signals {
+            for &stray in &self.strays {
+                let _ = sys::signal_process(stray, signal.0);
+            }
+            sys::signal_group(self.leader, signal.0)?;
+        }
+        Ok(())
     }
 }
 

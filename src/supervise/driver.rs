@@ -47,6 +47,10 @@ pub fn run<H: Host>(
                     host.stop(pid);
                     None
                 }
+                Action::StopWhenIdle { generation, pid } => Some(Event::Drain {
+                    generation,
+                    drain: host.stop_when_idle(pid),
+                }),
                 Action::Kill { pid } => {
                     host.kill(pid);
                     None

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::state::{Event, Generation, Waiter};
+use super::state::{Drain, Event, Generation, Waiter};
 use crate::error::Failure;
 use crate::watch::Change;
 
@@ -41,6 +41,15 @@ pub trait Host {
     /// process group (Unix), Ctrl-Break (Windows). Failures are reported
     /// by the host, on the terminal.
     fn stop(&mut self, pid: u32);
+
+    /// Asks the child `pid`, which has handed over, to stop only if no
+    /// process of its tree holds a connection accepted on a passed socket:
+    /// then it is sent what [`Host::stop`] sends, and the answer is
+    /// [`Drain::Stopped`]. Otherwise nothing is sent: [`Drain::Busy`] with
+    /// the connections held, or [`Drain::Unknown`] where connections cannot
+    /// be seen. The check must not race a connection being accepted
+    /// meanwhile.
+    fn stop_when_idle(&mut self, pid: u32) -> Drain;
 
     /// Ends the child `pid` and its whole process tree at once.
     fn kill(&mut self, pid: u32);

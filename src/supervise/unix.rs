@@ -23,9 +23,12 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SI
 use super::children::{self, Children, News as ChildNews};
 use super::host::{Host, Input, StartError};
 use super::mailbox::Mailbox;
-use super::state::{Event, Generation, Policy, Status, Waiter};
+use super::state::{Drain, Event, Generation, Policy, Status, Waiter};
 use super::terminal::Terminal;
 use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, NOTIFY_SOCKET};
+#[cfg(target_os = "linux")]
+use crate::adopt::{self, Adopter};
+use crate::config::Adopt;
 use crate::error::Failure;
 #[cfg(target_os = "linux")]
 use crate::listening;
@@ -37,6 +40,12 @@ use crate::sys;
 
 /// How often a group whose leader has exited is looked at until it empties.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// How long an old child frozen to count its connections may take to come
+/// to a stop (a thread in an uninterruptible wait stops late); past that
+/// it is continued and asked again at the next check.
+#[cfg(target_os = "linux")]
+const FREEZE_LIMIT: Duration = Duration::from_millis(20);
 
 /// What the host's threads forward to the loop.
 #[derive(Debug)]
@@ -64,6 +73,9 @@ pub struct UnixHost {
     terminal: Terminal,
     children: Children,
     tx: mpsc::Sender<Input<News>>,
+    /// Answers each child's binds (Linux, unless `--no-adopt`).
+    #[cfg(target_os = "linux")]
+    adopter: Option<Adopter>,
 }
 
 impl UnixHost {
@@ -77,9 +89,14 @@ impl UnixHost {
         policy: Policy,
         invocation: Invocation,
         sockets: &Sockets,
+        adopt: Adopt,
         tx: mpsc::Sender<Input<News>>,
         printer: Printer,
     ) -> Result<UnixHost, Failure> {
+        #[cfg(target_os = "linux")]
+        let adopter = adopter(adopt, sockets, printer)?;
+        #[cfg(not(target_os = "linux"))]
+        let _ = adopt;
         let directory = Directory::create()
             .context("cannot create a private directory for the readiness sockets")
             .map_err(Failure::setup)?;
@@ -107,6 +124,8 @@ impl UnixHost {
             terminal,
             children: Children::default(),
             tx,
+            #[cfg(target_os = "linux")]
+            adopter,
         })
     }
 
@@ -236,14 +255,42 @@ impl Host for UnixHost {
             .map_err(StartError::Setup)?;
         let mut invocation = self.invocation.clone();
         invocation.set(NOTIFY_SOCKET, listener.path());
+        #[cfg(target_os = "linux")]
+        let pending = match &self.adopter {
+            Some(adopter) => Some(
+                adopter
+                    .prepare(FIRST_FD + self.staged.len() as i32)
+                    .context("cannot prepare the seccomp filter")
+                    .map_err(StartError::Setup)?,
+            ),
+            None => None,
+        };
+        #[cfg(target_os = "linux")]
+        let filter = self
+            .adopter
+            .as_ref()
+            .zip(pending.as_ref())
+            .and_then(|(adopter, pending)| adopter.interception(pending));
+        #[cfg(not(target_os = "linux"))]
+        let filter = None;
         let pid = sys::spawn(&sys::ChildSpec {
             command: &invocation.command,
             env: &invocation.env,
             sockets: &self.staged,
             first_fd: FIRST_FD,
             pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
+            own_group: true,
+            filter,
         })
         .map_err(StartError::Exec)?;
+        #[cfg(target_os = "linux")]
+        if let Some((adopter, pending)) = self.adopter.as_ref().zip(pending) {
+            if let Err(err) = adopter.serve(pending, pid) {
+                self.printer.warn(&format!(
+                    "cannot answer pid {pid}'s binds ({err}): its binds fail with ENOSYS"
+                ));
+            }
+        }
         self.children.insert(generation, pid, listener);
         Ok(pid)
     }
@@ -251,6 +298,57 @@ impl Host for UnixHost {
     // A stopped child cannot act on the stop signal: SIGCONT.
     fn stop(&mut self, pid: u32) {
         self.send(pid, &[self.policy.stop_signal, Signal::CONT]);
+    }
+
+    /// Freezes the child's tree (SIGSTOP to its group and strays), so that
+    /// no process of it can accept a connection from the shared queue
+    /// while `/proc` is read, then counts the connections it holds. None:
+    /// the stop signal goes out while it is frozen, then SIGCONT (left at
+    /// its default action, a fatal signal ends even a stopped process at
+    /// once, so it never runs again to accept one; a server that catches it
+    /// stops as it sees fit); some: SIGCONT alone, and the supervisor asks
+    /// again.
+    ///
+    /// The freeze never outlives this call, and a continued process's stop
+    /// is no longer reported by `waitpid`, so `reap` never sees it: no
+    /// "stopped" warning, no lending of the terminal.
+    #[cfg(target_os = "linux")]
+    fn stop_when_idle(&mut self, pid: u32) -> Drain {
+        if !self.watched.accepts() {
+            // No passed socket accepts connections: none can be held.
+            self.stop(pid);
+            return Drain::Stopped;
+        }
+        let tree = self.children.tree(pid);
+        // Stopped by something else (a debugger, SIGTTIN): it serves
+        // nothing, and continuing it is not systemfd's to do.
+        if listening::any_stopped(tree.members()) {
+            return Drain::Unknown;
+        }
+        if let Err(err) = tree.signal(&[Signal::STOP]) {
+            self.printer
+                .warn(&format!("cannot signal pid {pid}: {err}"));
+            return Drain::Unknown;
+        }
+        let members = listening::with_descendants(tree.members());
+        let settled = listening::settle(&members, FREEZE_LIMIT);
+        let held = listening::held(&members, &self.watched);
+        let (signals, drain): (&[Signal], _) = match held {
+            Some(0) if settled => (&[self.policy.stop_signal, Signal::CONT], Drain::Stopped),
+            Some(held) => (&[Signal::CONT], Drain::Busy(held)),
+            None => (&[Signal::CONT], Drain::Unknown),
+        };
+        if let Err(err) = tree.signal(signals) {
+            self.printer
+                .warn(&format!("cannot signal pid {pid}: {err}"));
+        }
+        drain
+    }
+
+    // Connections are seen through Linux's /proc only.
+    #[cfg(not(target_os = "linux"))]
+    fn stop_when_idle(&mut self, _pid: u32) -> Drain {
+        Drain::Unknown
     }
 
     fn kill(&mut self, pid: u32) {
@@ -336,6 +434,29 @@ impl Host for UnixHost {
         self.end_orphans(code == 0);
         #[cfg(not(target_os = "linux"))]
         let _ = code;
+    }
+}
+
+/// Adoption as asked: `--adopt` fails where the kernel cannot; the default
+/// says so once and goes on without.
+#[cfg(target_os = "linux")]
+fn adopter(adopt: Adopt, sockets: &Sockets, printer: Printer) -> Result<Option<Adopter>, Failure> {
+    if adopt == Adopt::Off {
+        return Ok(None);
+    }
+    let ready = adopt::probe()
+        .and_then(|()| Adopter::new(sockets, FIRST_FD, printer, adopt == Adopt::Auto));
+    match ready {
+        Ok(adopter) => Ok(Some(adopter)),
+        Err(err) if adopt == Adopt::Required => Err(Failure::setup(
+            anyhow::Error::new(err).context("--adopt: this system cannot adopt binds"),
+        )),
+        Err(err) => {
+            printer.warn(&format!(
+                "cannot adopt binds here ({err}): a COMMAND that binds a passed socket's port itself will find it in use; --no-adopt silences this"
+            ));
+            Ok(None)
+        }
     }
 }
 

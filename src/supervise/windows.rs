@@ -32,7 +32,7 @@ use std::sync::mpsc;
 use anyhow::Context as _;
 
 use super::host::{Host, Input, StartError};
-use super::state::{Event, Generation, Status, Waiter};
+use super::state::{Drain, Event, Generation, Status, Waiter};
 use crate::activation::Invocation;
 use crate::error::Failure;
 use crate::output::Printer;
@@ -262,6 +262,14 @@ impl Host for WindowsHost {
             ));
         }
         self.terminate(pid);
+    }
+
+    // Not looked at on Windows: telling a connection the child accepted
+    // from one still queued, without a race against its next accept, would
+    // need its whole job held still while its connections are listed. The
+    // old child is stopped at once, as before draining existed.
+    fn stop_when_idle(&mut self, _pid: u32) -> Drain {
+        Drain::Unknown
     }
 
     fn kill(&mut self, pid: u32) {

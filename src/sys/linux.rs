@@ -4,6 +4,8 @@
 #[path = "linux/seccomp.rs"]
 pub mod seccomp;
 
+pub use seccomp::Process;
+
 use std::io;
 
 /// Makes systemfd the reaper of its orphaned descendants (Linux): a process
@@ -114,6 +116,76 @@ impl SignalSet {
                 return Err(err);
             }
         }
+    }
+}
+
+/// What `TCP_INFO` tells of a connection's traffic (`struct tcp_info`,
+/// `<linux/tcp.h>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpTraffic {
+    /// Segments sent and not acknowledged yet.
+    pub unacked: u32,
+    /// Milliseconds since data was last sent.
+    pub last_data_sent: u32,
+    /// Milliseconds since data was last received.
+    pub last_data_recv: u32,
+    /// Bytes sent and acknowledged by the peer (Linux 4.1).
+    pub bytes_acked: u64,
+}
+
+/// `TCP_INFO` of the TCP socket `socket`.
+///
+/// # Errors
+/// When `socket` is not a TCP socket, or the kernel's answer is too short.
+pub fn tcp_traffic(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<TcpTraffic> {
+    use std::os::fd::AsRawFd as _;
+    // Offsets in struct tcp_info: tcpi_unacked, tcpi_last_data_sent,
+    // tcpi_last_data_recv, tcpi_bytes_acked.
+    const UNACKED: usize = 24;
+    const LAST_DATA_SENT: usize = 44;
+    const LAST_DATA_RECV: usize = 52;
+    const BYTES_ACKED: usize = 120;
+    let mut info = [0u8; 136];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info` and the
+    // length it wrote into `len`.
+    let rv = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rv < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if (len as usize) < BYTES_ACKED + 8 {
+        return Err(io::Error::other("TCP_INFO is too short"));
+    }
+    let field =
+        |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    Ok(TcpTraffic {
+        unacked: field(UNACKED),
+        last_data_sent: field(LAST_DATA_SENT),
+        last_data_recv: field(LAST_DATA_RECV),
+        bytes_acked: u64::from_ne_bytes(
+            info[BYTES_ACKED..BYTES_ACKED + 8]
+                .try_into()
+                .expect("8 bytes"),
+        ),
+    })
+}
+
+impl TcpTraffic {
+    /// Whether the connection waits for the client's next request, as an
+    /// idle keep-alive connection does: an answer was sent and acknowledged
+    /// in full, and nothing was received since (the times are in the
+    /// kernel's ticks, so "since" includes the same tick). A connection that
+    /// has answered nothing yet, or has data in flight, is busy.
+    pub fn awaits_client(&self) -> bool {
+        self.bytes_acked > 0 && self.unacked == 0 && self.last_data_recv >= self.last_data_sent
     }
 }
 

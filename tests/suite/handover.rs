@@ -7,6 +7,11 @@
 //! standing for `cargo run` compiling. Clients keep asking while SIGHUP
 //! restarts it; every request must succeed, and the old server must go on
 //! answering while the new one starts.
+//!
+//! The old server gets its stop signal only once it holds no connection:
+//! a server that dies on SIGTERM (Python's `http.server`) finishes slow
+//! requests first, and one that holds a connection for ever is stopped
+//! after `--stop-timeout` all the same.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +19,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::harness::net::{addr_in, hello_pid, http_get};
+use crate::harness::net::{addr_in, exchange, hello_pid, http_get};
+use crate::harness::process::sockets_of;
 use crate::harness::tools::{axum_recipe, NODE};
 use crate::harness::{hello, number_after, systemfd, Project, Running, Signal, DEADLINE};
 
@@ -99,6 +105,41 @@ if worker == 0:
     sys.exit(0)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.waitpid(worker, 0)
+"#;
+
+/// Python's `http.server`, threaded, on fd 3, as most development servers
+/// are: no SIGTERM handler, so SIGTERM ends it with its requests. Each
+/// answer takes 300 ms, or `?ms=N`.
+const SLOW: &str = r#"
+import http.server, os, socket, time, urllib.parse
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        time.sleep(int(query.get("ms", ["300"])[0]) / 1000)
+        body = b"Hello from pid %d!\n" % os.getpid()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):
+        pass
+
+    def server_activate(self):
+        pass
+
+server = Server(("", 0), Handler, bind_and_activate=False)
+server.socket.close()
+server.socket = socket.socket(fileno=3)
+server.serve_forever()
 "#;
 
 /// One request: when it started, and the pid that answered (or why not).
@@ -383,4 +424,174 @@ fn without_looking_the_same_restart_stops_first() {
         run.report()
     );
     assert!(!run.saw("~> ready:"), "{}", run.report());
+}
+
+/// A client that starts a request every `period`, each on a connection
+/// and a thread of its own, so several are in flight at any time.
+struct Paced {
+    stop: Arc<AtomicBool>,
+    pacer: JoinHandle<Vec<Answer>>,
+}
+
+impl Paced {
+    fn start(port: u16, period: Duration) -> Paced {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let pacer = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                requests.push(std::thread::spawn(move || {
+                    let started = Instant::now();
+                    let result = ask(port);
+                    Answer {
+                        started,
+                        took: started.elapsed(),
+                        result,
+                    }
+                }));
+                std::thread::sleep(period);
+            }
+            requests
+                .into_iter()
+                .map(|r| r.join().expect("a request thread"))
+                .collect()
+        });
+        Paced { stop, pacer }
+    }
+
+    fn finish(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.pacer.join().expect("the pacer thread")
+    }
+}
+
+/// `GET /?ms=MS`: an answer that takes `ms` milliseconds.
+fn ask_slowly(port: u16, ms: u64) -> Result<u32, String> {
+    let request = format!("GET /?ms={ms} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let text = exchange(port, request.as_bytes()).map_err(|e| e.to_string())?;
+    text.starts_with("HTTP/1.1 200 OK\r\n")
+        .then(|| {
+            text.split_once("\r\n\r\n")
+                .and_then(|(_, body)| hello_pid(body))
+        })
+        .flatten()
+        .ok_or_else(|| format!("a bad answer: {text:?}"))
+}
+
+/// No line says that a child was stopped by a signal: the freezes that
+/// count an old server's connections are silent.
+fn assert_no_stop_reported(run: &Running) {
+    assert!(!run.saw(" was stopped by "), "{}", run.report());
+}
+
+#[test]
+fn an_old_server_that_dies_on_sigterm_finishes_its_requests_first() {
+    let dir = project();
+    dir.write("server.py", SLOW);
+    // Long enough that only an idle moment ends the drain.
+    let mut run = systemfd()
+        .current_dir(dir.root())
+        .args([
+            "-s",
+            "tcp::0",
+            "-w",
+            "watched",
+            "--stop-timeout",
+            "20s",
+            "--",
+        ])
+        .args(delayed("python3", &["server.py"]))
+        .spawn();
+    let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
+    let first = run.started();
+    run.wait_for_text(&format!("~> ready: pid {first} "));
+    assert_eq!(ask(port), Ok(first), "{}", run.report());
+
+    // A request every 50 ms, each taking 300 ms: several are in flight
+    // whenever the old server could be stopped.
+    let load = Paced::start(port, Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(200));
+    run.signal(Signal::HUP);
+    let second = run.started();
+    // Only the old server listens while the new one "builds": it takes this
+    // request, which it answers well after the handover.
+    let long = std::thread::spawn(move || {
+        let started = Instant::now();
+        (started, ask_slowly(port, 2500))
+    });
+    run.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    run.wait_for_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
+    let stopped = Instant::now();
+    let (long_started, long_answer) = long.join().unwrap();
+    // The new server alone from here on.
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = load.finish();
+
+    let report = run.report();
+    assert_eq!(long_answer, Ok(first), "{report}");
+    assert!(
+        stopped - long_started >= Duration::from_millis(2500),
+        "stopped {:?} after the long request began\n{report}",
+        stopped - long_started
+    );
+    let failed: Vec<&String> = answers
+        .iter()
+        .filter_map(|a| a.result.as_ref().err())
+        .collect();
+    assert!(failed.is_empty(), "failed requests: {failed:?}\n{report}");
+    let by = |pid: u32| answers.iter().filter(|a| a.result == Ok(pid)).count();
+    assert!(by(first) > 0 && by(second) > 0, "{report}");
+    assert!(!run.saw("still holds"), "{report}");
+    assert_no_stop_reported(&run);
+}
+
+#[test]
+fn an_old_server_that_holds_a_connection_for_ever_is_stopped_after_the_timeout() {
+    let dir = project();
+    dir.write("server.py", SLOW);
+    let mut run = systemfd()
+        .current_dir(dir.root())
+        .args(["-s", "tcp::0", "-w", "watched", "--stop-timeout", "1", "--"])
+        .args(delayed("python3", &["server.py"]))
+        .spawn();
+    let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
+    let first = run.started();
+    run.wait_for_text(&format!("~> ready: pid {first} "));
+    // A client that connects and says nothing; the server's thread waits
+    // for its request.
+    let before = sockets_of(first);
+    let idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    crate::harness::wait_until("the old server accepts the idle client", || {
+        sockets_of(first) > before
+    });
+
+    let hup = Instant::now();
+    run.signal(Signal::HUP);
+    let second = run.started();
+    run.wait_for_text(&format!(
+        "~> handover: pid {second} is ready; stopping pid {first}"
+    ));
+    run.wait_for_text(&format!(
+        "~> pid {first} still holds 1 connection after 1s: stopping it anyway"
+    ));
+    // The build's 1.5 s, then the second.
+    assert!(
+        hup.elapsed() >= Duration::from_millis(2500),
+        "{}",
+        run.report()
+    );
+    run.wait_for_text(&format!("~> stopped pid {first}: it was killed by SIGTERM"));
+    // The idle client's connection is gone with it.
+    idle.set_read_timeout(Some(crate::harness::DEADLINE))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(std::io::Read::read(&mut &idle, &mut byte), Ok(0) | Err(_)),
+        "{}",
+        run.report()
+    );
+    assert_eq!(ask(port), Ok(second), "{}", run.report());
+    assert_no_stop_reported(&run);
 }

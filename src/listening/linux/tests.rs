@@ -188,6 +188,7 @@ fn a_grandchild_in_select_is_found_through_its_wrapper() {
     };
     let watched = Watched {
         inodes: vec![inode],
+        endpoints: Vec::new(),
     };
     let seen = eventually("select is seen", || find(wrapper.id(), &watched));
     assert_eq!(

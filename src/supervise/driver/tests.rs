@@ -11,7 +11,7 @@ use crate::error::EXIT_NOT_FOUND;
 use crate::output::Printer;
 use crate::signal::Signal;
 use crate::supervise::host::{Host, Input, StartError};
-use crate::supervise::state::{Event, Generation, Policy, Status, Waiter};
+use crate::supervise::state::{Drain, Event, Generation, Policy, Status, Waiter};
 use crate::watch::Change;
 
 /// What the fake host was asked to do.
@@ -19,6 +19,7 @@ use crate::watch::Change;
 enum Call {
     Start(Generation),
     Stop(u32),
+    StopWhenIdle(u32),
     Kill(u32),
     Signal(u32, Signal),
     Look(u32),
@@ -27,7 +28,8 @@ enum Call {
 
 /// A host whose children are numbers: generation N is pid 100 + N. What
 /// its "threads" report is scripted, one batch of events per turn of the
-/// loop; it answers every look with `listening`.
+/// loop; it answers every look with `listening`, and each request to stop
+/// once idle with the next of `drains` (then `Stopped`).
 #[derive(Default)]
 struct FakeHost {
     calls: Vec<Call>,
@@ -36,6 +38,7 @@ struct FakeHost {
     /// Whether a start fails, by generation.
     fail: Vec<Generation>,
     listening: Option<Waiter>,
+    drains: Vec<Drain>,
     blocker: Option<PathBuf>,
     /// Set: every stop and look is answered, as a real host's threads
     /// would, by one more scripted turn.
@@ -64,6 +67,15 @@ impl Host for FakeHost {
     fn stop(&mut self, pid: u32) {
         self.calls.push(Call::Stop(pid));
         self.answer();
+    }
+
+    fn stop_when_idle(&mut self, pid: u32) -> Drain {
+        self.calls.push(Call::StopWhenIdle(pid));
+        if self.drains.is_empty() {
+            self.answer();
+            return Drain::Stopped;
+        }
+        self.drains.remove(0)
     }
 
     fn kill(&mut self, pid: u32) {
@@ -199,7 +211,8 @@ fn a_change_starts_a_replacement_that_takes_over_once_ready() {
         [
             Call::Start(1),
             Call::Start(2),
-            Call::Stop(101),
+            // Handed over: it was idle, and got the stop signal.
+            Call::StopWhenIdle(101),
             // Shutdown stops the one serving; the second kills at once.
             Call::Stop(102),
             Call::Kill(102),
@@ -334,6 +347,68 @@ fn without_a_blocker_a_failed_replacement_leaves_the_old_one_serving() {
             Call::Start(1),
             Call::Start(2),
             Call::Stop(101),
+            Call::Finish(0),
+        ]
+    );
+}
+
+#[test]
+fn a_busy_old_child_is_asked_again_until_it_is_idle() {
+    // Generation 1 hands over while it holds connections: the loop asks
+    // again at every check (the deadline passes in real time) until the
+    // host stops it; its exit and a shutdown follow.
+    let host = FakeHost {
+        drains: vec![Drain::Busy(2), Drain::Busy(1)],
+        script: vec![
+            vec![Event::Ready { generation: 1 }],
+            vec![Event::Ready { generation: 2 }],
+            vec![exited(1, 0), Event::Shutdown { signal: INT }],
+            vec![exited(2, 0)],
+        ],
+        ..FakeHost::default()
+    };
+    let turns = [Turn::Host, Turn::Change, Turn::Host];
+    let (status, calls) = drive(host, &turns, true, policy(Readiness::Notify));
+    assert_eq!(status, Ok(0));
+    assert_eq!(
+        calls,
+        [
+            Call::Start(1),
+            Call::Start(2),
+            Call::StopWhenIdle(101),
+            Call::StopWhenIdle(101),
+            Call::StopWhenIdle(101),
+            Call::Stop(102),
+            Call::Finish(0),
+        ]
+    );
+}
+
+#[test]
+fn a_host_that_cannot_tell_stops_the_old_child_at_once() {
+    let host = FakeHost {
+        drains: vec![Drain::Unknown],
+        script: vec![
+            vec![Event::Ready { generation: 1 }],
+            vec![Event::Ready { generation: 2 }],
+            vec![exited(1, 0)],
+            vec![Event::Shutdown { signal: INT }],
+            vec![exited(2, 0)],
+        ],
+        ..FakeHost::default()
+    };
+    let turns = scripted(&host);
+    let turns = [&turns[..1], &[Turn::Change], &turns[1..]].concat();
+    let (status, calls) = drive(host, &turns, false, policy(Readiness::Notify));
+    assert_eq!(status, Ok(0));
+    assert_eq!(
+        calls,
+        [
+            Call::Start(1),
+            Call::Start(2),
+            Call::StopWhenIdle(101),
+            Call::Stop(101),
+            Call::Stop(102),
             Call::Finish(0),
         ]
     );

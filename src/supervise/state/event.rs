@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::report::Report;
-use super::types::{Generation, Status, Waiter};
+use super::types::{Drain, Generation, Status, Waiter};
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +45,12 @@ pub enum Event {
         generation: Generation,
         waiter: Waiter,
     },
+    /// What asking `generation`, which has handed over, to stop once idle
+    /// found ([`Action::StopWhenIdle`]).
+    Drain {
+        generation: Generation,
+        drain: Drain,
+    },
     /// `generation` sent `STATUS=…` (Unix).
     #[cfg_attr(windows, allow(dead_code))]
     Status {
@@ -74,6 +80,10 @@ pub enum Action {
     Start(Generation),
     /// Send the stop signal to the process group of `pid`.
     Stop { pid: u32 },
+    /// Send the stop signal to the process group of `pid` only if no process
+    /// of its tree holds an accepted connection on a passed socket, then
+    /// report [`Event::Drain`] for `generation`.
+    StopWhenIdle { generation: Generation, pid: u32 },
     /// Send SIGKILL to the process group of `pid`.
     Kill { pid: u32 },
     /// See whether a process of `pid`'s tree waits on a passed socket; if

@@ -13,6 +13,15 @@
 //! - **retiring** children, sent the stop signal and awaited (SIGKILL after
 //!   the grace period).
 //!
+//! A child that hands over is not sent the stop signal at once: most
+//! development servers die on it and reset the requests they are serving.
+//! It *drains* first: the host is asked ([`Action::StopWhenIdle`]) at once
+//! and then every [`types::DRAIN_CHECK`] to send the stop signal once no
+//! process of the child's tree holds an accepted connection, and after the
+//! grace period it gets the stop signal anyway. A host that cannot see
+//! connections says so, and the child is stopped at once. Other stops (a
+//! stop-first restart, a superseded replacement, shutdown) do not drain.
+//!
 //! A child is ready when it says so (`READY=1`) or, on Linux, when a process
 //! of its tree is seen waiting for connections on a passed socket; which of
 //! the two counts is the [`Readiness`] policy. On Windows a child is ready
@@ -39,4 +48,4 @@ mod types;
 
 pub use event::{Action, Event};
 pub use supervisor::Supervisor;
-pub use types::{Generation, Policy, Status, Waiter};
+pub use types::{Drain, Generation, Policy, Status, Waiter};

@@ -47,6 +47,13 @@ pub enum Report {
         new: u32,
         old: u32,
     },
+    /// A child that handed over still held `held` connections when its
+    /// grace period ended.
+    StillHeld {
+        pid: u32,
+        held: usize,
+        grace: Duration,
+    },
     Killing {
         pid: u32,
         grace: Duration,
@@ -169,6 +176,18 @@ impl fmt::Display for Report {
             Report::Handover { new, old } => {
                 write!(f, "handover: pid {new} is ready; stopping pid {old}")
             }
+            // Counted 0 only when the tree never held still to be counted.
+            Report::StillHeld { pid, held: 0, grace } => write!(
+                f,
+                "pid {pid} could not be checked for connections within {}: stopping it anyway",
+                humanize(*grace)
+            ),
+            Report::StillHeld { pid, held, grace } => write!(
+                f,
+                "pid {pid} still holds {held} connection{} after {}: stopping it anyway",
+                if *held == 1 { "" } else { "s" },
+                humanize(*grace)
+            ),
             Report::Killing { pid, grace } => write!(
                 f,
                 "pid {pid} did not stop within {}; {KILLING}",

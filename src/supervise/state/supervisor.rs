@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::event::{Action, Event};
 use super::report::Report;
-use super::types::{Generation, Plan, Policy, Source, Status, Waiter, CONFIRM, LOOK_MAX, LOOK_MIN};
+use super::types::{
+    Drain, Generation, Plan, Policy, Source, Status, Waiter, CONFIRM, DRAIN_CHECK, LOOK_MAX,
+    LOOK_MIN,
+};
 use crate::config::Readiness;
 use crate::signal::Signal;
 
@@ -17,6 +20,14 @@ pub enum State {
     Starting,
     /// Ready: it serves.
     Ready,
+    /// Handed over at `since`: it gets the stop signal once it holds no
+    /// connection (asked again at `next`), or once the grace period is over.
+    /// At the last check it held `held` connections.
+    Draining {
+        since: Instant,
+        next: Instant,
+        held: usize,
+    },
     /// Sent the stop signal at `since`; `killed` once SIGKILL followed.
     Stopping { since: Instant, killed: bool },
     /// Exited on its own.
@@ -109,13 +120,17 @@ impl Supervisor {
     }
 
     /// When the next [`Event::Tick`] is due: the earliest end of a grace
-    /// period, look, or wait for listening after `READY=1`.
+    /// period, check of a draining child, look, or wait for listening after
+    /// `READY=1`.
     pub fn next_deadline(&self) -> Option<Instant> {
         let graces = self.retiring.iter().filter_map(|child| match child.state {
             State::Stopping {
                 since,
                 killed: false,
             } => Some(grace_end(since, self.policy.grace)),
+            State::Draining { since, next, .. } => {
+                Some(next.min(grace_end(since, self.policy.grace)))
+            }
             _ => None,
         });
         let starting = self.starting().flat_map(|child| {
@@ -198,6 +213,7 @@ impl Supervisor {
             Event::SeenListening { generation, waiter } => {
                 self.seen_listening(generation, waiter, now, &mut out)
             }
+            Event::Drain { generation, drain } => self.drained(generation, drain, now, &mut out),
             Event::Status { generation, text } => {
                 let known = [self.active.as_ref(), self.replacement.as_ref()]
                     .into_iter()
@@ -309,6 +325,63 @@ impl Supervisor {
         };
         out.push(Action::Stop { pid });
         self.retiring.push(child);
+    }
+
+    /// Retires `child` after a handover: the host sends the stop signal once
+    /// no process of its tree holds a connection (asked at once, then every
+    /// [`DRAIN_CHECK`]); [`Supervisor::tick`] stops it anyway after the grace
+    /// period.
+    fn drain(&mut self, mut child: Child, now: Instant, out: &mut Vec<Action>) {
+        if !child.is_running() {
+            return;
+        }
+        let Some(pid) = child.pid else {
+            return;
+        };
+        child.state = State::Draining {
+            since: now,
+            next: now + DRAIN_CHECK,
+            held: 0,
+        };
+        out.push(Action::StopWhenIdle {
+            generation: child.generation,
+            pid,
+        });
+        self.retiring.push(child);
+    }
+
+    /// What the host found when asked to stop draining `generation` once
+    /// idle. Only a child still draining is concerned: one stopped meanwhile
+    /// (a shutdown, the grace period) or gone changes nothing.
+    fn drained(
+        &mut self,
+        generation: Generation,
+        drain: Drain,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(child) = self
+            .retiring
+            .iter_mut()
+            .find(|child| child.generation == generation)
+        else {
+            return;
+        };
+        let State::Draining { since, next, .. } = child.state else {
+            return;
+        };
+        let stopping = State::Stopping {
+            since: now,
+            killed: false,
+        };
+        match drain {
+            Drain::Stopped => child.state = stopping,
+            Drain::Busy(held) => child.state = State::Draining { since, next, held },
+            Drain::Unknown => {
+                child.state = stopping;
+                out.push(Action::Stop { pid: child.pid() });
+            }
+        }
     }
 
     fn start_failed(&mut self, generation: Generation, error: String, out: &mut Vec<Action>) {
@@ -439,7 +512,7 @@ impl Supervisor {
                         new: new_pid,
                         old: old.pid(),
                     }));
-                    self.retire(old, now, out);
+                    self.drain(old, now, out);
                 }
             }
         }
@@ -569,20 +642,41 @@ impl Supervisor {
                 }
             }
         }
+        let grace = self.policy.grace;
         for child in &mut self.retiring {
-            if let State::Stopping {
+            if let State::Draining { since, next, held } = child.state {
+                let pid = child.pid();
+                if now >= grace_end(since, grace) {
+                    child.state = State::Stopping {
+                        since: now,
+                        killed: false,
+                    };
+                    out.push(Action::Say(Report::StillHeld { pid, held, grace }));
+                    out.push(Action::Stop { pid });
+                } else if now >= next {
+                    child.state = State::Draining {
+                        since,
+                        next: now + DRAIN_CHECK,
+                        held,
+                    };
+                    out.push(Action::StopWhenIdle {
+                        generation: child.generation,
+                        pid,
+                    });
+                }
+            } else if let State::Stopping {
                 since,
                 killed: false,
             } = child.state
             {
-                if now >= grace_end(since, self.policy.grace) {
+                if now >= grace_end(since, grace) {
                     child.state = State::Stopping {
                         since,
                         killed: true,
                     };
                     out.push(Action::Say(Report::Killing {
                         pid: child.pid(),
-                        grace: self.policy.grace,
+                        grace,
                     }));
                     out.push(Action::Kill { pid: child.pid() });
                 }
@@ -609,6 +703,16 @@ impl Supervisor {
         }
         if let Some(active) = self.active.take() {
             self.retire(active, now, out);
+        }
+        // No more waiting for old children to be idle.
+        for child in &mut self.retiring {
+            if matches!(child.state, State::Draining { .. }) {
+                child.state = State::Stopping {
+                    since: now,
+                    killed: false,
+                };
+                out.push(Action::Stop { pid: child.pid() });
+            }
         }
         self.finish_shutdown(out);
     }

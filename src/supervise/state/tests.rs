@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use super::supervisor::State;
-use super::types::{CONFIRM, LOOK_MAX, LOOK_MIN};
+use super::types::{CONFIRM, DRAIN_CHECK, LOOK_MAX, LOOK_MIN};
 use super::*;
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -94,6 +94,20 @@ impl Harness {
         })
     }
 
+    /// The host's answer to [`Action::StopWhenIdle`] for `generation`.
+    fn drained(&mut self, generation: Generation, drain: Drain) -> Vec<Action> {
+        self.send(Event::Drain { generation, drain })
+    }
+
+    /// A handover from 1 (ready) to 2: 1 drains.
+    fn handed_over() -> Harness {
+        let (mut h, _) = Harness::new(false);
+        h.ready(1);
+        h.change();
+        assert_eq!(deeds(&h.ready(2)), [idle(1)]);
+        h
+    }
+
     fn listening(&mut self, generation: Generation, pid: u32) -> Vec<Action> {
         let waiter = Waiter { pid, fd: 3 };
         self.send(Event::SeenListening { generation, waiter })
@@ -110,6 +124,14 @@ impl Harness {
     fn active(&self) -> (Generation, State) {
         let active = self.supervisor.active().expect("an active child");
         (active.generation, active.state)
+    }
+}
+
+/// Asking the host to stop `generation` (pid 100 + generation) once idle.
+fn idle(generation: Generation) -> Action {
+    Action::StopWhenIdle {
+        generation,
+        pid: 100 + generation as u32,
     }
 }
 
@@ -238,10 +260,12 @@ fn a_ready_child_is_replaced_once_the_new_one_is_ready() {
     assert_eq!(h.supervisor.replacement().unwrap().state, State::Starting);
 
     let actions = h.ready(2);
-    assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&actions), [idle(1)]);
     assert!(reports(&actions).contains(&"handover: pid 102 is ready; stopping pid 101".into()));
     assert_eq!(h.active(), (2, State::Ready));
     assert!(h.supervisor.replacement().is_none());
+    // It was idle: the host sent the stop signal.
+    assert!(h.drained(1, Drain::Stopped).is_empty());
 
     let actions = h.exited(1, 0);
     assert!(deeds(&actions).is_empty());
@@ -318,7 +342,7 @@ fn a_change_during_a_handover_supersedes_the_pending_replacement() {
     assert_eq!(h.supervisor.replacement().unwrap().generation, 3);
     // Its late READY=1 is ignored; the newest one's takes over.
     assert!(deeds(&h.ready(2)).is_empty());
-    assert_eq!(deeds(&h.ready(3)), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&h.ready(3)), [idle(1)]);
     assert_eq!(h.active(), (3, State::Ready));
 }
 
@@ -594,7 +618,7 @@ fn a_replacement_that_listens_takes_over() {
     assert_eq!(h.active(), (1, State::Ready));
     // gunicorn: a worker (a grandchild) is the one that listens.
     let actions = h.listening(2, 205);
-    assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&actions), [idle(1)]);
     assert_eq!(
         reports(&actions),
         [
@@ -603,6 +627,8 @@ fn a_replacement_that_listens_takes_over() {
         ]
     );
     assert_eq!(h.active(), (2, State::Ready));
+    assert_eq!(h.supervisor.next_deadline(), Some(h.now + DRAIN_CHECK));
+    h.drained(1, Drain::Stopped);
     assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
 }
 
@@ -626,7 +652,7 @@ fn once_a_child_sent_ready_1_its_successors_must_too() {
     assert_eq!(h.supervisor.next_deadline(), None);
     h.later(Duration::from_secs(2));
     let actions = h.ready(2);
-    assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&actions), [idle(1)]);
     assert!(reports(&actions)[0].ends_with("(READY=1, listening on fd 3)"));
 }
 
@@ -655,7 +681,7 @@ fn ready_1_before_the_workers_listen_waits_for_them() {
         h.send(Event::Tick);
     }
     assert_eq!(h.active(), (1, State::Ready), "not cut over at READY=1");
-    assert_eq!(deeds(&h.listening(2, 222)), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&h.listening(2, 222)), [idle(1)]);
 }
 
 #[test]
@@ -743,7 +769,7 @@ fn a_superseded_replacement_is_no_longer_looked_at() {
     // Its sighting, late, changes nothing; the newest one's takes over.
     assert!(deeds(&h.listening(2, 102)).is_empty());
     assert_eq!(looks(&h.next_tick()), [3]);
-    assert_eq!(deeds(&h.listening(3, 103)), [Action::Stop { pid: 101 }]);
+    assert_eq!(deeds(&h.listening(3, 103)), [idle(1)]);
     assert_eq!(h.active(), (3, State::Ready));
 }
 
@@ -789,4 +815,135 @@ fn with_clear_every_start_is_preceded_by_clearing() {
     let (mut h, actions) = Harness::new(false);
     assert_eq!(deeds(&actions), [Action::Start(1)]);
     assert_eq!(deeds(&h.change()), [Action::Stop { pid: 101 }]);
+}
+
+#[test]
+fn a_handed_over_child_is_stopped_once_it_holds_no_connection() {
+    let mut h = Harness::handed_over();
+    let since = h.now;
+    assert!(matches!(
+        h.supervisor.retiring()[0].state,
+        State::Draining { .. }
+    ));
+    // Busy: nothing is said or done until the next check.
+    assert!(h.drained(1, Drain::Busy(2)).is_empty());
+    assert_eq!(h.supervisor.next_deadline(), Some(since + DRAIN_CHECK));
+    h.later(DRAIN_CHECK - Duration::from_millis(1));
+    assert!(h.send(Event::Tick).is_empty());
+    assert_eq!(h.next_tick(), [idle(1)]);
+    assert!(h.drained(1, Drain::Busy(1)).is_empty());
+    assert_eq!(h.next_tick(), [idle(1)]);
+    // Idle: the host sent the stop signal; SIGKILL follows after the
+    // grace period, counted from then.
+    assert!(h.drained(1, Drain::Stopped).is_empty());
+    assert_eq!(
+        h.supervisor.retiring()[0].state,
+        State::Stopping {
+            since: h.now,
+            killed: false
+        }
+    );
+    assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+    let actions = h.exited(1, 143);
+    assert_eq!(
+        reports(&actions),
+        ["stopped pid 101: it exited with status 143"]
+    );
+    assert_eq!(h.supervisor.next_deadline(), None);
+}
+
+#[test]
+fn a_child_that_holds_connections_past_the_grace_period_is_stopped_anyway() {
+    let mut h = Harness::handed_over();
+    let since = h.now;
+    let mut checks = 0;
+    let actions = loop {
+        h.drained(1, Drain::Busy(3));
+        let actions = h.next_tick();
+        if actions != [idle(1)] {
+            break actions;
+        }
+        checks += 1;
+    };
+    assert_eq!(h.now, since + GRACE);
+    assert!(checks >= (GRACE.as_millis() / DRAIN_CHECK.as_millis()) as usize - 1);
+    assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+    assert_eq!(
+        reports(&actions),
+        ["pid 101 still holds 3 connections after 5s: stopping it anyway"]
+    );
+    // No more checks; SIGKILL after another grace period.
+    assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+    assert!(h.drained(1, Drain::Stopped).is_empty(), "a late answer");
+    let actions = h.next_tick();
+    assert_eq!(deeds(&actions), [Action::Kill { pid: 101 }]);
+}
+
+#[test]
+fn the_stopped_anyway_line_counts_connections() {
+    let line = |held| {
+        let mut h = Harness::handed_over();
+        h.drained(1, Drain::Busy(held));
+        h.later(GRACE);
+        reports(&h.send(Event::Tick))
+    };
+    assert_eq!(
+        line(1),
+        ["pid 101 still holds 1 connection after 5s: stopping it anyway"]
+    );
+    assert_eq!(
+        line(0),
+        ["pid 101 could not be checked for connections within 5s: stopping it anyway"]
+    );
+}
+
+#[test]
+fn a_host_that_cannot_tell_stops_the_old_child_at_once() {
+    let mut h = Harness::handed_over();
+    let actions = h.drained(1, Drain::Unknown);
+    assert_eq!(actions, [Action::Stop { pid: 101 }]);
+    assert_eq!(h.supervisor.next_deadline(), Some(h.now + GRACE));
+}
+
+#[test]
+fn a_draining_child_that_exits_is_done_with() {
+    let mut h = Harness::handed_over();
+    h.drained(1, Drain::Busy(1));
+    let actions = h.exited(1, 0);
+    assert!(deeds(&actions).is_empty());
+    assert_eq!(
+        reports(&actions),
+        ["stopped pid 101: it exited with status 0"]
+    );
+    assert!(h.supervisor.retiring().is_empty());
+    assert_eq!(h.supervisor.next_deadline(), None);
+    assert!(h.drained(1, Drain::Busy(1)).is_empty());
+}
+
+#[test]
+fn shutdown_while_draining_stops_at_once() {
+    let mut h = Harness::handed_over();
+    h.drained(1, Drain::Busy(1));
+    let actions = h.send(Event::Shutdown { signal: TERM });
+    assert_eq!(
+        deeds(&actions),
+        [Action::Stop { pid: 102 }, Action::Stop { pid: 101 }]
+    );
+    // An answer to a check asked before changes nothing.
+    assert!(h.drained(1, Drain::Stopped).is_empty());
+    assert!(h.send(Event::Tick).is_empty());
+    assert!(deeds(&h.exited(1, 0)).is_empty());
+    assert_eq!(deeds(&h.exited(2, 0)), [Action::Exit(0)]);
+}
+
+#[test]
+fn a_restart_while_the_old_child_drains_starts_beside_the_new_one() {
+    let mut h = Harness::handed_over();
+    let actions = h.change();
+    assert_eq!(deeds(&actions), [Action::Start(3)]);
+    assert_eq!(h.active(), (2, State::Ready));
+    assert_eq!(h.next_tick(), [idle(1)]);
+    // The next handover drains 2 beside 1.
+    assert_eq!(deeds(&h.ready(3)), [idle(2)]);
+    assert_eq!(h.supervisor.retiring().len(), 2);
 }

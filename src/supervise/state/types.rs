@@ -54,6 +54,29 @@ pub const LOOK_MAX: Duration = Duration::from_millis(250);
 /// look can see (io_uring, or a process systemfd may not read).
 pub const CONFIRM: Duration = Duration::from_secs(30);
 
+/// While a child that has handed over waits to be idle, the host is asked
+/// this often whether it still holds connections: often enough that the
+/// stop follows its last request closely, seldom enough that freezing it
+/// to look costs it nothing noticeable.
+pub const DRAIN_CHECK: Duration = Duration::from_millis(15);
+
+/// What [`Action::StopWhenIdle`](super::Action::StopWhenIdle) found: whether
+/// the host sent the stop signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drain {
+    /// No process of the child's tree held an accepted connection on a
+    /// passed socket: the stop signal went out.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Stopped,
+    /// Processes of its tree hold this many accepted connections (0 when
+    /// the tree could not be held still to be counted): nothing was sent.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Busy(usize),
+    /// The host cannot see connections (no `/proc`; a process it may not
+    /// read, or one stopped by something else): nothing was sent.
+    Unknown,
+}
+
 /// A process of a child's tree seen waiting on a passed socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Waiter {

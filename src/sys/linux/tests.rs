@@ -30,3 +30,39 @@ fn stat_lines_are_read_from_the_last_parenthesis() {
     let (parent, group) = unsafe { (libc::getppid(), libc::getpgrp()) };
     assert_eq!((me.parent, me.group), (parent as u32, group as u32));
 }
+
+#[test]
+fn a_connection_awaits_its_client_once_it_has_answered_and_not_before() {
+    use std::io::{Read as _, Write as _};
+    use std::os::fd::AsFd as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut request = [0u8; 18];
+    server.read_exact(&mut request).unwrap();
+    // A request read, no answer yet: busy.
+    let busy = tcp_traffic(server.as_fd()).unwrap();
+    assert!(!busy.awaits_client(), "{busy:?}");
+    server
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 38];
+    client.read_exact(&mut answer).unwrap();
+    // Acknowledged: wait for the client's ACK to be counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let idle = tcp_traffic(server.as_fd()).unwrap();
+        if idle.awaits_client() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{idle:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The next request makes it busy again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    server.read_exact(&mut request).unwrap();
+    let again = tcp_traffic(server.as_fd()).unwrap();
+    assert!(!again.awaits_client(), "{again:?}");
+}
