@@ -19,7 +19,8 @@ use std::process::{Command, Stdio};
 fn main() {
     println!(
         "cargo::rustc-check-cfg=cfg(has_wine, has_systemd, has_ss, has_man, has_node, \
-         has_go, has_recipes_venv, has_user_namespaces, has_ipv6_loopback)"
+         has_express, has_go, has_go_systemd, has_php, has_recipes_venv, \
+         has_user_namespaces, has_ipv6_loopback)"
     );
     for var in [
         "PATH",
@@ -43,6 +44,9 @@ fn main() {
         }
     }
     let on_path = |name: &str| path.iter().any(|dir| dir.join(name).is_file());
+    // `npm ci --prefix recipes/express` fills it: seen without a PATH change.
+    let express = manifest.join("recipes/express");
+    println!("cargo::rerun-if-changed={}", express.display());
 
     let require_all = std::env::var_os("SYSTEMFD_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1");
     let wine = std::env::var_os("SYSTEMFD_WINE")
@@ -67,13 +71,21 @@ fn main() {
         ("has_man", on_path("man")),
         ("has_node", on_path("node")),
         (
-            "has_go",
+            "has_express",
+            on_path("node") && express.join("node_modules/express/package.json").is_file(),
+        ),
+        ("has_go", on_path("go")),
+        (
+            "has_go_systemd",
             on_path("go")
                 && Path::new("/usr/share/gocode/src/github.com/coreos/go-systemd").is_dir(),
         ),
+        ("has_php", on_path("php")),
         (
             "has_recipes_venv",
-            venv.join("bin/uvicorn").is_file() && venv.join("bin/gunicorn").is_file(),
+            ["uvicorn", "gunicorn", "flask", "django-admin"]
+                .iter()
+                .all(|program| venv.join("bin").join(program).is_file()),
         ),
     ];
     for (cfg, found) in installed {

@@ -18,6 +18,9 @@
 
 mod harness;
 
+#[cfg(target_os = "linux")]
+#[path = "suite/adopt.rs"]
+mod adopt;
 #[path = "suite/exec.rs"]
 mod exec;
 #[path = "suite/generate.rs"]

@@ -2,16 +2,21 @@
 //! protocol, and plain HTTP/1.1 for the servers.
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use super::DEADLINE;
 
 /// A port that was free a moment ago (bound to port 0, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// A port of `ip` that was free a moment ago.
+pub fn free_port_on(ip: IpAddr) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("bind {ip} port 0: {e}"))
         .port()
 }
 
@@ -51,7 +56,11 @@ pub fn ask_probe(addr: SocketAddr, line: &str, limit: Duration) -> String {
 /// Sends `request` to 127.0.0.1:`port` on a fresh connection and returns all
 /// that the server sends back before it closes the connection.
 pub fn exchange(port: u16, request: &[u8]) -> io::Result<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    exchange_at(SocketAddr::from(([127, 0, 0, 1], port)), request)
+}
+
+/// [`exchange`] with the server at `addr`.
+pub fn exchange_at(addr: SocketAddr, request: &[u8]) -> io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
     stream.set_read_timeout(Some(DEADLINE))?;
     stream.set_write_timeout(Some(DEADLINE))?;
@@ -63,10 +72,13 @@ pub fn exchange(port: u16, request: &[u8]) -> io::Result<String> {
 
 /// `GET /` on 127.0.0.1:`port`: the status line and the body.
 pub fn http_get(port: u16) -> io::Result<(String, String)> {
-    let text = exchange(
-        port,
-        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-    )?;
+    http_get_at(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `GET /` on `addr`, with `Host` naming it: the status line and the body.
+pub fn http_get_at(addr: SocketAddr) -> io::Result<(String, String)> {
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let text = exchange_at(addr, request.as_bytes())?;
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| io::Error::other(format!("no end of the head in {text:?}")))?;

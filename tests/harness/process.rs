@@ -76,3 +76,22 @@ pub fn sockets_held(pid: u32) -> Option<usize> {
             .count(),
     )
 }
+
+/// The live children of process `pid`, in the order the kernel lists them
+/// (`/proc/PID/task/*/children`); none once it is gone.
+#[cfg(target_os = "linux")]
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|child| child.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|&child| alive(child))
+        .collect()
+}

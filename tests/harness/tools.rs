@@ -58,6 +58,12 @@ pub const NODE: Tool = Tool {
     install: "install Node.js (Debian: `apt-get install nodejs`)",
 };
 
+pub const PHP: Tool = Tool {
+    program: "php",
+    check: "--version",
+    install: "install PHP's command line (Debian: `apt-get install php-cli`)",
+};
+
 pub const GO: Tool = Tool {
     program: "go",
     check: "version",
@@ -91,6 +97,41 @@ pub fn require(program: impl AsRef<Path>, arg: &str, install: &str) {
         "`{} {arg}` does not run ({problem}): {install}",
         program.display()
     );
+}
+
+/// A program of the virtual environment that holds the recipes' Python
+/// packages (uvicorn, gunicorn, Flask, Django): `SYSTEMFD_RECIPES_VENV`, by
+/// default `target/recipes-venv`.
+pub fn venv_program(name: &str) -> PathBuf {
+    let venv = std::env::var_os("SYSTEMFD_RECIPES_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/recipes-venv"));
+    let program = venv.join("bin").join(name);
+    require(
+        &program,
+        "--version",
+        &format!(
+            "the recipe tests need a virtual environment with uvicorn, gunicorn, Flask and \
+             Django at {v}: `python3 -m venv {v} && {v}/bin/pip install uvicorn gunicorn flask \
+             django` (Debian: `apt-get install python3-venv` first; .ci/run pins the versions), \
+             or SYSTEMFD_RECIPES_VENV set to one",
+            v = venv.display()
+        ),
+    );
+    program
+}
+
+/// The Express recipe's script (`recipes/express/app.js`), once `node` runs
+/// and Express is installed beside it.
+pub fn express_recipe() -> PathBuf {
+    NODE.require();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/express");
+    assert!(
+        dir.join("node_modules/express/package.json").is_file(),
+        "Express is not installed in {}: `npm ci --prefix recipes/express`",
+        dir.display()
+    );
+    dir.join("app.js")
 }
 
 /// `TARGET/recipes`, where the recipes are built: beside the crate's own
@@ -133,4 +174,30 @@ pub fn axum_recipe(release: bool) -> PathBuf {
             target.join(profile).join("recipe-axum")
         })
         .clone()
+}
+
+/// The Go net/http recipe's binary (`recipes/go-nethttp`, a server that
+/// binds its own port), built once.
+pub fn go_nethttp_recipe() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let go = GO.require();
+            let out = recipes_build_dir().join("hello-nethttp");
+            TestCommand::new(go)
+                .args(["build", "-o"])
+                .arg(&out)
+                .arg("recipes/go-nethttp/main.go")
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("GOCACHE", go_cache())
+                .deadline(Duration::from_secs(900))
+                .success();
+            out
+        })
+        .clone()
+}
+
+/// The Go build cache of the recipes, beside their builds.
+pub fn go_cache() -> PathBuf {
+    recipes_build_dir().join("go-cache")
 }

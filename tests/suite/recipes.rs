@@ -23,9 +23,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::harness::net::{hello_pid, http_get};
-use crate::harness::process::{parent_of, sockets_held, sockets_of};
+use crate::harness::process::{alive, children_of, parent_of, sockets_held, sockets_of};
 use crate::harness::tools::{
-    axum_recipe, recipes_build_dir, require, GO, NODE, PYTHON3, SYSTEMD_NOTIFY,
+    axum_recipe, express_recipe, go_cache, go_nethttp_recipe, recipes_build_dir, venv_program, GO,
+    NODE, PHP, PYTHON3, SYSTEMD_NOTIFY,
 };
 use crate::harness::{
     example, free_port, holds_within, systemfd, temp_dir, Running, Signal, TestCommand, DEADLINE,
@@ -50,26 +51,6 @@ fn recipe(path: &str) -> PathBuf {
     root().join("recipes").join(path)
 }
 
-/// A program of the virtual environment that holds uvicorn and gunicorn.
-fn venv_program(name: &str) -> PathBuf {
-    let venv = std::env::var_os("SYSTEMFD_RECIPES_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/recipes-venv"));
-    let program = venv.join("bin").join(name);
-    require(
-        &program,
-        "--version",
-        &format!(
-            "the recipe tests need a virtual environment with uvicorn and gunicorn at {v}: \
-             `python3 -m venv {v} && {v}/bin/pip install uvicorn gunicorn` \
-             (Debian: `apt-get install python3-venv` first; .ci/run pins the versions), \
-             or SYSTEMFD_RECIPES_VENV set to one",
-            v = venv.display()
-        ),
-    );
-    program
-}
-
 /// The Go recipe's binary, built in GOPATH mode against Debian's go-systemd.
 fn go_recipe() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -91,7 +72,7 @@ fn go_recipe() -> PathBuf {
                 .current_dir(root())
                 .env("GO111MODULE", "off")
                 .env("GOPATH", DEBIAN_GOPATH)
-                .env("GOCACHE", recipes_build_dir().join("go-cache"))
+                .env("GOCACHE", go_cache())
                 .deadline(BUILD_DEADLINE)
                 .success();
             out
@@ -147,15 +128,41 @@ fn spawn_on(command: TestCommand, port: u16) -> Running {
     server
 }
 
+/// What a recipe's server answers to `GET /`.
+#[derive(Clone, Copy)]
+enum Greets {
+    /// `GREETING, pid N!`, N being the pid systemfd started.
+    Pid(&'static str),
+    /// `GREETING, pid N!`, N being a child of the pid systemfd started (a
+    /// server below `go run`).
+    ChildPid(&'static str),
+    /// A page containing this text, which does not tell who serves it.
+    Page(&'static str),
+}
+
+impl Greets {
+    /// Whether `body` is the answer of the command systemfd started as
+    /// `pid`.
+    fn from(self, body: &str, pid: u32) -> bool {
+        match self {
+            Greets::Pid(greeting) => body == format!("{greeting}, pid {pid}!\n"),
+            Greets::ChildPid(greeting) => hello_pid(body).is_some_and(|server| {
+                body == format!("{greeting}, pid {server}!\n") && parent_of(server) == pid
+            }),
+            Greets::Page(text) => body.contains(text),
+        }
+    }
+}
+
 /// Supervise mode as the page shows it: the server (`server` adds it, after
 /// `--`) runs under `systemfd -s http::PORT -w WATCHED` and reports
-/// readiness; a change to `changed` in the watched directory starts a second
-/// one, and systemfd stops the first only once the second is ready. Each
-/// answers `GREETING, pid N!`.
+/// readiness (or, on Linux, is seen listening); a change to `changed` in the
+/// watched directory starts a second one, and systemfd stops the first only
+/// once the second is ready.
 fn hands_over_under_watch(
-    greeting: &str,
+    greets: Greets,
     changed: &str,
-    server: impl FnOnce(TestCommand) -> TestCommand,
+    server: impl FnOnce(TestCommand, u16) -> TestCommand,
 ) {
     let watched = temp_dir();
     let port = free_port();
@@ -163,13 +170,11 @@ fn hands_over_under_watch(
         .args(["-s", &format!("http::{port}"), "-w"])
         .arg(watched.path())
         .arg("--");
-    let mut server = server(command).spawn();
+    let mut server = server(command, port).spawn();
     let first = server.started();
     server.wait_for_text(&format!("~> ready: pid {first} "));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("{greeting}, pid {first}!\n")
-    );
+    let body = hello(port, &mut server);
+    assert!(greets.from(&body, first), "{body:?}\n{}", server.report());
 
     std::fs::write(watched.path().join(changed), "changed").unwrap();
     let second = server.started();
@@ -177,13 +182,30 @@ fn hands_over_under_watch(
         "~> handover: pid {second} is ready; stopping pid {first}"
     ));
     server.wait_for_text(&format!("~> stopped pid {first}"));
-    assert_eq!(
-        hello(port, &mut server),
-        format!("{greeting}, pid {second}!\n")
-    );
+    let body = hello(port, &mut server);
+    assert!(greets.from(&body, second), "{body:?}\n{}", server.report());
 
     let (status, server) = stop(server);
     assert!(status.success(), "{status}\n{}", server.report());
+}
+
+/// `systemfd --adopt -s http::PORT -- COMMAND…` (`server` adds the
+/// command, for the port): the server binds its own port, gets systemfd's
+/// socket and answers from the one child systemfd started.
+fn adopted_in_exec_mode(greets: Greets, server: impl FnOnce(TestCommand, u16) -> TestCommand) {
+    let port = free_port();
+    let mut run = spawn_on(server(exec_mode(port, &["--adopt"]), port), port);
+    let body = hello(port, &mut run);
+    let children = children_of(run.pid());
+    assert!(
+        matches!(children[..], [child] if greets.from(&body, child)),
+        "{body:?} from children {children:?}\n{}",
+        run.report()
+    );
+    let (_, run) = stop(run);
+    // systemfd passed SIGTERM on and waited for the server.
+    let left: Vec<u32> = children.into_iter().filter(|&pid| alive(pid)).collect();
+    assert!(left.is_empty(), "left running: {left:?}\n{}", run.report());
 }
 
 // ---------------------------------------------------------------------------
@@ -299,7 +321,7 @@ fn python_standard_library_server_hands_over_under_watch() {
     let python = PYTHON3.require();
     // It takes the socket only because LISTEN_PID is its own pid, and it
     // reports readiness on NOTIFY_SOCKET.
-    hands_over_under_watch("Hello from Python", "app.py", |command| {
+    hands_over_under_watch(Greets::Pid("Hello from Python"), "app.py", |command, _| {
         command.arg(python).arg(recipe("python/stdlib_server.py"))
     });
 }
@@ -597,14 +619,14 @@ fn node_hands_over_under_watch() {
     let node = NODE.require();
     SYSTEMD_NOTIFY.require();
     // `systemd-notify --ready`, a process the server starts, reports.
-    hands_over_under_watch("Hello from Node", "server.js", |command| {
+    hands_over_under_watch(Greets::Pid("Hello from Node"), "server.js", |command, _| {
         command.arg(node).arg(recipe("node/server.js"))
     });
 }
 
 #[test]
 #[cfg_attr(
-    not(has_go),
+    not(has_go_systemd),
     ignore = "needs Go and go-systemd (Debian: golang-go, golang-github-coreos-go-systemd-dev)"
 )]
 fn go_systemd_activation_listeners() {
@@ -618,7 +640,7 @@ fn go_systemd_activation_listeners() {
 
 #[test]
 #[cfg_attr(
-    not(has_go),
+    not(has_go_systemd),
     ignore = "needs Go and go-systemd (Debian: golang-go, golang-github-coreos-go-systemd-dev)"
 )]
 fn go_systemd_server_hands_over_under_watch() {
@@ -630,10 +652,173 @@ fn go_systemd_server_hands_over_under_watch() {
         binary.display()
     );
     // go-systemd's daemon.SdNotify reports readiness.
-    hands_over_under_watch("Hello from Go", "main.go", |command| {
+    hands_over_under_watch(Greets::Pid("Hello from Go"), "main.go", |command, _| {
         command
             .args(["sh", "-c", &script])
             .current_dir(root())
-            .env("GOCACHE", recipes_build_dir().join("go-cache"))
+            .env("GOCACHE", go_cache())
     });
+}
+
+// ---------------------------------------------------------------------------
+// Servers that bind their own port: adopted (Linux), run unchanged.
+
+/// `python3 -m http.server PORT --bind 127.0.0.1 --directory recipes/static`
+fn http_server(command: TestCommand, port: u16) -> TestCommand {
+    command
+        .arg(PYTHON3.require())
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--directory")
+        .arg(recipe("static"))
+}
+
+/// `flask --app recipes/flask/app run --no-reload --port PORT`
+fn flask_run(command: TestCommand, port: u16) -> TestCommand {
+    command
+        .arg(venv_program("flask"))
+        .arg("--app")
+        .arg(recipe("flask/app"))
+        .args(["run", "--no-reload", "--port", &port.to_string()])
+}
+
+/// `python3 recipes/django/manage.py runserver --noreload PORT`
+fn django_runserver(command: TestCommand, port: u16) -> TestCommand {
+    command
+        .arg(venv_program("python3"))
+        .arg(recipe("django/manage.py"))
+        .args(["runserver", "--noreload", &port.to_string()])
+}
+
+/// `php -S localhost:PORT -t recipes/php`
+fn php_server(command: TestCommand, port: u16) -> TestCommand {
+    command
+        .arg(PHP.require())
+        .args(["-S", &format!("localhost:{port}"), "-t"])
+        .arg(recipe("php"))
+}
+
+/// `node recipes/express/app.js`, with `PORT` set
+fn express(command: TestCommand, port: u16) -> TestCommand {
+    command
+        .arg(NODE.require())
+        .arg(express_recipe())
+        .env("PORT", port.to_string())
+}
+
+#[test]
+fn http_server_binds_its_own_port_and_is_adopted() {
+    adopted_in_exec_mode(Greets::Page("Hello from http.server!"), http_server);
+}
+
+#[test]
+fn http_server_hands_over_under_watch() {
+    hands_over_under_watch(
+        Greets::Page("Hello from http.server!"),
+        "index.html",
+        http_server,
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs Flask in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
+fn flask_run_is_adopted() {
+    adopted_in_exec_mode(Greets::Pid("Hello from Flask"), flask_run);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs Flask in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
+fn flask_run_hands_over_under_watch() {
+    hands_over_under_watch(Greets::Pid("Hello from Flask"), "app.py", flask_run);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs Django in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
+fn django_runserver_is_adopted() {
+    adopted_in_exec_mode(Greets::Pid("Hello from Django"), django_runserver);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_recipes_venv),
+    ignore = "needs Django in SYSTEMFD_RECIPES_VENV or target/recipes-venv (see .ci/run)"
+)]
+fn django_runserver_hands_over_under_watch() {
+    hands_over_under_watch(
+        Greets::Pid("Hello from Django"),
+        "manage.py",
+        django_runserver,
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_php), ignore = "needs PHP (Debian: php-cli)")]
+fn php_built_in_server_is_adopted() {
+    adopted_in_exec_mode(Greets::Pid("Hello from PHP"), php_server);
+}
+
+#[test]
+#[cfg_attr(not(has_php), ignore = "needs PHP (Debian: php-cli)")]
+fn php_built_in_server_hands_over_under_watch() {
+    hands_over_under_watch(Greets::Pid("Hello from PHP"), "index.php", php_server);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_express),
+    ignore = "needs Node.js and Express (`npm ci --prefix recipes/express`)"
+)]
+fn express_is_adopted() {
+    adopted_in_exec_mode(Greets::Pid("Hello from Express"), express);
+}
+
+#[test]
+#[cfg_attr(
+    not(has_express),
+    ignore = "needs Node.js and Express (`npm ci --prefix recipes/express`)"
+)]
+fn express_hands_over_under_watch() {
+    hands_over_under_watch(Greets::Pid("Hello from Express"), "app.js", express);
+}
+
+#[test]
+#[cfg_attr(not(has_go), ignore = "needs Go (Debian: golang-go)")]
+fn go_net_http_is_adopted() {
+    let binary = go_nethttp_recipe();
+    adopted_in_exec_mode(Greets::Pid("Hello from Go net/http"), |command, port| {
+        command.arg(&binary).env("PORT", port.to_string())
+    });
+}
+
+#[test]
+#[cfg_attr(not(has_go), ignore = "needs Go (Debian: golang-go)")]
+fn go_run_net_http_hands_over_under_watch() {
+    let go = GO.require();
+    // As the page shows it, through `go run`: the server is go run's child,
+    // and adoption reaches it there.
+    hands_over_under_watch(
+        Greets::ChildPid("Hello from Go net/http"),
+        "main.go",
+        |command, port| {
+            command
+                .args([go, "run"])
+                .arg(recipe("go-nethttp/main.go"))
+                .env("PORT", port.to_string())
+                .env("GOCACHE", go_cache())
+        },
+    );
 }

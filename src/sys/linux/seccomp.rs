@@ -451,22 +451,23 @@ pub struct Process {
 }
 
 impl Process {
-    /// Opens the process `pid`.
+    /// Opens the process that the thread `tid` belongs to (a notification
+    /// names the thread that made the call; for a process's first thread
+    /// that is the process's pid). Memory and descriptors are shared by
+    /// every thread of a process.
     ///
     /// # Errors
     /// `ESRCH` when it is gone.
-    pub fn open(pid: u32) -> io::Result<Process> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new
-        // descriptor, which is then owned here.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Process {
-            pid,
-            // SAFETY: `fd` was just returned and is owned by nobody else.
-            pidfd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
-        })
+    pub fn open(tid: u32) -> io::Result<Process> {
+        let pidfd = match pidfd_open(tid) {
+            // Not a process's first thread (EINVAL before Linux 6.9, ENOENT
+            // since): open its process.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {
+                pidfd_open(thread_group(tid)?)?
+            }
+            other => other?,
+        };
+        Ok(Process { pid: tid, pidfd })
     }
 
     /// Reads `buf.len()` bytes of the process's memory at `address`
@@ -496,10 +497,35 @@ impl Process {
         Ok(unsafe { OwnedFd::from_raw_fd(dup as RawFd) })
     }
 
-    /// The process's pid.
+    /// The thread the process was opened through (its pid, for its first
+    /// thread): what `/proc/PID/…` paths name it by.
     pub fn pid(&self) -> u32 {
         self.pid
     }
+}
+
+/// pidfd_open(2) (Linux 5.3): `EINVAL` or `ENOENT` for a thread that is
+/// not its process's first.
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new
+    // descriptor, which is then owned here.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The process the thread `tid` belongs to: the `Tgid:` line of
+/// `/proc/TID/status`.
+fn thread_group(tid: u32) -> io::Result<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
 }
 
 /// How long the probe waits for its child at each step.

@@ -61,3 +61,21 @@ fn a_child_sends_its_listener_and_its_bind_is_notified() {
     // Its one process has exited: the listener hangs up.
     assert_eq!(listener.wait(Some(PROBE_WAIT)).unwrap(), Waited::Closed);
 }
+
+#[test]
+fn a_thread_that_is_not_the_first_opens_as_its_process() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: gettid reads no memory.
+        tx.send(unsafe { libc::gettid() } as u32).unwrap();
+        let _ = done_rx.recv();
+    });
+    let tid = rx.recv().unwrap();
+    assert_ne!(tid, std::process::id());
+    let process = Process::open(tid).unwrap();
+    // Its descriptors are the process's: stderr is there.
+    process.descriptor(2).unwrap();
+    done_tx.send(()).unwrap();
+    thread.join().unwrap();
+}
