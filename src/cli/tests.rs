@@ -228,7 +228,10 @@ fn adoption_is_the_default_of_supervise_mode_on_linux_with_a_socket() {
         Adopt::Off
     };
     assert_eq!(adopt_of(&["-s", "0", "-w", "."]).unwrap(), expected);
-    assert_eq!(adopt_of(&["-s", "0", "-w", ".", "--no-adopt"]).unwrap(), Adopt::Off);
+    assert_eq!(
+        adopt_of(&["-s", "0", "-w", ".", "--no-adopt"]).unwrap(),
+        Adopt::Off
+    );
     // Nothing to give, nothing to adopt.
     assert_eq!(adopt_of(&["-w", "."]).unwrap(), Adopt::Off);
     // Exec mode asks for it.
