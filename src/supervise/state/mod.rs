@@ -36,9 +36,11 @@
 //! will see the latest files anyway.
 //!
 //! The module is a front: [`types`] holds the vocabulary ([`Event`],
-//! [`Action`], [`Policy`], …), [`supervisor`] the decisions, and [`report`]
-//! the wording of every line they produce, so either can change alone.
+//! [`Action`], [`Policy`], …), `child` a child and its [`child::State`],
+//! [`supervisor`] the decisions, and [`report`] the wording of every line
+//! they produce, so each can change alone.
 
+mod child;
 mod event;
 mod report;
 mod supervisor;

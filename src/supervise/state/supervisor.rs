@@ -2,8 +2,9 @@
 //! current time and returns the [`Action`]s to carry out.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::child::{grace_end, Child, State};
 use super::event::{Action, Event};
 use super::report::Report;
 use super::types::{
@@ -12,61 +13,6 @@ use super::types::{
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
-
-/// Where a child is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// Started; not ready yet.
-    Starting,
-    /// Ready: it serves.
-    Ready,
-    /// Handed over at `since`: it gets the stop signal once it holds no
-    /// connection (asked again at `next`), or once the grace period is over.
-    /// At the last check it held `held` connections.
-    Draining {
-        since: Instant,
-        next: Instant,
-        held: usize,
-    },
-    /// Sent the stop signal at `since`; `killed` once SIGKILL followed.
-    Stopping { since: Instant, killed: bool },
-    /// Exited on its own.
-    Exited(Status),
-}
-
-/// One child, as the supervisor sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Child {
-    pub generation: Generation,
-    /// Known once the start succeeded.
-    pub pid: Option<u32>,
-    pub state: State,
-    pub started: Instant,
-    /// While starting: when it sent `READY=1`.
-    notified: Option<Instant>,
-    /// While starting: where it was seen listening.
-    waiter: Option<Waiter>,
-    /// While starting and looked at: when to look next.
-    next_look: Option<Instant>,
-}
-
-impl Child {
-    fn is_running(&self) -> bool {
-        !matches!(self.state, State::Exited(_))
-    }
-
-    fn pid(&self) -> u32 {
-        self.pid.unwrap_or(0)
-    }
-}
-
-/// after `since`.
-fn grace_end(since: Instant, grace: Duration) -> Instant {
-    since
-        .checked_add(grace)
-        .or_else(|| since.checked_add(Duration::from_secs(24 * 60 * 60)))
-        .unwrap_or(since)
-}
 
 /// The supervisor's whole state.
 #[derive(Debug)]

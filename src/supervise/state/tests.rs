@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use super::supervisor::State;
+use super::child::State;
 use super::types::{CONFIRM, DRAIN_CHECK, LOOK_MAX, LOOK_MIN};
 use super::*;
 use crate::config::Readiness;
