@@ -204,7 +204,7 @@ impl Shared {
         let read = match process.read_memory(call.args[1], &mut bytes[..len]) {
             Ok(read) => read,
             Err(err) => {
-                self.cannot_look(call.pid, &err);
+                self.cannot_look(process.pid(), &err);
                 return Answer::Proceed;
             }
         };
@@ -218,7 +218,7 @@ impl Shared {
             Ok(socket) => Socket::from(socket),
             Err(err) if err.raw_os_error() == Some(libc::EBADF) => return Answer::Proceed,
             Err(err) => {
-                self.cannot_look(call.pid, &err);
+                self.cannot_look(process.pid(), &err);
                 return Answer::Proceed;
             }
         };
@@ -231,7 +231,7 @@ impl Shared {
         let Some((held, why)) = self.find(&requested, &theirs, &process) else {
             return Answer::Proceed;
         };
-        let cloexec = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", call.pid))
+        let cloexec = std::fs::read_to_string(process.proc_path(&format!("fdinfo/{fd}")))
             .ok()
             .and_then(|info| matching::fdinfo_cloexec(&info))
             .unwrap_or(false);
@@ -253,14 +253,15 @@ impl Shared {
                     format!("fail {}", held.fd),
                     &format!(
                         "cannot give pid {} the socket {}: {err}; its bind goes through as asked",
-                        call.pid, held.label
+                        process.pid(),
+                        held.label
                     ),
                     true,
                 );
                 return Answer::Proceed;
             }
         }
-        self.adoption(call.pid, &requested, held, why);
+        self.adoption(process.pid(), &requested, held, why);
         Answer::Success
     }
 
@@ -329,7 +330,7 @@ impl Shared {
                 None
             }
             Requested::Path(path) if domain == Domain::UNIX => {
-                let path = absolute(path, process.pid())?;
+                let path = absolute(path, process)?;
                 let found = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
                 for held in candidates {
                     let HeldAddress::Path { path: have, id } = &held.address else {
@@ -413,11 +414,11 @@ enum Answer {
     Gone,
 }
 
-/// `path` as the process `pid` means it: relative to its working directory.
-fn absolute(path: &Path, pid: u32) -> Option<PathBuf> {
+/// `path` as `process` means it: relative to its working directory.
+fn absolute(path: &Path, process: &Process) -> Option<PathBuf> {
     if path.is_absolute() {
         return Some(path.to_owned());
     }
-    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let cwd = std::fs::read_link(process.proc_path("cwd")).ok()?;
     Some(cwd.join(path))
 }

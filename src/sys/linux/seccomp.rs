@@ -446,6 +446,9 @@ impl Listener {
 /// `ptrace_scope=1`) may read.
 #[derive(Debug)]
 pub struct Process {
+    /// The thread it was opened through: `/proc/TID/…` shows the process.
+    thread: u32,
+    /// The process's pid (its thread group's id).
     pid: u32,
     pidfd: OwnedFd,
 }
@@ -459,15 +462,20 @@ impl Process {
     /// # Errors
     /// `ESRCH` when it is gone.
     pub fn open(tid: u32) -> io::Result<Process> {
-        let pidfd = match pidfd_open(tid) {
+        let (pid, pidfd) = match pidfd_open(tid) {
             // Not a process's first thread (EINVAL before Linux 6.9, ENOENT
             // since): open its process.
             Err(err) if matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {
-                pidfd_open(thread_group(tid)?)?
+                let pid = thread_group(tid)?;
+                (pid, pidfd_open(pid)?)
             }
-            other => other?,
+            other => (tid, other?),
         };
-        Ok(Process { pid: tid, pidfd })
+        Ok(Process {
+            thread: tid,
+            pid,
+            pidfd,
+        })
     }
 
     /// Reads `buf.len()` bytes of the process's memory at `address`
@@ -477,7 +485,7 @@ impl Process {
     /// When the memory cannot be read (the process is gone, or the address
     /// is not mapped).
     pub fn read_memory(&self, address: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let mem = File::open(format!("/proc/{}/mem", self.pid))?;
+        let mem = File::open(format!("/proc/{}/mem", self.thread))?;
         mem.read_at(buf, address)
     }
 
@@ -497,10 +505,15 @@ impl Process {
         Ok(unsafe { OwnedFd::from_raw_fd(dup as RawFd) })
     }
 
-    /// The thread the process was opened through (its pid, for its first
-    /// thread): what `/proc/PID/…` paths name it by.
+    /// The process's pid.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// `/proc/TID/NAME` for the thread it was opened through, which shows
+    /// the process (its `cwd`, its `fdinfo`).
+    pub fn proc_path(&self, name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!("/proc/{}/{name}", self.thread))
     }
 }
 
