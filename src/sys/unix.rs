@@ -9,6 +9,8 @@
 
 #[path = "unix/fds.rs"]
 mod fds;
+#[path = "unix/fork.rs"]
+mod fork;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[path = "unix/spawn.rs"]

@@ -556,29 +556,10 @@ const PROBE_WAIT: Duration = Duration::from_secs(5);
 pub fn probe() -> io::Result<()> {
     let filter = Filter::new()?;
     let (ours, theirs) = channel(3)?;
-    // SAFETY: a zeroed sigset_t filled by sigfillset is valid; only the
-    // calling thread's mask changes, restored below.
-    let old_mask = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
-    // SAFETY: the child makes only async-signal-safe system calls and
-    // allocates nothing (`probe_child`), then _exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: this is the freshly forked child; `filter` and `theirs`
-        // are its own copies.
-        unsafe { probe_child(&filter, theirs.as_raw_fd()) }
-    }
-    let fork_error = io::Error::last_os_error();
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    if pid < 0 {
-        return Err(fork_error);
-    }
+    // SAFETY: `probe_child` makes only async-signal-safe system calls and
+    // allocates nothing; `filter` and `theirs` are the child's own copies.
+    let pid = unsafe { super::super::fork::fork(|| probe_child(&filter, theirs.as_raw_fd())) }?;
+    let pid = pid as libc::pid_t;
     drop(theirs);
     let result = probe_parent(&ours);
     if result.is_err() {

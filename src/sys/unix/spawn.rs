@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
 use super::fds::place;
+use super::fork::fork;
 
 // Children are forked and exec'd here rather than by std's Command, because
 // a child may need its own pid in a variable (`LISTEN_PID`), known only after
@@ -121,33 +122,10 @@ pub fn spawn(spec: &ChildSpec<'_>) -> io::Result<u32> {
     let (report_read, report_write) = report_pipe(min)?;
     let parent = std::process::id() as libc::pid_t;
 
-    // No signal handler may run in the child before its dispositions are
-    // reset, so every signal is blocked across the fork; the child starts
-    // with the blocked mask and clears it itself.
-    // SAFETY: sigfillset and pthread_sigmask write only to the sigset_t
-    // values, which are valid, owned locals.
-    let old_mask = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
-    // SAFETY: fork is safe to call in a multithreaded process as long as the
-    // child makes only async-signal-safe calls until exec, which `in_child`
-    // guarantees: every buffer it uses was built above.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: we are the child of the fork just made; `prepared` and the
-        // report pipe's write end are this process's private copies.
-        unsafe { in_child(&prepared, report_write.as_raw_fd(), parent) }
-    }
-    let fork_error = io::Error::last_os_error();
-    // SAFETY: restores the mask saved above; `old_mask` is a valid sigset_t.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    if pid < 0 {
-        return Err(fork_error);
-    }
+    // SAFETY: `in_child` makes only async-signal-safe calls and allocates
+    // nothing: every buffer it uses was built above; `prepared` and the
+    // report pipe's write end are the child's private copies.
+    let pid = unsafe { fork(|| in_child(&prepared, report_write.as_raw_fd(), parent)) }?;
     drop(report_write);
 
     // End of file without a report: exec closed the pipe (close-on-exec).
@@ -155,10 +133,10 @@ pub fn spawn(spec: &ChildSpec<'_>) -> io::Result<u32> {
     let read = std::fs::File::from(report_read).read_to_end(&mut report);
     if report.len() < REPORT_LEN {
         read?;
-        return Ok(pid as u32);
+        return Ok(pid);
     }
     // The child has exited or is about to: reap it.
-    let _ = wait(pid as u32);
+    let _ = wait(pid);
     let step = Step::from_byte(report[0]).unwrap_or(Step::Exec);
     let errno = i32::from_ne_bytes(report[1..REPORT_LEN].try_into().expect("four bytes"));
     let cause = io::Error::from_raw_os_error(errno);
