@@ -15,6 +15,7 @@ pub mod net;
 pub mod probe;
 pub mod process;
 pub mod project;
+pub mod servers;
 pub mod tools;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod wine;

@@ -18,7 +18,6 @@
 //! `--no-adopt` keeps the old behaviour: the server finds the port in use.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::harness::command::Line;
@@ -26,19 +25,16 @@ use crate::harness::listeners::{listening_on, Listener};
 use crate::harness::load::{BrowserLoad, Request};
 use crate::harness::net::{free_port_on, hello_pid, http_get_at};
 use crate::harness::process::{alive, children_of};
-use crate::harness::tools::{express_recipe, go_nethttp_recipe, venv_program, NODE, PHP, PYTHON3};
+use crate::harness::servers::{
+    django_runserver, express, flask_run, go_net_http, http_server, php_server,
+};
+use crate::harness::tools::PYTHON3;
 use crate::harness::{
     free_port, holds_within, systemfd, temp_dir, wait_until, Running, Signal, TestCommand, DEADLINE,
 };
 
 // ---------------------------------------------------------------------------
 // The servers, as their users run them.
-
-fn recipe(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("recipes")
-        .join(path)
-}
 
 /// What a server answers to `GET /`.
 #[derive(Clone, Copy)]
@@ -59,77 +55,40 @@ struct Server {
 /// `python3 -m http.server PORT --bind 127.0.0.1`, serving recipes/static.
 const HTTP_SERVER: Server = Server {
     greets: Greets::Page("Hello from http.server!"),
-    command: |command, port| {
-        command
-            .arg(PYTHON3.require())
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(recipe("static"))
-    },
+    command: http_server,
 };
 
 /// `flask run --no-reload`: werkzeug binds 127.0.0.1.
 const FLASK: Server = Server {
     greets: Greets::Pid("Hello from Flask"),
-    command: |command, port| {
-        command
-            .arg(venv_program("flask"))
-            .arg("--app")
-            .arg(recipe("flask/app"))
-            .args(["run", "--no-reload", "--port", &port.to_string()])
-    },
+    command: flask_run,
 };
 
 /// `manage.py runserver --noreload`: Django binds 127.0.0.1.
 const DJANGO: Server = Server {
     greets: Greets::Pid("Hello from Django"),
-    command: |command, port| {
-        command
-            .arg(venv_program("python3"))
-            .arg(recipe("django/manage.py"))
-            .args(["runserver", "--noreload", &port.to_string()])
-    },
+    command: django_runserver,
 };
 
 /// `php -S localhost:PORT`: PHP binds the first address `localhost` has
 /// (127.0.0.1 or ::1; loopback either way).
 const PHP_SERVER: Server = Server {
     greets: Greets::Pid("Hello from PHP"),
-    command: |command, port| {
-        command
-            .arg(PHP.require())
-            .args(["-S", &format!("localhost:{port}"), "-t"])
-            .arg(recipe("php"))
-    },
+    command: php_server,
 };
 
 /// Express's `app.listen(PORT)`: Node binds the wildcard `::`
 /// (non-blocking, in libuv's epoll).
 const EXPRESS: Server = Server {
     greets: Greets::Pid("Hello from Express"),
-    command: |command, port| {
-        command
-            .arg(NODE.require())
-            .arg(express_recipe())
-            .env("PORT", port.to_string())
-    },
+    command: express,
 };
 
 /// `http.ListenAndServe(":"+PORT, …)`: Go binds the wildcard `::`
 /// (non-blocking, in Go's netpoller).
 const GO_NET_HTTP: Server = Server {
     greets: Greets::Pid("Hello from Go net/http"),
-    command: |command, port| {
-        command
-            .arg(go_nethttp_recipe())
-            .env("PORT", port.to_string())
-    },
+    command: go_net_http,
 };
 
 // ---------------------------------------------------------------------------

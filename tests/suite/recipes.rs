@@ -24,9 +24,11 @@ use std::time::Duration;
 
 use crate::harness::net::{hello_pid, http_get};
 use crate::harness::process::{alive, children_of, parent_of, sockets_held, sockets_of};
+use crate::harness::servers::{
+    django_runserver, express, flask_run, go_net_http, http_server, php_server, recipe,
+};
 use crate::harness::tools::{
-    axum_recipe, express_recipe, go_cache, go_nethttp_recipe, recipes_build_dir, venv_program, GO,
-    NODE, PHP, PYTHON3, SYSTEMD_NOTIFY,
+    axum_recipe, go_cache, recipes_build_dir, venv_program, GO, NODE, PYTHON3, SYSTEMD_NOTIFY,
 };
 use crate::harness::{
     example, free_port, holds_within, systemfd, temp_dir, Running, Signal, TestCommand, DEADLINE,
@@ -45,10 +47,6 @@ const DEBIAN_GOPATH: &str = "/usr/share/gocode";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn recipe(path: &str) -> PathBuf {
-    root().join("recipes").join(path)
 }
 
 /// The Go recipe's binary, built in GOPATH mode against Debian's go-systemd.
@@ -663,54 +661,6 @@ fn go_systemd_server_hands_over_under_watch() {
 // ---------------------------------------------------------------------------
 // Servers that bind their own port: adopted (Linux), run unchanged.
 
-/// `python3 -m http.server PORT --bind 127.0.0.1 --directory recipes/static`
-fn http_server(command: TestCommand, port: u16) -> TestCommand {
-    command
-        .arg(PYTHON3.require())
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .arg("--directory")
-        .arg(recipe("static"))
-}
-
-/// `flask --app recipes/flask/app run --no-reload --port PORT`
-fn flask_run(command: TestCommand, port: u16) -> TestCommand {
-    command
-        .arg(venv_program("flask"))
-        .arg("--app")
-        .arg(recipe("flask/app"))
-        .args(["run", "--no-reload", "--port", &port.to_string()])
-}
-
-/// `python3 recipes/django/manage.py runserver --noreload PORT`
-fn django_runserver(command: TestCommand, port: u16) -> TestCommand {
-    command
-        .arg(venv_program("python3"))
-        .arg(recipe("django/manage.py"))
-        .args(["runserver", "--noreload", &port.to_string()])
-}
-
-/// `php -S localhost:PORT -t recipes/php`
-fn php_server(command: TestCommand, port: u16) -> TestCommand {
-    command
-        .arg(PHP.require())
-        .args(["-S", &format!("localhost:{port}"), "-t"])
-        .arg(recipe("php"))
-}
-
-/// `node recipes/express/app.js`, with `PORT` set
-fn express(command: TestCommand, port: u16) -> TestCommand {
-    command
-        .arg(NODE.require())
-        .arg(express_recipe())
-        .env("PORT", port.to_string())
-}
-
 #[test]
 fn http_server_binds_its_own_port_and_is_adopted() {
     adopted_in_exec_mode(Greets::Page("Hello from http.server!"), http_server);
@@ -798,10 +748,7 @@ fn express_hands_over_under_watch() {
 #[test]
 #[cfg_attr(not(has_go), ignore = "needs Go (Debian: golang-go)")]
 fn go_net_http_is_adopted() {
-    let binary = go_nethttp_recipe();
-    adopted_in_exec_mode(Greets::Pid("Hello from Go net/http"), |command, port| {
-        command.arg(&binary).env("PORT", port.to_string())
-    });
+    adopted_in_exec_mode(Greets::Pid("Hello from Go net/http"), go_net_http);
 }
 
 #[test]
