@@ -13,6 +13,8 @@ pub struct Listener {
     /// Its local address as `ss` shows it: `127.0.0.1:5000`, `[::1]:5000`,
     /// `*:5000` (a dual-stack wildcard).
     pub local: String,
+    /// Its listen backlog (the Send-Q column of a listening socket).
+    pub backlog: u32,
     /// Each descriptor that refers to it: `(pid, fd)`.
     pub holders: Vec<(u32, u32)>,
 }
@@ -59,6 +61,11 @@ fn parse(line: &str) -> Listener {
             .parse()
             .unwrap_or_else(|_| panic!("no number in {text:?} of the ss line {line:?}"))
     };
+    let backlog = number(
+        line.split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no Send-Q in the ss line {line:?}")),
+    );
     let holders = line
         .split("pid=")
         .skip(1)
@@ -73,6 +80,7 @@ fn parse(line: &str) -> Listener {
     Listener {
         line: line.to_owned(),
         local,
+        backlog,
         holders,
     }
 }
@@ -89,6 +97,7 @@ mod tests {
              users:((\"python3\",pid=42,fd=5),(\"python3\",pid=42,fd=3),(\"systemfd\",pid=7,fd=3))",
         );
         assert_eq!(listener.local, "127.0.0.1:5000");
+        assert_eq!(listener.backlog, 4096);
         assert_eq!(listener.holders, [(42, 5), (42, 3), (7, 3)]);
         assert!(listener.held_by(7));
         assert_eq!(listener.fds_of(42).collect::<Vec<_>>(), [5, 3]);

@@ -123,8 +123,9 @@ fn assert_greets(greets: Greets, body: &str, pid: u32, run: &Running) {
 }
 
 /// The one socket listening on `port`: at `local`, systemfd's (held by
-/// `systemfd`), and held by `server` at a descriptor other than fd 3, where
-/// its own bind put it.
+/// `systemfd`), held by `server` at a descriptor other than fd 3, where its
+/// own bind put it, and with systemfd's backlog (the system maximum), which
+/// the server's own `listen()` (5 for http.server) did not shrink.
 fn assert_adopted(port: u16, local: &str, systemfd: u32, server: u32, run: &Running) -> Listener {
     let mut listeners = listening_on(port);
     let report = |listeners: &[Listener]| {
@@ -139,6 +140,13 @@ fn assert_adopted(port: u16, local: &str, systemfd: u32, server: u32, run: &Runn
     );
     let listener = &listeners[0];
     assert_eq!(listener.local, local, "{}", report(&listeners));
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").expect("somaxconn");
+    assert_eq!(
+        Some(listener.backlog),
+        somaxconn.trim().parse().ok(),
+        "{}",
+        report(&listeners)
+    );
     assert!(listener.held_by(systemfd), "{}", report(&listeners));
     assert!(
         listener.fds_of(server).any(|fd| fd != 3),
@@ -842,4 +850,93 @@ fn without_adoption_the_server_finds_the_port_in_use() {
         .output()
         .assert_code(1)
         .assert_stderr_contains("Address already in use");
+}
+
+// ---------------------------------------------------------------------------
+// Unix sockets: matched by path.
+
+/// Binds the Unix socket path `argv[2]` (relative to its working
+/// directory), after removing it first when `argv[1]` is `unlink`; then
+/// answers one connection with `hello` and waits.
+const UNIX_SERVER: &str = r#"
+import os, socket, sys, time
+mode, path = sys.argv[1:]
+if mode == "unlink":
+    os.unlink(path)
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    sock.bind(path)
+    sock.listen(5)
+except OSError as err:
+    print(f"bind failed: {err}", flush=True)
+    sys.exit(1)
+print("serving", flush=True)
+conn, _ = sock.accept()
+conn.sendall(b"hello")
+conn.close()
+time.sleep(60)
+"#;
+
+fn unix_server(mode: &str) -> (Running, tempfile::TempDir) {
+    let dir = temp_dir();
+    let spec = format!("unix::{}", dir.path().join("app.sock").display());
+    let mut run = systemfd()
+        .args(["--adopt", "-s", &spec, "--"])
+        .args([PYTHON3.require(), "-c", UNIX_SERVER, mode, "app.sock"])
+        .current_dir(dir.path())
+        .spawn();
+    run.wait_for("serving", |line| {
+        line == "serving" || line.starts_with("bind failed")
+    });
+    (run, dir)
+}
+
+/// What connecting to `path` reads.
+fn read_unix(path: &std::path::Path) -> String {
+    use std::io::Read as _;
+    let mut stream = std::os::unix::net::UnixStream::connect(path).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text
+}
+
+/// A server that binds the Unix socket path systemfd holds, by a path
+/// relative to its working directory, gets systemfd's socket: alone its
+/// bind would fail, the file being there.
+#[test]
+fn a_unix_socket_path_is_adopted() {
+    let (mut run, dir) = unix_server("keep");
+    assert!(
+        run.seen.iter().any(|l| l.text() == "serving"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(read_unix(&dir.path().join("app.sock")), "hello");
+    run.wait_for_text("binds app.sock: adopted");
+    run.signal(Signal::TERM);
+    run.wait();
+}
+
+/// A server that removes the socket file before binding its path gets a
+/// socket of its own, and systemfd says why restarts will refuse
+/// connections.
+#[test]
+fn a_server_that_removes_the_socket_file_first_is_told_why() {
+    let (mut run, dir) = unix_server("unlink");
+    assert_eq!(read_unix(&dir.path().join("app.sock")), "hello");
+    assert!(
+        run.seen.iter().any(|l| l
+            .text()
+            .contains("the socket file systemfd made there is gone")),
+        "{}",
+        run.report()
+    );
+    assert!(
+        !run.seen.iter().any(|l| l.text().contains("adopted")),
+        "{}",
+        run.report()
+    );
+    run.signal(Signal::TERM);
+    run.wait();
 }
