@@ -6,12 +6,13 @@
 //! $ cargo bench --bench restart
 //! $ RESTARTS=5 CLIENTS=8 cargo bench --bench restart
 //! $ SYSTEMFD_COMPARE=/path/to/other/systemfd cargo bench --bench restart
+//! $ ROWS=node cargo bench --bench restart    # the rows whose label has "node"
 //! ```
 //!
 //! The load is closed-connection HTTP on 127.0.0.1: `CLIENTS` clients, each
 //! opening a new connection per request and starting one every 5 ms (or at
 //! once, when the last took longer). The server is `examples/hello.rs`
-//! (compiled into this program) with `--start-ms 200`, in four set-ups:
+//! (compiled into this program) with `--start-ms 200`, in these set-ups:
 //!
 //! - **rebind**: no systemfd; the server binds its own port, and a restart
 //!   stops it, then starts the next one.
@@ -32,6 +33,10 @@
 //!   look), once as is: on Linux systemfd sees the new one waiting on the
 //!   socket and hands over then. The driver sees the first set-up's servers
 //!   ready by their own `hello: serving` line.
+//! - **adopted**: `examples/hello.js` under Node (skipped without `node` on
+//!   `PATH`), which binds its own port with `listen(port)` after the same
+//!   1.5 s, in supervise mode with no flag: on Linux systemfd adopts its
+//!   bind (the server gets systemfd's socket) and sees it listen.
 //!
 //! After each restart the driver waits for the new server's `READY=1` (sent
 //! to the driver's own socket, or seen in systemfd's `~> ready:` line), then
@@ -84,8 +89,8 @@ mod bench {
 
     /// How long the server takes to start (its default).
     const START: Duration = Duration::from_millis(200);
-    /// The wrapper's delay before the server that sends no `READY=1`.
-    const DELAY: &str = "1.5";
+    /// The delay before the servers that send no `READY=1` listen.
+    const DELAY: Duration = Duration::from_millis(1500);
     /// Each client starts a request at most this often.
     const INTERVAL: Duration = Duration::from_millis(5);
     /// How long a new server serves before the next restart.
@@ -105,6 +110,9 @@ mod bench {
         SilentStopFirst,
         /// No `READY=1`, a 1.5 s delay; systemfd sees it listen.
         Silent,
+        /// A Node server that binds its own port after 1.5 s; systemfd
+        /// adopts its bind and sees it listen.
+        Adopted,
     }
 
     impl Setup {
@@ -117,13 +125,18 @@ mod bench {
                 Setup::Supervise => "supervise (READY=1 handover)",
                 Setup::SilentStopFirst => "no READY=1, 1.5 s: stop-first",
                 Setup::Silent => "no READY=1, 1.5 s: seen listening",
+                Setup::Adopted => "node listen(port), 1.5 s: adopted",
             }
         }
 
         fn supervised(self) -> bool {
             matches!(
                 self,
-                Setup::StopFirst | Setup::Supervise | Setup::SilentStopFirst | Setup::Silent
+                Setup::StopFirst
+                    | Setup::Supervise
+                    | Setup::SilentStopFirst
+                    | Setup::Silent
+                    | Setup::Adopted
             )
         }
     }
@@ -138,6 +151,7 @@ mod bench {
     pub fn main() {
         let restarts = setting("RESTARTS", 20);
         let clients = setting("CLIENTS", 16);
+        let rows = std::env::var("ROWS").unwrap_or_default();
         println!(
             "restart benchmark: {restarts} restarts of a server that takes {} ms to start;",
             START.as_millis()
@@ -152,6 +166,7 @@ mod bench {
             "set-up", "requests", "failed", "p50 ms", "p99 ms", "max ms", "cpu/rst", "loop/rst"
         );
         let compare = std::env::var_os("SYSTEMFD_COMPARE").map(|_| Setup::ExecCompare);
+        let node = has_node();
         let setups = [Setup::Rebind, Setup::Exec]
             .into_iter()
             .chain(compare)
@@ -160,7 +175,9 @@ mod bench {
                 Setup::Supervise,
                 Setup::SilentStopFirst,
                 Setup::Silent,
-            ]);
+            ])
+            .chain(node.then_some(Setup::Adopted))
+            .filter(|setup| setup.label().contains(&rows));
         for setup in setups {
             let outcome = measure(setup, restarts, clients);
             println!("{}", outcome.row(setup.label(), restarts));
@@ -168,6 +185,19 @@ mod bench {
         println!();
         println!("cpu/rst: systemfd's CPU ms per restart, all threads (10 ms ticks);");
         println!("loop/rst: its main thread's (event loop and looks at starting children).");
+        if !node {
+            println!("(no `node` on PATH: the adopted row is left out)");
+        }
+    }
+
+    /// Whether `node` runs, for the adopted row.
+    fn has_node() -> bool {
+        Command::new("node")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
     }
 
     /// The system under test: what gets signalled, and where readiness shows.
@@ -279,8 +309,20 @@ mod bench {
                     c.args(["--stop-first", "--ready", "notify"]);
                 }
                 // The server never learns where READY=1 would go.
-                let script = format!("sleep {DELAY}; exec env -u NOTIFY_SOCKET \"$0\" server");
+                let script = format!(
+                    "sleep {}; exec env -u NOTIFY_SOCKET \"$0\" server",
+                    DELAY.as_secs_f64()
+                );
                 c.args(["--", "sh", "-c", &script]).arg(&me);
+                c
+            }
+            Setup::Adopted => {
+                let mut c = Command::new(systemfd);
+                c.args(["-s", &http, "-w"]).arg(dir.join("watched"));
+                let server = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hello.js");
+                let delay = DELAY.as_millis().to_string();
+                c.args(["--", "node", server, "--port", &port.to_string()])
+                    .args(["--delay-ms", &delay]);
                 c
             }
         };

@@ -3,9 +3,8 @@
 //! that is read.
 //!
 //! A process's descriptors (`/proc/PID/fd`, `socket:[INODE]` links) give the
-//! sockets it holds; the tables of the network namespace the listeners live
-//! in (`/proc/self/net/tcp`, `tcp6`, `unix`) tell which of those are
-//! connections a passed listener accepted. What is read is only true while
+//! sockets it holds; a duplicate of each (`pidfd_getfd`) tells which are
+//! connections a passed listener accepted: they bear its address. What is read is only true while
 //! the tree cannot accept another connection from the shared queue, so the
 //! caller stops the tree first (SIGSTOP) and waits until [`settle`] says
 //! every thread has stopped. A TCP connection that waits for its client's
@@ -14,13 +13,12 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::time::{Duration, Instant};
 
-use super::linux::{children, Watched};
+use super::linux::{children, endpoint, Watched};
 use super::proc::socket_inode;
-use super::tables::{Endpoint, Run, TcpRow, UnixRow};
+use super::tables::{Endpoint, Run};
 use crate::sys;
 
 /// How long [`settle`] sleeps between two looks.
@@ -80,8 +78,15 @@ fn threads(pid: u32) -> Vec<Run> {
 
 /// How many connections accepted on one of `watched`'s listeners the
 /// processes `pids` hold between them (one held by two processes counts
-/// once). `None` when that cannot be told: a process whose descriptors
-/// systemfd may not read (it changed its user), or a table it cannot read.
+/// once), leaving out TCP connections that wait for their client's next
+/// request. `None` when that cannot be told: a process whose descriptors
+/// systemfd may not read (it changed its user).
+///
+/// Each socket a process holds is looked at through a duplicate
+/// (`pidfd_getfd`): a connection, not a listener, whose own address is a
+/// passed listener's. That costs a few system calls per socket held, where
+/// reading `/proc/net/tcp` would cost a line per socket of the machine
+/// (thousands in `TIME_WAIT` after a load).
 pub fn held(pids: &[u32], watched: &Watched) -> Option<usize> {
     // Each socket, and one process and descriptor that hold it.
     let mut sockets = HashMap::new();
@@ -100,75 +105,57 @@ pub fn held(pids: &[u32], watched: &Watched) -> Option<usize> {
             let inode = socket_inode(link.as_os_str().as_bytes());
             let fd = entry.file_name().to_str().and_then(|n| n.parse().ok());
             // The passed sockets themselves are no connection.
-            if let Some(inode) = inode.filter(|&i| watched.position(i).is_none()) {
-                sockets.insert(inode, (pid, fd.unwrap_or(-1)));
+            if let Some((inode, fd)) = inode.filter(|&i| watched.position(i).is_none()).zip(fd) {
+                sockets.entry(inode).or_insert((pid, fd));
             }
         }
-    }
-    if sockets.is_empty() {
-        return Some(0);
     }
     let mut count = 0;
-    let mut take = |inode: u64, tcp: bool| {
-        if let Some((pid, fd)) = sockets.remove(&inode) {
-            // An idle keep-alive connection (a browser keeps some open) holds
-            // no request: stopping the server costs the client a retry,
-            // which browsers make by themselves.
-            if !(tcp && awaits_client(pid, fd)) {
-                count += 1;
-            }
+    for (pid, fd) in sockets.into_values() {
+        let Ok(process) = sys::linux::Process::open(pid) else {
+            // Gone since: it holds nothing.
+            continue;
+        };
+        let socket = match process.descriptor(fd) {
+            Ok(socket) => socket2::Socket::from(socket),
+            // Closed since.
+            Err(err) if err.raw_os_error() == Some(libc::EBADF) => continue,
+            Err(_) => return None,
+        };
+        let Some(tcp) = accepted(&socket, watched) else {
+            continue;
+        };
+        // An idle keep-alive connection (a browser keeps some open) holds
+        // no request: stopping the server costs the client a retry, which
+        // browsers make by themselves.
+        if !(tcp && awaits_client(&socket)) {
+            count += 1;
         }
-    };
-    let tcp: Vec<_> = watched
-        .endpoints()
-        .iter()
-        .filter_map(|endpoint| match endpoint {
-            Endpoint::Tcp(address) => Some(*address),
-            Endpoint::Unix(_) => None,
-        })
-        .collect();
-    let unix: Vec<&[u8]> = watched
-        .endpoints()
-        .iter()
-        .filter_map(|endpoint| match endpoint {
-            Endpoint::Unix(name) => Some(name.as_slice()),
-            Endpoint::Tcp(_) => None,
-        })
-        .collect();
-    if !tcp.is_empty() {
-        for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-            let text = match fs::read_to_string(table) {
-                Ok(text) => text,
-                // No IPv6 in this kernel.
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(_) => return None,
-            };
-            text.lines()
-                .filter_map(TcpRow::parse)
-                .filter(|row| tcp.iter().any(|listener| row.accepted_on(listener)))
-                .for_each(|row| take(row.inode, true));
-        }
-    }
-    if !unix.is_empty() {
-        let bytes = fs::read("/proc/self/net/unix").ok()?;
-        bytes
-            .split(|&b| b == b'\n')
-            .filter_map(UnixRow::parse)
-            .filter(|row| unix.iter().any(|name| row.accepted_on(name)))
-            .for_each(|row| take(row.inode, false));
     }
     Some(count)
 }
 
-/// Whether the TCP connection at descriptor `fd` of `pid` waits for its
-/// client's next request (see `TcpTraffic::awaits_client`); false when that
-/// cannot be read.
-fn awaits_client(pid: u32, fd: i32) -> bool {
+/// Whether `socket` is a connection accepted on one of `watched`'s
+/// listeners: `Some(true)` for TCP, `Some(false)` for a Unix socket, `None`
+/// for anything else (a listener, an outgoing connection, a pipe's end…).
+fn accepted(socket: &socket2::Socket, watched: &Watched) -> Option<bool> {
     use std::os::fd::AsFd as _;
-    sys::linux::Process::open(pid)
-        .and_then(|process| process.descriptor(fd))
-        .and_then(|socket| sys::linux::tcp_traffic(socket.as_fd()))
-        .is_ok_and(|traffic| traffic.awaits_client())
+    if socket.is_listener().unwrap_or(true) || socket.peer_addr().is_err() {
+        return None;
+    }
+    let own = endpoint(socket.as_fd()).ok()??;
+    watched
+        .endpoints()
+        .iter()
+        .any(|listener| listener.bears(&own))
+        .then_some(matches!(own, Endpoint::Tcp(_)))
+}
+
+/// Whether the TCP connection `socket` waits for its client's next request
+/// (see `TcpTraffic::awaits_client`); false when that cannot be read.
+fn awaits_client(socket: &socket2::Socket) -> bool {
+    use std::os::fd::AsFd as _;
+    sys::linux::tcp_traffic(socket.as_fd()).is_ok_and(|traffic| traffic.awaits_client())
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl Watched {
 
 /// The listener `fd` is, as the connections it accepts show it; `None`
 /// for a socket that accepts none (UDP, Unix datagram, unnamed).
-fn endpoint(fd: BorrowedFd<'_>) -> io::Result<Option<Endpoint>> {
+pub(super) fn endpoint(fd: BorrowedFd<'_>) -> io::Result<Option<Endpoint>> {
     let socket = socket2::SockRef::from(&fd);
     let kind = socket.r#type()?;
     let address = socket.local_addr()?;

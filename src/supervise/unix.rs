@@ -47,6 +47,11 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 #[cfg(target_os = "linux")]
 const FREEZE_LIMIT: Duration = Duration::from_millis(20);
 
+/// How long an old child left frozen by a busy check runs before the next
+/// check freezes it again.
+#[cfg(target_os = "linux")]
+const RUN_SLICE: Duration = Duration::from_millis(5);
+
 /// What the host's threads forward to the loop.
 #[derive(Debug)]
 pub enum News {
@@ -76,6 +81,9 @@ pub struct UnixHost {
     /// Answers each child's binds (Linux, unless `--no-adopt`).
     #[cfg(target_os = "linux")]
     adopter: Option<Adopter>,
+    /// The draining children whose trees systemfd left stopped.
+    #[cfg(target_os = "linux")]
+    frozen: std::collections::HashSet<u32>,
 }
 
 impl UnixHost {
@@ -126,6 +134,8 @@ impl UnixHost {
             tx,
             #[cfg(target_os = "linux")]
             adopter,
+            #[cfg(target_os = "linux")]
+            frozen: std::collections::HashSet::new(),
         })
     }
 
@@ -148,6 +158,14 @@ impl UnixHost {
     fn share_terminal(&mut self, news: &[ChildNews]) -> Vec<Event> {
         let mut events = Vec::new();
         for &item in news {
+            #[cfg(target_os = "linux")]
+            match item {
+                ChildNews::Stopped { pid, .. } if self.frozen.contains(&pid) => continue,
+                ChildNews::Exited { pid, .. } => {
+                    self.frozen.remove(&pid);
+                }
+                ChildNews::Stopped { .. } => {}
+            }
             match item {
                 ChildNews::Stopped { pid, signal } if is_terminal_stop(signal) => {
                     if self.terminal.lend(pid) {
@@ -297,21 +315,25 @@ impl Host for UnixHost {
 
     // A stopped child cannot act on the stop signal: SIGCONT.
     fn stop(&mut self, pid: u32) {
+        #[cfg(target_os = "linux")]
+        self.frozen.remove(&pid);
         self.send(pid, &[self.policy.stop_signal, Signal::CONT]);
     }
 
     /// Freezes the child's tree (SIGSTOP to its group and strays), so that
     /// no process of it can accept a connection from the shared queue
-    /// while `/proc` is read, then counts the connections it holds. None:
-    /// the stop signal goes out while it is frozen, then SIGCONT (left at
-    /// its default action, a fatal signal ends even a stopped process at
-    /// once, so it never runs again to accept one; a server that catches it
-    /// stops as it sees fit); some: SIGCONT alone, and the supervisor asks
-    /// again.
+    /// while its connections are counted. None: the stop signal goes out
+    /// while it is frozen, then SIGCONT (left at its default action, a
+    /// fatal signal ends even a stopped process at once, so it never runs
+    /// again to accept one; a server that catches it stops as it sees fit).
+    /// Some: the tree stays frozen until the next check, which first lets it
+    /// run for [`RUN_SLICE`] to go on with the requests it holds. So while
+    /// it drains, the old child runs a third of the time, and the new one,
+    /// always running, takes most new connections: even a busy old child
+    /// comes to an idle moment.
     ///
-    /// The freeze never outlives this call, and a continued process's stop
-    /// is no longer reported by `waitpid`, so `reap` never sees it: no
-    /// "stopped" warning, no lending of the terminal.
+    /// Its stops are systemfd's own: `reap` does not report them as a
+    /// stopped child (no warning, no lending of the terminal).
     #[cfg(target_os = "linux")]
     fn stop_when_idle(&mut self, pid: u32) -> Drain {
         if !self.watched.accepts() {
@@ -320,14 +342,19 @@ impl Host for UnixHost {
             return Drain::Stopped;
         }
         let tree = self.children.tree(pid);
-        // Stopped by something else (a debugger, SIGTTIN): it serves
-        // nothing, and continuing it is not systemfd's to do.
-        if listening::any_stopped(tree.members()) {
+        let ours = self.frozen.remove(&pid);
+        if ours {
+            let _ = tree.signal(&[Signal::CONT]);
+            std::thread::sleep(RUN_SLICE);
+        } else if listening::any_stopped(tree.members()) {
+            // Stopped by something else (a debugger, SIGTTIN): it serves
+            // nothing, and continuing it is not systemfd's to do.
             return Drain::Unknown;
         }
         if let Err(err) = tree.signal(&[Signal::STOP]) {
             self.printer
                 .warn(&format!("cannot signal pid {pid}: {err}"));
+            let _ = tree.signal(&[Signal::CONT]);
             return Drain::Unknown;
         }
         let members = listening::with_descendants(tree.members());
@@ -335,9 +362,13 @@ impl Host for UnixHost {
         let held = listening::held(&members, &self.watched);
         let (signals, drain): (&[Signal], _) = match held {
             Some(0) if settled => (&[self.policy.stop_signal, Signal::CONT], Drain::Stopped),
-            Some(held) => (&[Signal::CONT], Drain::Busy(held)),
+            Some(0) => (&[], Drain::Busy(0)),
+            Some(held) => (&[], Drain::Busy(held)),
             None => (&[Signal::CONT], Drain::Unknown),
         };
+        if matches!(drain, Drain::Busy(_)) {
+            self.frozen.insert(pid);
+        }
         if let Err(err) = tree.signal(signals) {
             self.printer
                 .warn(&format!("cannot signal pid {pid}: {err}"));
@@ -352,6 +383,8 @@ impl Host for UnixHost {
     }
 
     fn kill(&mut self, pid: u32) {
+        #[cfg(target_os = "linux")]
+        self.frozen.remove(&pid);
         self.send(pid, &[Signal::KILL]);
     }
 
