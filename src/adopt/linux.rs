@@ -52,6 +52,8 @@ enum HeldAddress {
         path: PathBuf,
         id: Option<(u64, u64)>,
     },
+    /// A name in Linux's abstract namespace.
+    Abstract(Vec<u8>),
 }
 
 /// The passed sockets and what has been said about them, shared by the
@@ -98,11 +100,14 @@ impl Adopter {
                 .ino();
             let address = match &open.local {
                 LocalAddr::Ip(addr) => HeldAddress::Ip(*addr),
-                LocalAddr::Unix(path) => {
-                    let path = cwd.join(path);
-                    let id = sys::file_id(&path).ok();
-                    HeldAddress::Path { path, id }
-                }
+                LocalAddr::Unix(path) => match socket.local_addr()?.as_abstract_namespace() {
+                    Some(name) => HeldAddress::Abstract(name.to_vec()),
+                    None => {
+                        let path = cwd.join(path);
+                        let id = sys::file_id(&path).ok();
+                        HeldAddress::Path { path, id }
+                    }
+                },
             };
             held.push(Held {
                 kind: socket.r#type()?,
@@ -309,18 +314,39 @@ impl Shared {
                     let HeldAddress::Ip(have) = held.address else {
                         continue;
                     };
-                    if let Some(why) = matching::match_ip(*asked, have) {
-                        return Some((held, why));
-                    }
-                    if asked.port() == have.port() {
-                        near = Some(held);
+                    match matching::match_ip(*asked, have) {
+                        // An IPv4 socket cannot take an IPv6 one: the
+                        // program's address buffers are too small for the
+                        // addresses it would accept.
+                        Some(_) if domain == Domain::IPV4 && have.is_ipv6() => {
+                            self.say_once(
+                                format!("family {asked} {}", held.fd),
+                                &format!(
+                                    "pid {} binds {asked} with an IPv4 socket, which cannot take the IPv6 socket {}: it is not adopted; pass -s with an IPv4 address",
+                                    process.pid(),
+                                    held.label
+                                ),
+                                true,
+                            );
+                            return None;
+                        }
+                        Some(why) => return Some((held, why)),
+                        None if asked.port() == have.port() => near = Some((held, have)),
+                        None => {}
                     }
                 }
-                if let Some(held) = near {
+                if let Some((held, have)) = near {
+                    // A wildcard socket takes the whole port; a socket on
+                    // one address leaves the others free.
+                    let outcome = if have.ip().is_unspecified() {
+                        "it is not adopted and will find the port in use"
+                    } else {
+                        "it gets a socket of its own there, which systemfd does not hold"
+                    };
                     self.say_once(
                         format!("near {asked} {}", held.fd),
                         &format!(
-                            "pid {} binds {asked}, on the port of the socket {} but not its address: it is not adopted and will find the port in use; pass -s with the address it binds",
+                            "pid {} binds {asked}, on the port of the socket {} but not its address: {outcome}; pass -s with the address it binds to have it adopted",
                             process.pid(),
                             held.label
                         ),
@@ -329,6 +355,10 @@ impl Shared {
                 }
                 None
             }
+            Requested::Abstract(name) if domain == Domain::UNIX => candidates
+                .into_iter()
+                .find(|held| matches!(&held.address, HeldAddress::Abstract(have) if have == name))
+                .map(|held| (held, Match::Same)),
             Requested::Path(path) if domain == Domain::UNIX => {
                 let path = absolute(path, process)?;
                 let found = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
@@ -343,7 +373,7 @@ impl Shared {
                         self.say_once(
                             format!("unlinked {}", held.fd),
                             &format!(
-                                "pid {} binds {}, but the socket file systemfd made there is gone (the program removed it first?): it gets a socket of its own, and restarts will refuse connections",
+                                "pid {} binds {}, but the socket file systemfd made there is gone (the program removed it first?): it gets a socket of its own, which systemfd does not hold",
                                 process.pid(),
                                 path.display()
                             ),
@@ -362,6 +392,7 @@ impl Shared {
         let asked = match requested {
             Requested::Ip(addr) => addr.to_string(),
             Requested::Path(path) => path.display().to_string(),
+            Requested::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
             Requested::Other => String::from("?"),
         };
         let first = self.said.lock().is_ok_and(|said| said.is_empty());

@@ -25,7 +25,10 @@ pub enum Requested {
     Ip(SocketAddr),
     /// A Unix socket path, as given (maybe relative).
     Path(PathBuf),
-    /// Anything else: an abstract or unnamed Unix socket, another family.
+    /// A Unix socket name in Linux's abstract namespace (without its
+    /// leading NUL byte).
+    Abstract(Vec<u8>),
+    /// Anything else: an unnamed Unix socket, another family.
     Other,
 }
 
@@ -53,9 +56,12 @@ pub fn parse_sockaddr(bytes: &[u8]) -> Requested {
         }
         AF_UNIX => {
             let path = &bytes[2..];
-            // An empty path is an unnamed socket, a leading NUL an abstract one.
-            if path.first().is_none_or(|&b| b == 0) {
-                return Requested::Other;
+            // An empty path is an unnamed socket, a leading NUL an abstract
+            // one, whose name is every byte after it.
+            match path.first() {
+                None => return Requested::Other,
+                Some(0) => return Requested::Abstract(path[1..].to_vec()),
+                Some(_) => {}
             }
             let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
             Requested::Path(path_from_bytes(&path[..end]))
@@ -82,8 +88,9 @@ pub enum Match {
     Same,
     /// The program asked for every address (`0.0.0.0` or `::`) on the port.
     Wildcard,
-    /// Both are loopback, maybe across families (`localhost` often binds
-    /// `[::1]`, systemfd's `http::3000` is `127.0.0.1`).
+    /// The program asked for `127.0.0.1` or `[::1]`, and the socket is on
+    /// loopback, maybe in the other family (`localhost` often binds `[::1]`,
+    /// systemfd's `http::3000` is `127.0.0.1`).
     Loopback,
 }
 
@@ -100,7 +107,9 @@ impl Match {
 
 /// Whether a bind to `requested` should get the held socket bound to
 /// `held`: the same port (never 0, which asks for any port), and the same
-/// host, or a wildcard host, or loopback on both sides.
+/// host, or a wildcard host, or `127.0.0.1` or `[::1]` for a socket on
+/// loopback. (Another address of `127.0.0.0/8` is a host of its own:
+/// clients that connect to it would not reach a socket on `127.0.0.1`.)
 pub fn match_ip(requested: SocketAddr, held: SocketAddr) -> Option<Match> {
     if requested.port() == 0 || requested.port() != held.port() {
         return None;
@@ -110,7 +119,9 @@ pub fn match_ip(requested: SocketAddr, held: SocketAddr) -> Option<Match> {
         Some(Match::Same)
     } else if asked.is_unspecified() {
         Some(Match::Wildcard)
-    } else if asked.is_loopback() && have.is_loopback() {
+    } else if (asked == IpAddr::V4(Ipv4Addr::LOCALHOST) || asked == IpAddr::V6(Ipv6Addr::LOCALHOST))
+        && have.is_loopback()
+    {
         Some(Match::Loopback)
     } else {
         None

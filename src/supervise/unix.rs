@@ -47,11 +47,6 @@ const DRAIN_POLL: Duration = Duration::from_millis(20);
 #[cfg(target_os = "linux")]
 const FREEZE_LIMIT: Duration = Duration::from_millis(20);
 
-/// How long an old child left frozen by a busy check runs before the next
-/// check freezes it again.
-#[cfg(target_os = "linux")]
-const RUN_SLICE: Duration = Duration::from_millis(5);
-
 /// What the host's threads forward to the loop.
 #[derive(Debug)]
 pub enum News {
@@ -81,9 +76,10 @@ pub struct UnixHost {
     /// Answers each child's binds (Linux, unless `--no-adopt`).
     #[cfg(target_os = "linux")]
     adopter: Option<Adopter>,
-    /// The draining children whose trees systemfd left stopped.
+    /// The draining children whose trees systemfd left stopped, with the
+    /// connections they held.
     #[cfg(target_os = "linux")]
-    frozen: std::collections::HashSet<u32>,
+    frozen: std::collections::HashMap<u32, usize>,
 }
 
 impl UnixHost {
@@ -135,7 +131,7 @@ impl UnixHost {
             #[cfg(target_os = "linux")]
             adopter,
             #[cfg(target_os = "linux")]
-            frozen: std::collections::HashSet::new(),
+            frozen: std::collections::HashMap::new(),
         })
     }
 
@@ -160,7 +156,7 @@ impl UnixHost {
         for &item in news {
             #[cfg(target_os = "linux")]
             match item {
-                ChildNews::Stopped { pid, .. } if self.frozen.contains(&pid) => continue,
+                ChildNews::Stopped { pid, .. } if self.frozen.contains_key(&pid) => continue,
                 ChildNews::Exited { pid, .. } => {
                     self.frozen.remove(&pid);
                 }
@@ -326,11 +322,11 @@ impl Host for UnixHost {
     /// while it is frozen, then SIGCONT (left at its default action, a
     /// fatal signal ends even a stopped process at once, so it never runs
     /// again to accept one; a server that catches it stops as it sees fit).
-    /// Some: the tree stays frozen until the next check, which first lets it
-    /// run for [`RUN_SLICE`] to go on with the requests it holds. So while
-    /// it drains, the old child runs a third of the time, and the new one,
-    /// always running, takes most new connections: even a busy old child
-    /// comes to an idle moment.
+    /// Some: the tree stays frozen until the next check, which continues it
+    /// and looks again at the one after. So while it drains, the old child
+    /// runs half of the time to finish the requests it holds, and the new
+    /// one, always running, takes most new connections: even a busy old
+    /// child comes to an idle moment.
     ///
     /// Its stops are systemfd's own: `reap` does not report them as a
     /// stopped child (no warning, no lending of the terminal).
@@ -342,11 +338,15 @@ impl Host for UnixHost {
             return Drain::Stopped;
         }
         let tree = self.children.tree(pid);
-        let ours = self.frozen.remove(&pid);
-        if ours {
-            let _ = tree.signal(&[Signal::CONT]);
-            std::thread::sleep(RUN_SLICE);
-        } else if listening::any_stopped(tree.members()) {
+        if let Some(held) = self.frozen.remove(&pid) {
+            // Left frozen by the last check: its turn to run.
+            if let Err(err) = tree.signal(&[Signal::CONT]) {
+                self.printer
+                    .warn(&format!("cannot signal pid {pid}: {err}"));
+            }
+            return Drain::Busy(held);
+        }
+        if listening::any_stopped(tree.members()) {
             // Stopped by something else (a debugger, SIGTTIN): it serves
             // nothing, and continuing it is not systemfd's to do.
             return Drain::Unknown;
@@ -362,12 +362,11 @@ impl Host for UnixHost {
         let held = listening::held(&members, &self.watched);
         let (signals, drain): (&[Signal], _) = match held {
             Some(0) if settled => (&[self.policy.stop_signal, Signal::CONT], Drain::Stopped),
-            Some(0) => (&[], Drain::Busy(0)),
             Some(held) => (&[], Drain::Busy(held)),
             None => (&[Signal::CONT], Drain::Unknown),
         };
-        if matches!(drain, Drain::Busy(_)) {
-            self.frozen.insert(pid);
+        if let Drain::Busy(held) = drain {
+            self.frozen.insert(pid, held);
         }
         if let Err(err) = tree.signal(signals) {
             self.printer

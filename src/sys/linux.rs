@@ -119,6 +119,10 @@ impl SignalSet {
     }
 }
 
+/// How long, in ms, a connection whose last answer and last request fell in
+/// the same tick must stay quiet to count as waiting for its client.
+pub const SAME_TICK_IDLE: u32 = 1000;
+
 /// What `TCP_INFO` tells of a connection's traffic (`struct tcp_info`,
 /// `<linux/tcp.h>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,11 +185,17 @@ pub fn tcp_traffic(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<TcpTraffic
 impl TcpTraffic {
     /// Whether the connection waits for the client's next request, as an
     /// idle keep-alive connection does: an answer was sent and acknowledged
-    /// in full, and nothing was received since (the times are in the
-    /// kernel's ticks, so "since" includes the same tick). A connection that
-    /// has answered nothing yet, or has data in flight, is busy.
+    /// in full, and nothing was received since. The times are in the
+    /// kernel's ticks (1–10 ms), so an answer and a request in the same tick
+    /// cannot be put in order: that counts as busy (a request sent at once
+    /// after the last answer) until [`SAME_TICK_IDLE`] has passed quietly.
+    /// A connection that has answered nothing yet, or has data in flight,
+    /// is busy.
     pub fn awaits_client(&self) -> bool {
-        self.bytes_acked > 0 && self.unacked == 0 && self.last_data_recv >= self.last_data_sent
+        let answered_last = self.last_data_recv > self.last_data_sent
+            || (self.last_data_recv == self.last_data_sent
+                && self.last_data_sent >= SAME_TICK_IDLE);
+        self.bytes_acked > 0 && self.unacked == 0 && answered_last
     }
 }
 

@@ -66,3 +66,31 @@ fn a_connection_awaits_its_client_once_it_has_answered_and_not_before() {
     let again = tcp_traffic(server.as_fd()).unwrap();
     assert!(!again.awaits_client(), "{again:?}");
 }
+
+#[test]
+fn an_answer_and_a_request_in_the_same_tick_count_as_busy_until_quiet() {
+    let traffic = |sent, recv| TcpTraffic {
+        unacked: 0,
+        last_data_sent: sent,
+        last_data_recv: recv,
+        bytes_acked: 100,
+    };
+    // Answered after the last request.
+    assert!(traffic(3, 40).awaits_client());
+    // A request after the last answer.
+    assert!(!traffic(40, 3).awaits_client());
+    // The same tick: a request sent at once after the answer, maybe.
+    assert!(!traffic(5, 5).awaits_client());
+    assert!(traffic(SAME_TICK_IDLE, SAME_TICK_IDLE).awaits_client());
+    // Nothing answered yet, or data in flight.
+    assert!(!TcpTraffic {
+        bytes_acked: 0,
+        ..traffic(3, 40)
+    }
+    .awaits_client());
+    assert!(!TcpTraffic {
+        unacked: 1,
+        ..traffic(3, 40)
+    }
+    .awaits_client());
+}
