@@ -98,7 +98,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "no_adopt")]
     adopt: bool,
 
-    /// Do not adopt binds (see --adopt): a COMMAND that binds a passed socket's port finds it in use
+    /// Do not adopt binds (see --adopt): a COMMAND that binds a passed socket's address itself finds it in use
     #[arg(long)]
     no_adopt: bool,
 

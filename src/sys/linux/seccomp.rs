@@ -582,9 +582,16 @@ pub fn probe() -> io::Result<()> {
         None => Some(io::Error::other("the probe's child was killed")),
     };
     match (result, child_error) {
+        // The kernel allows one listener in a process's filters.
+        (Err(Probe::NoListener), Some(err)) if err.raw_os_error() == Some(libc::EBUSY) => {
+            Err(io::Error::new(
+                err.kind(),
+                "systemfd already runs under a seccomp filter that notifies another program (systemfd under systemfd, or a sandbox), and the kernel allows one",
+            ))
+        }
         (Err(Probe::NoListener), Some(err)) => Err(io::Error::new(
             err.kind(),
-            format!("cannot install a seccomp filter with a listener (Linux 5.0 has it): {err}"),
+            format!("cannot install a seccomp filter with a listener (Linux 5.0 has them; adoption needs 5.9): {err}"),
         )),
         (Err(Probe::NoListener), None) => Err(io::Error::other(
             "cannot install a seccomp filter with a listener",
