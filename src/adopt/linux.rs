@@ -361,7 +361,7 @@ impl Shared {
                     let outcome = if have.ip().is_unspecified() {
                         "it is not adopted and will find the port in use"
                     } else {
-                        "it gets a socket of its own there, which systemfd does not hold"
+                        "its bind goes through, to a socket of its own that systemfd does not hold"
                     };
                     self.say_once(
                         format!("near {asked} {}", held.fd),

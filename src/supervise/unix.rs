@@ -175,7 +175,7 @@ impl UnixHost {
                 }
                 // Ctrl-Z reached the command in the foreground: suspend it all.
                 ChildNews::Stopped { pid, .. } if self.terminal.lent_to() == Some(pid) => {
-                    self.suspend();
+                    events.push(self.suspend());
                 }
                 ChildNews::Stopped { pid, signal } => {
                     self.printer.warn(&children::stopped_message(pid, signal));
@@ -196,8 +196,10 @@ impl UnixHost {
     }
 
     /// Ctrl-Z: every command's group and systemfd stop until `fg`
-    /// continues systemfd, which continues them.
-    fn suspend(&mut self) {
+    /// continues systemfd, which continues them. Returns the event that
+    /// says how long that took.
+    fn suspend(&mut self) -> Event {
+        let stopped = Instant::now();
         let lent = self.terminal.lent_to();
         self.terminal.take_back();
         self.children.signal_all(Signal::TSTP);
@@ -207,6 +209,9 @@ impl UnixHost {
             self.terminal.lend(group);
         }
         self.children.signal_all(Signal::CONT);
+        Event::Resumed {
+            after: stopped.elapsed(),
+        }
     }
 
     /// At exit, the orphans systemfd inherited from its commands (Linux)
@@ -429,10 +434,7 @@ impl Host for UnixHost {
                 let news = self.children.reap(&self.printer);
                 self.share_terminal(&news)
             }
-            Some(News::Signal(SIGTSTP)) => {
-                self.suspend();
-                Vec::new()
-            }
+            Some(News::Signal(SIGTSTP)) => vec![self.suspend()],
             Some(News::Signal(SIGHUP)) if self.terminal.hung_up() => vec![Event::Shutdown {
                 signal: Signal(SIGHUP),
             }],

@@ -64,6 +64,10 @@ pub enum Event {
     },
     /// Time passed: a stop may have run out of grace, a look may be due.
     Tick,
+    /// systemfd and its commands were suspended (Ctrl-Z) for `after` and
+    /// are continued (`fg`): no grace period counts that time (Unix).
+    #[cfg_attr(windows, allow(dead_code))]
+    Resumed { after: std::time::Duration },
     /// systemfd received SIGINT, SIGTERM, SIGQUIT or its terminal hung up.
     Shutdown { signal: Signal },
     /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).

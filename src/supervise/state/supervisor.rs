@@ -174,6 +174,7 @@ impl Supervisor {
             }
             Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
             Event::Tick => self.tick(now, &mut out),
+            Event::Resumed { after } => self.resumed(after),
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
             Event::Forward { signal } => {
                 let serving = self.active.as_ref().filter(|child| child.is_running());
@@ -565,6 +566,21 @@ impl Supervisor {
             .as_ref()
             .filter(|child| child.is_running())
             .and_then(|child| child.pid)
+    }
+
+    /// After a suspension of `after`: the retiring children's grace
+    /// periods start that much later, since they could not run meanwhile.
+    fn resumed(&mut self, after: std::time::Duration) {
+        for child in &mut self.retiring {
+            match &mut child.state {
+                State::Draining { since, next, .. } => {
+                    *since += after;
+                    *next += after;
+                }
+                State::Stopping { since, .. } => *since += after,
+                _ => {}
+            }
+        }
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -947,3 +947,20 @@ fn a_restart_while_the_old_child_drains_starts_beside_the_new_one() {
     assert_eq!(deeds(&h.ready(3)), [idle(2)]);
     assert_eq!(h.supervisor.retiring().len(), 2);
 }
+
+#[test]
+fn time_suspended_with_ctrl_z_does_not_count_against_the_grace_period() {
+    let mut h = Harness::handed_over();
+    h.drained(1, Drain::Busy(1));
+    // Suspended for 8 s, most of it past the grace period.
+    h.later(Duration::from_secs(8));
+    h.send(Event::Resumed {
+        after: Duration::from_secs(8),
+    });
+    // Still draining: only the time it could run counts.
+    let actions = h.next_tick();
+    assert_eq!(actions, [idle(1)]);
+    h.later(GRACE);
+    let actions = h.send(Event::Tick);
+    assert_eq!(deeds(&actions), [Action::Stop { pid: 101 }]);
+}
