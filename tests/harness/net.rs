@@ -75,6 +75,21 @@ pub fn http_get(port: u16) -> io::Result<(String, String)> {
     http_get_at(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// The body of the `200` answer to `GET /` on `addr`; otherwise stops
+/// `run` (the server, or systemfd running it) and panics with its output.
+pub fn body_of_ok(addr: SocketAddr, run: &mut super::Running) -> String {
+    let problem = match http_get_at(addr) {
+        Ok((status, body)) if status.starts_with("HTTP/1.") && status.contains(" 200 ") => {
+            return body
+        }
+        Ok((status, body)) => format!("GET / on {addr} answered {status:?} with {body:?}"),
+        Err(err) => format!("GET / on {addr}: {err}"),
+    };
+    run.signal(super::Signal::TERM);
+    run.wait();
+    panic!("{problem}\n{}", run.report());
+}
+
 /// `GET /` on `addr`, with `Host` naming it: the status line and the body.
 pub fn http_get_at(addr: SocketAddr) -> io::Result<(String, String)> {
     let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");

@@ -23,7 +23,7 @@ use std::time::Instant;
 use crate::harness::command::Line;
 use crate::harness::listeners::{listening_on, Listener};
 use crate::harness::load::{BrowserLoad, Request};
-use crate::harness::net::{free_port_on, hello_pid, http_get_at};
+use crate::harness::net::{body_of_ok, free_port_on, hello_pid};
 use crate::harness::process::{alive, children_of};
 use crate::harness::servers::{
     django_runserver, express, flask_run, go_net_http, http_server, php_server,
@@ -98,19 +98,9 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// The body of the `200` answer to `GET /` on `addr`; otherwise stops the
-/// run and panics with its output.
+/// The body of the `200` answer to `GET /` on `addr`.
 fn get(addr: SocketAddr, run: &mut Running) -> String {
-    let problem = match http_get_at(addr) {
-        Ok((status, body)) if status.starts_with("HTTP/1.") && status.contains(" 200 ") => {
-            return body
-        }
-        Ok((status, body)) => format!("GET / on {addr} answered {status:?} with {body:?}"),
-        Err(err) => format!("GET / on {addr}: {err}"),
-    };
-    run.signal(Signal::TERM);
-    run.wait();
-    panic!("{problem}\n{}", run.report());
+    body_of_ok(addr, run)
 }
 
 /// Asserts that `body` is what `greets` describes, from process `pid`.

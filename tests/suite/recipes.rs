@@ -16,13 +16,13 @@
 //! tool build.rs did not find is ignored, saying what to install.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::harness::net::{hello_pid, http_get};
+use crate::harness::net::{body_of_ok, hello_pid};
 use crate::harness::process::{alive, children_of, parent_of, sockets_held, sockets_of};
 use crate::harness::servers::{
     django_runserver, express, flask_run, go_net_http, http_server, php_server, recipe,
@@ -81,19 +81,9 @@ fn go_recipe() -> PathBuf {
 // ---------------------------------------------------------------------------
 // Talking to the servers.
 
-/// The body of the `200` answer to `GET /`; otherwise stops the server and
-/// panics with its output.
+/// The body of the `200` answer to `GET /` on 127.0.0.1:`port`.
 fn hello(port: u16, server: &mut Running) -> String {
-    let problem = match http_get(port) {
-        Ok((status, body)) if status.starts_with("HTTP/1.") && status.contains(" 200 ") => {
-            return body
-        }
-        Ok((status, body)) => format!("GET / answered {status:?} with {body:?}"),
-        Err(err) => format!("GET / on port {port}: {err}"),
-    };
-    server.signal(Signal::TERM);
-    server.wait();
-    panic!("{problem}\n{}", server.report());
+    body_of_ok(SocketAddr::from(([127, 0, 0, 1], port)), server)
 }
 
 /// The pid in a `Hello from …, pid N!` answer.
