@@ -174,10 +174,21 @@ impl Shared {
                 Ok(Waited::TimedOut) => continue,
                 Ok(Waited::Closed) | Err(_) => return,
             }
-            // ENOENT: the process gave the call up (a signal) before it was
-            // received; it makes it again.
-            let Ok(notification) = listener.receive() else {
-                continue;
+            let notification = match listener.receive() {
+                Ok(notification) => notification,
+                // ENOENT: the process gave the call up (a signal) before it
+                // was received; it makes it again.
+                Err(err) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::EINTR)) => {
+                    continue
+                }
+                // A broken listener: the tree's binds fail from now on
+                // (ENOSYS), and systemfd says so.
+                Err(err) => {
+                    self.printer.warn(&format!(
+                        "cannot receive the command's binds any more: {err}"
+                    ));
+                    return;
+                }
             };
             let answered = match notification.call {
                 Some(Call::Bind) => self.bind(listener, &notification),
@@ -208,10 +219,13 @@ impl Shared {
         let mut bytes = [0u8; MAX_ADDRESS_LEN];
         let read = match process.read_memory(call.args[1], &mut bytes[..len]) {
             Ok(read) => read,
-            Err(err) => {
+            // Not allowed to read it: say why binds go through.
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
                 self.cannot_look(process.pid(), &err);
                 return Answer::Proceed;
             }
+            // A bad address (the kernel answers EFAULT), or gone.
+            Err(_) => return Answer::Proceed,
         };
         // The pid was read before the memory: only a call still waiting
         // proves both were that process's.
