@@ -68,9 +68,11 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     let metadata = std::fs::metadata(path)?;
     Ok((metadata.dev(), metadata.ino()))
 }
-pub use spawn::{spawn, ChildSpec};
 #[cfg(target_os = "linux")]
-pub use spawn::{wait, Interception};
+pub use fork::wait;
+#[cfg(target_os = "linux")]
+pub use spawn::Interception;
+pub use spawn::{spawn, ChildSpec};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
 /// that is already gone is not an error. The group's id stays reserved

@@ -90,7 +90,8 @@ impl Filter {
         };
         let program = vec![
             statement(BPF_LD_W_ABS, DATA_ARCH),
-            jump(AUDIT_ARCH, 0, 4),
+            // Another ABI: on to "allow", three instructions on.
+            jump(AUDIT_ARCH, 0, 3),
             statement(BPF_LD_W_ABS, DATA_NR),
             jump(libc::SYS_bind as u32, 2, 0),
             jump(libc::SYS_listen as u32, 1, 0),
@@ -559,24 +560,15 @@ pub fn probe() -> io::Result<()> {
     // SAFETY: `probe_child` makes only async-signal-safe system calls and
     // allocates nothing; `filter` and `theirs` are the child's own copies.
     let pid = unsafe { super::super::fork::fork(|| probe_child(&filter, theirs.as_raw_fd())) }?;
-    let pid = pid as libc::pid_t;
     drop(theirs);
     let result = probe_parent(&ours);
     if result.is_err() {
         // SAFETY: kill sends a signal to our own child, not reaped yet.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     }
-    let mut status = 0;
-    // SAFETY: `status` is a valid, writable int for waitpid's report; the
-    // child is ours and not reaped yet.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    let status = super::super::fork::wait(pid)?;
     // The child exits with errno when a step of its own failed.
-    let child_error = match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+    let child_error = match status.code() {
         Some(0) => None,
         Some(errno) => Some(io::Error::from_raw_os_error(errno)),
         None => Some(io::Error::other("the probe's child was killed")),
@@ -661,12 +653,22 @@ fn probe_parent(ours: &OwnedFd) -> Result<(), Probe> {
 /// # Safety
 /// Only in a freshly forked child.
 unsafe fn probe_child(filter: &Filter, channel: RawFd) -> ! {
-    // SAFETY: every call is an async-signal-safe system call on local
-    // values; `install` is allocation-free.
+    // SAFETY: `install` and `bind_loopback` make only async-signal-safe
+    // system calls and allocate nothing; _exit ends the child.
     unsafe {
         if !install(filter, channel) {
             libc::_exit(*libc::__errno_location());
         }
+        libc::_exit(bind_loopback())
+    }
+}
+
+/// Binds a new TCP socket to 127.0.0.1, any port: 0, or errno.
+/// Allocation-free.
+fn bind_loopback() -> i32 {
+    // SAFETY: socket and bind read only the local, initialised
+    // sockaddr_in, whose size is passed; errno is this thread's.
+    unsafe {
         let socket = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
         let mut address: libc::sockaddr_in = std::mem::zeroed();
         address.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -676,11 +678,11 @@ unsafe fn probe_child(filter: &Filter, channel: RawFd) -> ! {
             (&address as *const libc::sockaddr_in).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         );
-        libc::_exit(if rv == 0 {
+        if rv == 0 {
             0
         } else {
             *libc::__errno_location()
-        })
+        }
     }
 }
 

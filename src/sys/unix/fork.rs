@@ -1,5 +1,5 @@
 //! fork(2) with every signal blocked across it, for the children that
-//! systemfd starts itself.
+//! systemfd starts itself, and the wait that reaps one.
 
 use std::io;
 
@@ -42,4 +42,21 @@ pub unsafe fn fork(child: impl FnOnce()) -> io::Result<u32> {
         return Err(fork_error);
     }
     Ok(pid as u32)
+}
+
+/// Waits for the child `pid` to exit and reaps it.
+pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt as _;
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid, writable int for waitpid's report.
+        let rv = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        if rv >= 0 {
+            return Ok(std::process::ExitStatus::from_raw(status));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
 use super::fds::place;
-use super::fork::fork;
+use super::fork::{fork, wait};
 
 // Children are forked and exec'd here rather than by std's Command, because
 // a child may need its own pid in a variable (`LISTEN_PID`), known only after
@@ -441,23 +441,6 @@ fn fail(report: RawFd, step: Step) -> ! {
     unsafe {
         libc::write(report, message.as_ptr().cast(), REPORT_LEN);
         libc::_exit(127)
-    }
-}
-
-/// Waits for the child `pid` to exit and reaps it.
-pub fn wait(pid: u32) -> io::Result<std::process::ExitStatus> {
-    use std::os::unix::process::ExitStatusExt as _;
-    loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid, writable int for waitpid's report.
-        let rv = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
-        if rv >= 0 {
-            return Ok(std::process::ExitStatus::from_raw(status));
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
     }
 }
 
