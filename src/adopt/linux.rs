@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd as _, OwnedFd, RawFd};
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Socket, Type};
@@ -62,8 +62,9 @@ struct Shared {
     held: Vec<Held>,
     filter: Filter,
     printer: Printer,
-    /// Name `--no-adopt` in the first line (adoption is on by default).
-    hint: bool,
+    /// Name `--no-adopt` in the first adoption's line (adoption is on by
+    /// default); cleared once it is said.
+    hint: AtomicBool,
     said: Mutex<HashSet<String>>,
 }
 
@@ -95,9 +96,7 @@ impl Adopter {
         let mut held = Vec::new();
         for (open, fd) in sockets.sockets.iter().zip(first_fd..) {
             let socket = open.socket.try_clone()?;
-            let inode = std::fs::File::from(socket.as_fd().try_clone_to_owned()?)
-                .metadata()?
-                .ino();
+            let inode = sys::inode(socket.as_fd())?;
             let address = match &open.local {
                 LocalAddr::Ip(addr) => HeldAddress::Ip(*addr),
                 LocalAddr::Unix(path) => match socket.local_addr()?.as_abstract_namespace() {
@@ -122,7 +121,7 @@ impl Adopter {
             held,
             filter: Filter::new()?,
             printer,
-            hint,
+            hint: AtomicBool::new(hint),
             said: Mutex::new(HashSet::new()),
         })))
     }
@@ -324,10 +323,7 @@ impl Shared {
 
     /// The held socket `socket` is (the same open file), if any.
     fn adopted(&self, socket: &Socket) -> Option<&Held> {
-        let inode = std::fs::File::from(socket.as_fd().try_clone_to_owned().ok()?)
-            .metadata()
-            .ok()?
-            .ino();
+        let inode = sys::inode(socket.as_fd()).ok()?;
         self.held.iter().find(|held| held.inode == inode)
     }
 
@@ -395,7 +391,7 @@ impl Shared {
                 .map(|held| (held, Match::Same)),
             Requested::Path(path) if domain == Domain::UNIX => {
                 let path = absolute(path, process)?;
-                let found = std::fs::metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+                let found = sys::file_id(&path).ok();
                 for held in candidates {
                     let HeldAddress::Path { path: have, id } = &held.address else {
                         continue;
@@ -429,7 +425,6 @@ impl Shared {
             Requested::Abstract(name) => format!("@{}", String::from_utf8_lossy(name)),
             Requested::Other => String::from("?"),
         };
-        let first = self.said.lock().is_ok_and(|said| said.is_empty());
         let mut line = format!("pid {pid} binds {asked}");
         if why != Match::Same {
             let _ = write!(line, " ({})", why.describe());
@@ -439,10 +434,11 @@ impl Shared {
             ": adopted, it gets the socket {} (fd {})",
             held.label, held.fd
         );
-        if first && self.hint {
+        let key = format!("adopt {asked} {}", held.fd);
+        if self.is_new(&key) && self.hint.swap(false, Ordering::Relaxed) {
             line.push_str("; --no-adopt turns adoption off");
         }
-        self.say_once(format!("adopt {asked} {}", held.fd), &line, false);
+        self.say_once(key, &line, false);
     }
 
     fn cannot_look(&self, pid: u32, err: &io::Error) {
@@ -453,6 +449,11 @@ impl Shared {
             ),
             true,
         );
+    }
+
+    /// Whether `key` has not been said yet.
+    fn is_new(&self, key: &str) -> bool {
+        self.said.lock().is_ok_and(|said| !said.contains(key))
     }
 
     /// Prints `line` the first time `key` is seen, up to [`MAX_SAID`] keys.

@@ -11,7 +11,7 @@
 //! next request (an idle keep-alive connection: `TCP_INFO` shows the answer
 //! went out after the request came) is not counted.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::ffi::OsStrExt as _;
 use std::time::{Duration, Instant};
@@ -88,13 +88,18 @@ fn threads(pid: u32) -> Vec<Run> {
 /// reading `/proc/net/tcp` would cost a line per socket of the machine
 /// (thousands in `TIME_WAIT` after a load).
 pub fn held(pids: &[u32], watched: &Watched) -> Option<usize> {
-    // Each socket, and one process and descriptor that hold it.
-    let mut sockets = HashMap::new();
+    // The sockets counted already (one may be held by several processes).
+    let mut seen = HashSet::new();
+    let mut count = 0;
     for &pid in pids {
         let entries = match fs::read_dir(format!("/proc/{pid}/fd")) {
             Ok(entries) => entries,
             Err(_) if threads(pid).iter().all(|run| *run == Run::Gone) => continue,
             Err(_) => return None,
+        };
+        let Ok(process) = sys::linux::Process::open(pid) else {
+            // Gone since: it holds nothing.
+            continue;
         };
         for entry in entries.flatten() {
             // A descriptor closed meanwhile (the process is exiting) holds
@@ -102,34 +107,31 @@ pub fn held(pids: &[u32], watched: &Watched) -> Option<usize> {
             let Ok(link) = fs::read_link(entry.path()) else {
                 continue;
             };
-            let inode = socket_inode(link.as_os_str().as_bytes());
-            let fd = entry.file_name().to_str().and_then(|n| n.parse().ok());
+            let Some(inode) = socket_inode(link.as_os_str().as_bytes()) else {
+                continue;
+            };
+            let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
             // The passed sockets themselves are no connection.
-            if let Some((inode, fd)) = inode.filter(|&i| watched.position(i).is_none()).zip(fd) {
-                sockets.entry(inode).or_insert((pid, fd));
+            if watched.position(inode).is_some() || !seen.insert(inode) {
+                continue;
             }
-        }
-    }
-    let mut count = 0;
-    for (pid, fd) in sockets.into_values() {
-        let Ok(process) = sys::linux::Process::open(pid) else {
-            // Gone since: it holds nothing.
-            continue;
-        };
-        let socket = match process.descriptor(fd) {
-            Ok(socket) => socket2::Socket::from(socket),
-            // Closed since.
-            Err(err) if err.raw_os_error() == Some(libc::EBADF) => continue,
-            Err(_) => return None,
-        };
-        let Some(tcp) = accepted(&socket, watched) else {
-            continue;
-        };
-        // An idle keep-alive connection (a browser keeps some open) holds
-        // no request: stopping the server costs the client a retry, which
-        // browsers make by themselves.
-        if !(tcp && awaits_client(&socket)) {
-            count += 1;
+            let socket = match process.descriptor(fd) {
+                Ok(socket) => socket2::Socket::from(socket),
+                // Closed since.
+                Err(err) if err.raw_os_error() == Some(libc::EBADF) => continue,
+                Err(_) => return None,
+            };
+            let Some(tcp) = accepted(&socket, watched) else {
+                continue;
+            };
+            // An idle keep-alive connection (a browser keeps some open)
+            // holds no request: stopping the server costs the client a
+            // retry, which browsers make by themselves.
+            if !(tcp && awaits_client(&socket)) {
+                count += 1;
+            }
         }
     }
     Some(count)

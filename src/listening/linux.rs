@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::fs::FileExt as _;
 
 use crate::sys;
 
@@ -45,9 +45,7 @@ impl Watched {
     pub fn new<'a>(sockets: impl IntoIterator<Item = BorrowedFd<'a>>) -> io::Result<Watched> {
         let mut watched = Watched::default();
         for fd in sockets {
-            watched
-                .inodes
-                .push(File::from(fd.try_clone_to_owned()?).metadata()?.ino());
+            watched.inodes.push(sys::inode(fd)?);
             watched.endpoints.extend(endpoint(fd)?);
         }
         Ok(watched)

@@ -72,6 +72,25 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
 pub use fork::wait;
 #[cfg(target_os = "linux")]
 pub use spawn::Interception;
+/// The inode of the open file `fd` (fstat): what tells a socket from
+/// another in every process that holds it, whatever its descriptor.
+///
+/// # Errors
+/// When fstat fails.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn inode(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: a zeroed stat is valid for fstat to fill; `fd` is open.
+    let stat = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut stat) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        stat
+    };
+    Ok(stat.st_ino as u64)
+}
+
 pub use spawn::{spawn, ChildSpec};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group

@@ -258,42 +258,46 @@ impl Supervisor {
 
     /// Sends the stop signal and keeps the child among the retiring until it
     /// exits. The caller's report says why.
-    fn retire(&mut self, mut child: Child, now: Instant, out: &mut Vec<Action>) {
-        if !child.is_running() {
-            return;
-        }
-        let Some(pid) = child.pid else {
-            // Its start did not go through: there is nothing to stop.
-            return;
-        };
-        child.state = State::Stopping {
+    fn retire(&mut self, child: Child, now: Instant, out: &mut Vec<Action>) {
+        let stopping = State::Stopping {
             since: now,
             killed: false,
         };
-        out.push(Action::Stop { pid });
-        self.retiring.push(child);
+        self.set_aside(child, stopping, |pid, _| Action::Stop { pid }, out);
     }
 
     /// Retires `child` after a handover: the host sends the stop signal once
     /// no process of its tree holds a connection (asked at once, then every
     /// [`DRAIN_CHECK`]); [`Supervisor::tick`] stops it anyway after the grace
     /// period.
-    fn drain(&mut self, mut child: Child, now: Instant, out: &mut Vec<Action>) {
+    fn drain(&mut self, child: Child, now: Instant, out: &mut Vec<Action>) {
+        let draining = State::Draining {
+            since: now,
+            next: now + DRAIN_CHECK,
+            held: 0,
+        };
+        let ask = |pid, generation| Action::StopWhenIdle { generation, pid };
+        self.set_aside(child, draining, ask, out);
+    }
+
+    /// Puts a running `child` among the retiring in `state`, with the
+    /// action `ask` makes of its pid and generation. A child that has
+    /// exited, or whose start did not go through, has nothing to stop.
+    fn set_aside(
+        &mut self,
+        mut child: Child,
+        state: State,
+        ask: impl FnOnce(u32, Generation) -> Action,
+        out: &mut Vec<Action>,
+    ) {
         if !child.is_running() {
             return;
         }
         let Some(pid) = child.pid else {
             return;
         };
-        child.state = State::Draining {
-            since: now,
-            next: now + DRAIN_CHECK,
-            held: 0,
-        };
-        out.push(Action::StopWhenIdle {
-            generation: child.generation,
-            pid,
-        });
+        child.state = state;
+        out.push(ask(pid, child.generation));
         self.retiring.push(child);
     }
 

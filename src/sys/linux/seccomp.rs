@@ -181,25 +181,42 @@ pub unsafe fn install(filter: &Filter, channel: RawFd) -> bool {
 #[repr(C, align(8))]
 struct ControlBuffer([u8; 64]);
 
+/// A message of one byte in `byte` with `control` as its control buffer,
+/// `control_len` bytes of it used. Allocation-free.
+fn message(
+    byte: &mut [u8; 1],
+    iov: &mut libc::iovec,
+    control: &mut ControlBuffer,
+    control_len: usize,
+) -> libc::msghdr {
+    iov.iov_base = byte.as_mut_ptr().cast();
+    iov.iov_len = 1;
+    // SAFETY: a zeroed msghdr is a valid value (no name, no buffers).
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.0.as_mut_ptr().cast();
+    message.msg_controllen = control_len.min(control.0.len()) as _;
+    message
+}
+
 /// Sends `fd` over the socket `channel` with one byte of data.
 /// Allocation-free.
 fn send_fd(channel: RawFd, fd: RawFd) -> bool {
     let mut byte = [1u8];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
     };
     let mut control = ControlBuffer([0; 64]);
-    // SAFETY: a zeroed msghdr is valid; it is then pointed at the local
-    // iovec and control buffer, which outlive the call. CMSG_SPACE(4) (24
-    // on 64-bit) fits the 64-byte buffer, so CMSG_FIRSTHDR is non-null and
-    // its data has room for one int.
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(4) } as usize;
+    let message = message(&mut byte, &mut iov, &mut control, space);
+    // SAFETY: the message points at the local byte, iovec and control
+    // buffer, which outlive the call. CMSG_SPACE(4) (24 on 64-bit) fits the
+    // 64-byte buffer, so CMSG_FIRSTHDR is non-null and its data has room for
+    // one int.
     unsafe {
-        let mut message: libc::msghdr = std::mem::zeroed();
-        message.msg_iov = &mut iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control.0.as_mut_ptr().cast();
-        message.msg_controllen = libc::CMSG_SPACE(4) as _;
         let header = libc::CMSG_FIRSTHDR(&message);
         (*header).cmsg_level = libc::SOL_SOCKET;
         (*header).cmsg_type = libc::SCM_RIGHTS;
@@ -218,20 +235,16 @@ fn send_fd(channel: RawFd, fd: RawFd) -> bool {
 pub fn receive_listener(ours: &OwnedFd) -> io::Result<Listener> {
     let mut byte = [0u8];
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
     };
     let mut control = ControlBuffer([0; 64]);
-    // SAFETY: as in `send_fd`: the msghdr points at local buffers that
-    // outlive the call; the control buffer is 64 bytes as msg_controllen
-    // says. CMSG_FIRSTHDR/CMSG_DATA read within it, and only a header the
-    // kernel filled (checked for level, type and length) is read.
+    let mut message = message(&mut byte, &mut iov, &mut control, 64);
+    // SAFETY: the message points at local buffers that outlive the call;
+    // the control buffer is 64 bytes as msg_controllen says. CMSG_FIRSTHDR
+    // and CMSG_DATA read within it, and only a header the kernel filled
+    // (checked for level, type and length) is read.
     unsafe {
-        let mut message: libc::msghdr = std::mem::zeroed();
-        message.msg_iov = &mut iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control.0.as_mut_ptr().cast();
-        message.msg_controllen = control.0.len() as _;
         let read = libc::recvmsg(ours.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC);
         if read < 0 {
             return Err(io::Error::last_os_error());
