@@ -247,7 +247,7 @@ impl Cli {
             }
             if self.sockets.is_empty() {
                 return Err(Failure::usage(anyhow::anyhow!(
-                    "--adopt needs a socket (-s) for COMMAND's bind to get"
+                    "--adopt needs a socket (-s): adoption gives a passed socket to COMMAND's bind"
                 )));
             }
             return Ok(Adopt::Required);
