@@ -20,13 +20,14 @@ fn main() {
     println!(
         "cargo::rustc-check-cfg=cfg(has_wine, has_systemd, has_ss, has_man, has_node, \
          has_express, has_go, has_go_systemd, has_php, has_recipes_venv, \
-         has_user_namespaces, has_ipv6_loopback)"
+         has_browser, has_user_namespaces, has_ipv6_loopback)"
     );
     for var in [
         "PATH",
         "SYSTEMFD_TESTS_REQUIRE_ALL",
         "SYSTEMFD_WINE",
         "SYSTEMFD_RECIPES_VENV",
+        "SYSTEMFD_BROWSER_PYTHON",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -55,6 +56,11 @@ fn main() {
     let venv = std::env::var_os("SYSTEMFD_RECIPES_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("target/recipes-venv"));
+    // Debian's python3-selenium is for Debian's own Python, which need not
+    // be the first `python3` on PATH (pyenv's, a virtual environment's).
+    let browser_python = std::env::var_os("SYSTEMFD_BROWSER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
     let installed = [
         (
             "has_wine",
@@ -87,6 +93,12 @@ fn main() {
                 .iter()
                 .all(|program| venv.join("bin").join(program).is_file()),
         ),
+        (
+            "has_browser",
+            on_path("chromium")
+                && on_path("chromedriver")
+                && runs(&browser_python, &["-c", "import selenium"]),
+        ),
     ];
     for (cfg, found) in installed {
         if found || require_all {
@@ -96,13 +108,7 @@ fn main() {
     let allowed = [
         (
             "has_user_namespaces",
-            Command::new("unshare")
-                .args(["-Ur", "true"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success()),
+            runs(Path::new("unshare"), &["-Ur", "true"]),
         ),
         (
             "has_ipv6_loopback",
@@ -114,6 +120,17 @@ fn main() {
             println!("cargo::rustc-cfg={cfg}");
         }
     }
+}
+
+/// Whether `program ARGS…` runs and succeeds.
+fn runs(program: &Path, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether rustup (or whoever installed the toolchain) put the standard

@@ -148,6 +148,46 @@ impl Invocation {
     }
 }
 
+/// The variables that keep colours on in the build's output, which goes
+/// through a pipe: cargo's, and the common conventions of other tools
+/// (`CLICOLOR_FORCE`: bixense.com/clicolors; `FORCE_COLOR`: Node's and
+/// Python's tools).
+const COLOUR_VARIABLES: [(&str, &str); 3] = [
+    ("CARGO_TERM_COLOR", "always"),
+    ("CLICOLOR_FORCE", "1"),
+    ("FORCE_COLOR", "1"),
+];
+
+/// The build step (`--build`): `line` through the shell (`sh -c`; Windows:
+/// `cmd /C`, whose host passes `line` as it is), with the `inherited`
+/// environment less every socket-passing variable (the build gets no
+/// socket, nor an outer `NOTIFY_SOCKET`). With `colour` (systemfd's stderr is a terminal), the variables
+/// that keep colours on in a pipe are set, unless the user set them.
+pub fn build_step(
+    line: &OsStr,
+    inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    colour: bool,
+) -> Invocation {
+    let shell: [OsString; 2] = if cfg!(windows) {
+        ["cmd".into(), "/C".into()]
+    } else {
+        ["/bin/sh".into(), "-c".into()]
+    };
+    let command: Vec<OsString> = shell.into_iter().chain([line.to_owned()]).collect();
+    let mut invocation = Invocation::new(&command, inherited);
+    // Nor does it report readiness to an outer service manager.
+    #[cfg(unix)]
+    invocation.env.retain(|(key, _)| key != NOTIFY_SOCKET);
+    if colour {
+        for (name, value) in COLOUR_VARIABLES {
+            if !invocation.env.iter().any(|(key, _)| is_named(key, name)) {
+                invocation.set(name, value);
+            }
+        }
+    }
+    invocation
+}
+
 /// Whether the variable `key` is `name`: exactly on Unix, regardless of case
 /// on Windows, where the environment's names are.
 fn is_named(key: &OsStr, name: &str) -> bool {

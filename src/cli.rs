@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{self, Adopt, Config, Launch, Mode, Output};
@@ -33,6 +34,10 @@ Examples:
   Supervise: rebuild and restart the server whenever a file under src/ changes
   (SIGHUP restarts it too; the old server serves until the new one is ready):
     $ systemfd -s http::5000 -w src -- cargo run
+
+  Supervise a server that is built first: a failed build starts nothing, and
+  while no server runs, the browser gets an error page with the build's output:
+    $ systemfd -s http::5000 -w src --build 'cargo build' -- target/debug/app
 
   Supervise, ignoring generated files and stopping the old server first:
     $ systemfd -s http::5000 -w . --ignore '*.gen.rs' --stop-first -- ./run.sh
@@ -102,6 +107,18 @@ pub struct Cli {
     #[arg(long)]
     no_adopt: bool,
 
+    /// Run COMMAND_LINE through the shell before COMMAND: once, or in supervise mode before each start
+    ///
+    /// It runs through `sh -c` (Windows: `cmd /C`) in the current directory, with stdin closed
+    /// and without the sockets; its output goes to stderr as it comes, in colour when stderr is
+    /// a terminal (CARGO_TERM_COLOR, CLICOLOR_FORCE and FORCE_COLOR are set for it unless set
+    /// already). When it fails, nothing starts: in exec mode systemfd exits with its status; in
+    /// supervise mode the running COMMAND keeps serving, or the error page shows the build's last
+    /// lines. Changes while it runs make one more build run after it. With --signal the signal is
+    /// sent only after a build that succeeded.
+    #[arg(long, value_name = "COMMAND_LINE", value_parser = clap::builder::OsStringValueParser::new().try_map(values::build_line))]
+    build: Option<OsString>,
+
     /// Print nothing but errors
     #[arg(short, long)]
     quiet: bool,
@@ -165,6 +182,16 @@ pub struct Cli {
     #[arg(long, value_name = "HOW", value_enum, help_heading = "Supervise mode")]
     ready: Option<ReadyChoice>,
 
+    /// Do not answer with an error page while COMMAND is not running
+    ///
+    /// By default, once COMMAND has ended (it exited, crashed, could not start, or its build
+    /// failed) and until something starts again, systemfd accepts on the http:: sockets itself
+    /// and answers each request with 503 Service Unavailable and a page that tells why (to
+    /// clients on this machine) and reloads itself once a new COMMAND starts. With this flag,
+    /// connections wait in the socket's backlog instead until COMMAND runs again.
+    #[arg(long, help_heading = "Supervise mode")]
+    no_error_page: bool,
+
     /// Print a man page or a shell completion script on stdout, and exit
     #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
     generate: Option<Generate>,
@@ -226,6 +253,7 @@ impl Cli {
                 command: self.command,
                 set_pid: !self.no_pid,
                 adopt,
+                build: self.build,
             },
             output: Output {
                 quiet: self.quiet,
@@ -291,6 +319,7 @@ impl Cli {
             signal_on_change: self.signal,
             clear: self.clear,
             ready: config::Readiness::resolve(self.asked_readiness()?, !self.sockets.is_empty()),
+            error_page: !self.no_error_page,
         }))
     }
 
@@ -344,6 +373,7 @@ impl Cli {
             ("--signal", self.signal.is_some()),
             ("--clear", self.clear),
             ("--ready", self.ready.is_some()),
+            ("--no-error-page", self.no_error_page),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))

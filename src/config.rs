@@ -40,6 +40,9 @@ pub struct Launch {
     /// Whether COMMAND's binds to a passed socket's address get that
     /// socket (Linux).
     pub adopt: Adopt,
+    /// `--build`: a shell command line run before COMMAND (in supervise
+    /// mode, before each start); never empty.
+    pub build: Option<OsString>,
 }
 
 /// Adoption of COMMAND's binds (`--adopt`, `--no-adopt`; Linux only).
@@ -115,6 +118,10 @@ pub struct Supervise {
     /// What makes a new child ready to take over, decided for this
     /// platform and these sockets by [`Readiness::resolve`].
     pub ready: Readiness,
+    /// Whether systemfd answers on the `http::` sockets with an error page
+    /// while COMMAND is not running because it ended or its build failed
+    /// (`--no-error-page` turns it off).
+    pub error_page: bool,
 }
 
 /// What makes a new child ready to take over from the one serving

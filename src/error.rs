@@ -68,6 +68,18 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// The build step (`--build`) of exec mode failed: systemfd exits with
+    /// its status, `code` (128+N when signal N killed it), and says `how`
+    /// it ended.
+    pub fn build(code: u8, how: &str) -> Failure {
+        Failure {
+            code,
+            error: anyhow::anyhow!("the build failed: it {how}; COMMAND was not run"),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     /// The message with its cause chain, as printed after `systemfd: error: `.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,11 +6,55 @@
 //! in a job object, serves it duplicates over the socket server (see
 //! `crate::socket_server` and `docs/protocol.md`) and exits with its status.
 
-use crate::activation::Invocation;
+use crate::activation::{self, Invocation};
 use crate::config::Adopt;
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
+
+/// `--build` in exec mode: runs `line` once through the shell (see
+/// [`activation::build_step`]), with stdin closed and its output on
+/// systemfd's stderr, and returns once it succeeded.
+///
+/// # Errors
+/// A [`Failure`] with the build's status when it fails (128+N when signal
+/// N killed it), or an exec failure (126, 127) when the shell cannot run.
+pub fn build(line: &std::ffi::OsStr, printer: &Printer) -> Result<(), Failure> {
+    use std::process::Stdio;
+
+    use anyhow::Context as _;
+
+    let invocation = activation::build_step(line, std::env::vars_os(), false);
+    printer.status(&format!("build: {}", line.to_string_lossy()));
+    let mut command = invocation.to_command();
+    #[cfg(unix)]
+    let stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned();
+    #[cfg(windows)]
+    let stderr = std::os::windows::io::AsHandle::as_handle(&std::io::stderr()).try_clone_to_owned();
+    let stderr = stderr
+        .context("cannot give the build systemfd's stderr")
+        .map_err(Failure::setup)?;
+    command.stdin(Stdio::null()).stdout(Stdio::from(stderr));
+    let status = command
+        .status()
+        .map_err(|err| Failure::exec(invocation.program(), err))?;
+    if status.success() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        let name = crate::signal::Signal(signal);
+        return Err(Failure::build(
+            (128 + signal).clamp(0, 255) as u8,
+            &format!("was killed by {name}"),
+        ));
+    }
+    let code = status.code().unwrap_or(1);
+    Err(Failure::build(
+        code.clamp(1, 255) as u8,
+        &format!("exited with status {code}"),
+    ))
+}
 
 /// Places the sockets at fds 3… and execs COMMAND; returns only if that
 /// fails.
@@ -116,6 +160,7 @@ mod adopting {
             // and Ctrl-Z reach COMMAND directly.
             own_group: false,
             filter: adopter.interception(&pending),
+            stdio: None,
         })
         .map_err(|err| Failure::exec(invocation.program(), err))?;
         drop(staged);

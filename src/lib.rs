@@ -29,6 +29,9 @@ pub mod error;
 
 mod activation;
 mod adopt;
+// The page answered while COMMAND is down; supervise mode wires it in.
+#[allow(dead_code)]
+mod error_page;
 mod exec;
 #[cfg(unix)]
 mod listening;
@@ -87,12 +90,18 @@ pub fn run(config: Config) -> Result<i32, Failure> {
         config.launch.set_pid,
     );
     match &config.mode {
-        Mode::Exec => exec::hand_over(sockets, invocation, config.launch.adopt, &printer),
+        Mode::Exec => {
+            if let Some(line) = &config.launch.build {
+                exec::build(line, &printer)?;
+            }
+            exec::hand_over(sockets, invocation, config.launch.adopt, &printer)
+        }
         Mode::Supervise(settings) => supervise::run(
             settings,
             invocation,
             sockets,
             config.launch.adopt,
+            config.launch.build.as_ref(),
             &described,
             &printer,
         ),

@@ -13,7 +13,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["exec", "supervise"],
-    &["watch", "sd_notify", "listening", "adopt"],
+    &["watch", "sd_notify", "listening", "adopt", "error_page"],
     &["output"],
     &["config", "activation"],
     &["socket"],

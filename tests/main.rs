@@ -21,6 +21,8 @@ mod harness;
 #[cfg(target_os = "linux")]
 #[path = "suite/adopt.rs"]
 mod adopt;
+#[path = "suite/error_page.rs"]
+mod error_page;
 #[path = "suite/exec.rs"]
 mod exec;
 #[path = "suite/generate.rs"]

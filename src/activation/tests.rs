@@ -65,3 +65,39 @@ fn set_replaces() {
     invocation.set("NOTIFY_SOCKET", "b");
     assert_eq!(invocation.env, env(&[("NOTIFY_SOCKET", "b")]));
 }
+
+#[test]
+fn the_build_step_runs_through_the_shell_without_sockets() {
+    let inherited = env(&[
+        ("PATH", "/bin"),
+        ("LISTEN_FDS", "1"),
+        ("NOTIFY_SOCKET", "/run/outer"),
+        ("FORCE_COLOR", "0"),
+    ]);
+    let plain = build_step(OsStr::new("cargo build"), inherited.clone(), false);
+    assert_eq!(plain.command.last().unwrap(), "cargo build");
+    assert_eq!(plain.command.len(), 3);
+    let kept: Vec<&str> = if cfg!(unix) {
+        vec!["PATH", "FORCE_COLOR"]
+    } else {
+        vec!["PATH", "NOTIFY_SOCKET", "FORCE_COLOR"]
+    };
+    let names: Vec<String> = plain
+        .env
+        .iter()
+        .map(|(k, _)| k.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, kept);
+    // Colours on, but a value the user set stays.
+    let coloured = build_step(OsStr::new("make"), inherited, true);
+    let value = |name: &str| {
+        coloured
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    };
+    assert_eq!(value("CARGO_TERM_COLOR").as_deref(), Some("always"));
+    assert_eq!(value("CLICOLOR_FORCE").as_deref(), Some("1"));
+    assert_eq!(value("FORCE_COLOR").as_deref(), Some("0"));
+}

@@ -147,9 +147,11 @@ fn defaults_are_applied_once_into_the_config() {
             clear: false,
             // Without a socket there is nothing to be seen listening on.
             ready: crate::config::Readiness::Notify,
+            error_page: true,
         }
     );
     assert!(config.launch.set_pid);
+    assert_eq!(config.launch.build, None);
     assert_eq!(config.socket_options.backlog, i32::MAX);
 }
 
@@ -256,4 +258,41 @@ fn adopt_needs_linux_and_a_socket_and_refuses_no_adopt() {
         let err = asked.unwrap_err();
         assert!(err.to_string().contains("needs Linux"), "{err}");
     }
+}
+
+#[test]
+fn build_takes_a_command_line_in_either_mode() {
+    let build = |args: &[&str]| {
+        Cli::try_parse_from(args)
+            .map_err(|err| err.to_string())
+            .and_then(|cli| cli.into_config().map_err(|err| err.to_string()))
+            .map(|config| config.launch.build)
+    };
+    assert_eq!(
+        build(&["systemfd", "--build", "cargo build", "--", "app"]).unwrap(),
+        Some("cargo build".into())
+    );
+    assert!(build(&["systemfd", "-w", ".", "--build=make", "--", "app"]).is_ok());
+    let err = build(&["systemfd", "--build", " ", "--", "app"]).unwrap_err();
+    assert!(err.contains("the build command line is empty"), "{err}");
+}
+
+#[test]
+fn no_error_page_is_a_supervise_mode_flag() {
+    let err = Cli::try_parse_from(["systemfd", "--no-error-page", "--", "app"])
+        .unwrap()
+        .into_config()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--no-error-page applies only in supervise mode: add --watch PATH"
+    );
+    let config = Cli::try_parse_from(["systemfd", "-w", ".", "--no-error-page", "--", "app"])
+        .unwrap()
+        .into_config()
+        .unwrap();
+    let Mode::Supervise(supervise) = config.mode else {
+        panic!("-w selects supervise mode");
+    };
+    assert!(!supervise.error_page);
 }

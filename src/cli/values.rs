@@ -28,6 +28,17 @@ pub fn signal(text: &str) -> Result<Signal, String> {
     })
 }
 
+/// `--build`: a shell command line, which must hold more than blanks.
+pub fn build_line(line: std::ffi::OsString) -> Result<std::ffi::OsString, String> {
+    if line.to_string_lossy().trim().is_empty() {
+        return Err(
+            "the build command line is empty: give the command that builds, such as 'cargo build'"
+                .into(),
+        );
+    }
+    Ok(line)
+}
+
 /// `--stop-timeout`: `500ms`, `5s`, `1.5s`, `1m`; a plain number is seconds.
 pub fn stop_timeout(text: &str) -> Result<Duration, String> {
     duration(text, Unit::Seconds)

@@ -32,11 +32,20 @@ pub enum News {
     Stopped { pid: u32, signal: Signal },
 }
 
+/// What a process group systemfd started runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// COMMAND, as this generation.
+    Command(Generation),
+    /// The build step.
+    Build,
+}
+
 /// A started child that has not been seen to end.
 struct Running {
-    generation: Generation,
-    /// Closes the child's readiness socket when dropped.
-    _listener: Listener,
+    kind: Kind,
+    /// Closes the child's readiness socket when dropped (COMMAND's).
+    _listener: Option<Listener>,
     /// The leader's status, once reaped; the group may live on.
     leader: Option<Status>,
 }
@@ -48,11 +57,13 @@ pub struct Children {
 }
 
 impl Children {
-    pub fn insert(&mut self, generation: Generation, pid: u32, listener: Listener) {
+    /// `pid` leads the group of a new `kind` of child; COMMAND has its
+    /// readiness `listener`.
+    pub fn insert(&mut self, kind: Kind, pid: u32, listener: Option<Listener>) {
         self.running.insert(
             pid,
             Running {
-                generation,
+                kind,
                 _listener: listener,
                 leader: None,
             },
@@ -101,11 +112,11 @@ impl Children {
 
     /// The children whose leader is reaped and whose group is empty, with
     /// the leader's status; they are forgotten.
-    pub fn ended(&mut self) -> Vec<(Generation, Status)> {
+    pub fn ended(&mut self) -> Vec<(Kind, Status)> {
         let mut ended = Vec::new();
         self.running.retain(|&pid, child| match child.leader {
             Some(status) if !sys::group_exists(pid) => {
-                ended.push((child.generation, status));
+                ended.push((child.kind, status));
                 false
             }
             _ => true,

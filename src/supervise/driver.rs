@@ -43,6 +43,21 @@ pub fn run<H: Host>(
                     Ok(pid) => Event::Started { generation, pid },
                     Err(err) => err.event(generation, program)?,
                 }),
+                Action::Build => Some(
+                    match supervisor.serving().and_then(|pid| host.blocker(pid)) {
+                        Some(program) => Event::BuildBlocked { program },
+                        None => match host.build() {
+                            Ok(pid) => Event::BuildStarted { pid },
+                            Err(err) => Event::BuildFailed {
+                                error: err.to_string(),
+                            },
+                        },
+                    },
+                ),
+                Action::ErrorPage(outage) => {
+                    host.answer(outage.as_ref());
+                    None
+                }
                 Action::Stop { pid } => {
                     host.stop(pid);
                     None
@@ -92,6 +107,7 @@ pub fn run<H: Host>(
             Some(Input::Change(change)) => vec![Event::Change {
                 path: change.path,
                 more: change.more,
+                paths: change.paths,
             }],
             Some(Input::Host(news)) => host.events(Some(news)),
             None => host.events(None),

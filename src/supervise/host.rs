@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::state::{Drain, Event, Generation, Waiter};
+use super::state::{Drain, Event, Generation, Outage, Waiter};
 use crate::error::Failure;
 use crate::watch::Change;
 
@@ -36,6 +36,24 @@ pub trait Host {
     /// [`StartError::Setup`] when systemfd could not prepare the start,
     /// [`StartError::Exec`] when COMMAND could not be run.
     fn start(&mut self, generation: Generation) -> Result<u32, StartError>;
+
+    /// Starts the build step (`--build`) through the shell, in a process
+    /// group (Windows: a job) of its own, with stdin closed; its output
+    /// goes to systemfd's stderr as it comes, and its last part is kept
+    /// for the error page. Returns the pid of its first process; its end
+    /// comes as [`Event::Built`] from [`Host::events`].
+    ///
+    /// # Errors
+    /// [`StartError::Setup`] when the pipe or the process group cannot be
+    /// made, [`StartError::Exec`] when the shell cannot be run.
+    fn build(&mut self) -> Result<u32, StartError>;
+
+    /// Answers every connection on the `http::` sockets with an error page
+    /// that tells `outage` (`Some`); or (`None`) stops answering, and
+    /// returns only once nothing in systemfd accepts any more (bounded:
+    /// see `error_page`), so connections wait for what starts next. A host
+    /// without `http::` sockets does nothing.
+    fn answer(&mut self, outage: Option<&Outage>);
 
     /// Asks the child `pid` to stop: the policy's stop signal to its
     /// process group (Unix), Ctrl-Break (Windows). Failures are reported
@@ -85,11 +103,13 @@ pub trait Host {
 }
 
 /// Why a start failed: systemfd's own set-up, or COMMAND itself.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// systemfd could not prepare the start (a socket, a job object).
+    #[error("{0:#}")]
     Setup(anyhow::Error),
     /// COMMAND could not be run (not found: exit 127, else 126).
+    #[error("{0}")]
     Exec(std::io::Error),
 }
 

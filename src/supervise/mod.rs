@@ -10,12 +10,14 @@
 //! - `unix` (with `children`, `terminal`, `mailbox`) and `windows`: the two
 //!   hosts, one per OS.
 
+mod build_log;
 #[cfg(unix)]
 mod children;
 mod driver;
 mod host;
 #[cfg(unix)]
 mod mailbox;
+mod page;
 mod state;
 #[cfg(unix)]
 mod terminal;
@@ -24,22 +26,26 @@ mod unix;
 #[cfg(windows)]
 mod windows;
 
+use std::ffi::OsString;
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use crate::activation::Invocation;
+use crate::activation::{self, Invocation};
 use crate::config::{Adopt, Supervise};
 use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
 use crate::watch;
 use host::Input;
+use page::Page;
 use state::Policy;
 
 /// Runs `invocation` under supervision with `sockets` until SIGINT or
 /// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
 /// `described` is the sockets' lines, shown again after `--clear`;
-/// `adopt`, whether COMMAND's binds are adopted (Linux).
+/// `adopt`, whether COMMAND's binds are adopted (Linux); `build`, the
+/// build step's command line (`--build`).
 ///
 /// # Errors
 /// A [`Failure`] when supervision cannot be set up (watching, signals, the
@@ -49,9 +55,17 @@ pub fn run(
     invocation: Invocation,
     sockets: Sockets,
     adopt: Adopt,
+    build: Option<&OsString>,
     described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
+    let page = match settings.error_page {
+        true => Page::new(&sockets, &invocation.command, build, *printer)?,
+        false => None,
+    };
+    let build = build.map(|line| {
+        activation::build_step(line, std::env::vars_os(), std::io::stderr().is_terminal())
+    });
     let policy = Policy {
         stop_first: settings.stop_first,
         stop_signal: settings.stop_signal,
@@ -59,18 +73,30 @@ pub fn run(
         signal_on_change: settings.signal_on_change,
         ready: settings.ready,
         clear: settings.clear,
+        build: build.is_some(),
+        error_page: page.is_some(),
     };
     let program = invocation.program().to_owned();
     // The loop keeps `tx` too, so its channel never closes while it runs.
     let (tx, rx) = mpsc::channel();
     #[cfg(unix)]
-    let mut host = unix::UnixHost::new(policy, invocation, &sockets, adopt, tx.clone(), *printer)?;
+    let mut host = unix::UnixHost::new(
+        policy,
+        invocation,
+        build,
+        page,
+        &sockets,
+        adopt,
+        tx.clone(),
+        *printer,
+    )?;
     #[cfg(unix)]
     let exclude = vec![host.private_directory().to_owned()];
     #[cfg(windows)]
     let _ = adopt;
     #[cfg(windows)]
-    let mut host = windows::WindowsHost::new(invocation, sockets, tx.clone(), *printer)?;
+    let mut host =
+        windows::WindowsHost::new(invocation, build, page, sockets, tx.clone(), *printer)?;
     #[cfg(windows)]
     let exclude = Vec::new();
     // Started before the first child, so that no change goes unseen.

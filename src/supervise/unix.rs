@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1, SIGUSR2};
 
-use super::children::{self, Children, News as ChildNews};
+use super::build_log::BuildLog;
+use super::children::{self, Children, Kind, News as ChildNews};
 use super::host::{Host, Input, StartError};
 use super::mailbox::Mailbox;
-use super::state::{Drain, Event, Generation, Policy, Status, Waiter};
+use super::page::Page;
+use super::state::{Drain, Event, Generation, Outage, Policy, Status, Waiter};
 use super::terminal::Terminal;
 use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, NOTIFY_SOCKET};
 #[cfg(target_os = "linux")]
@@ -80,6 +82,11 @@ pub struct UnixHost {
     /// connections they held.
     #[cfg(target_os = "linux")]
     frozen: std::collections::HashMap<u32, usize>,
+    /// The build step (`--build`), and the output of its last run.
+    build: Option<Invocation>,
+    build_log: Option<BuildLog>,
+    /// The error page, with `http::` sockets (unless `--no-error-page`).
+    page: Option<Page>,
 }
 
 impl UnixHost {
@@ -89,9 +96,12 @@ impl UnixHost {
     ///
     /// # Errors
     /// A set-up [`Failure`] when any of that cannot be made.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         policy: Policy,
         invocation: Invocation,
+        build: Option<Invocation>,
+        page: Option<Page>,
         sockets: &Sockets,
         adopt: Adopt,
         tx: mpsc::Sender<Input<News>>,
@@ -132,6 +142,9 @@ impl UnixHost {
             adopter,
             #[cfg(target_os = "linux")]
             frozen: std::collections::HashMap::new(),
+            build,
+            build_log: None,
+            page,
         })
     }
 
@@ -300,6 +313,7 @@ impl Host for UnixHost {
             pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
             own_group: true,
             filter,
+            stdio: None,
         })
         .map_err(StartError::Exec)?;
         #[cfg(target_os = "linux")]
@@ -310,8 +324,60 @@ impl Host for UnixHost {
                 ));
             }
         }
-        self.children.insert(generation, pid, listener);
+        self.children
+            .insert(Kind::Command(generation), pid, Some(listener));
         Ok(pid)
+    }
+
+    fn build(&mut self) -> Result<u32, StartError> {
+        let Some(build) = &self.build else {
+            return Err(StartError::Setup(anyhow::anyhow!("no build step")));
+        };
+        if let Some(line) = build.command.last() {
+            self.printer
+                .status(&format!("build: {}", line.to_string_lossy()));
+        }
+        let (reader, writer) = std::io::pipe()
+            .context("cannot make a pipe for the build's output")
+            .map_err(StartError::Setup)?;
+        let input = std::fs::File::open("/dev/null")
+            .context("cannot open /dev/null for the build's stdin")
+            .map_err(StartError::Setup)?;
+        let (input, output) = (OwnedFd::from(input), OwnedFd::from(writer));
+        let pid = sys::spawn(&sys::ChildSpec {
+            command: &build.command,
+            env: &build.env,
+            sockets: &[],
+            first_fd: FIRST_FD,
+            pid_variable: None,
+            own_group: true,
+            filter: None,
+            stdio: Some(sys::Stdio {
+                input: &input,
+                output: &output,
+            }),
+        })
+        .map_err(StartError::Exec)?;
+        // Only the build holds the write end now: end of file comes when
+        // it and whatever it started are done.
+        drop(output);
+        self.children.insert(Kind::Build, pid, None);
+        match BuildLog::start(reader) {
+            Ok(log) => self.build_log = Some(log),
+            // Its output then ends (SIGPIPE): it fails, and says why here.
+            Err(err) => self.printer.warn(&format!(
+                "cannot start the thread that shows the build's output: {err}"
+            )),
+        }
+        Ok(pid)
+    }
+
+    fn answer(&mut self, outage: Option<&Outage>) {
+        let Some(page) = &mut self.page else {
+            return;
+        };
+        let log = self.build_log.as_ref();
+        page.answer(outage, || log.map(BuildLog::output).unwrap_or_default());
     }
 
     // A stopped child cannot act on the stop signal: SIGCONT.
@@ -457,7 +523,10 @@ impl Host for UnixHost {
             self.children
                 .ended()
                 .into_iter()
-                .map(|(generation, status)| Event::Exited { generation, status }),
+                .map(|(kind, status)| match kind {
+                    Kind::Command(generation) => Event::Exited { generation, status },
+                    Kind::Build => Event::Built { status },
+                }),
         );
         events
     }

@@ -31,8 +31,10 @@ use std::sync::mpsc;
 
 use anyhow::Context as _;
 
+use super::build_log::BuildLog;
 use super::host::{Host, Input, StartError};
-use super::state::{Drain, Event, Generation, Status, Waiter};
+use super::page::Page;
+use super::state::{Drain, Event, Generation, Outage, Status, Waiter};
 use crate::activation::Invocation;
 use crate::error::Failure;
 use crate::output::Printer;
@@ -53,6 +55,8 @@ pub enum News {
         generation: Generation,
         status: std::io::Result<ExitStatus>,
     },
+    /// The build step's first process exited.
+    Built(std::io::Result<ExitStatus>),
 }
 
 /// A started child that has not been seen to end.
@@ -78,6 +82,13 @@ pub struct WindowsHost {
     /// Whether it was said that Ctrl-Break cannot be sent.
     said_no_break: bool,
     tx: mpsc::Sender<Input<News>>,
+    /// The build step (`--build`); the job of its run and its pid, while it
+    /// runs; the output of its last run.
+    build: Option<Invocation>,
+    building: Option<(u32, Job)>,
+    build_log: Option<BuildLog>,
+    /// The error page, with `http::` sockets (unless `--no-error-page`).
+    page: Option<Page>,
 }
 
 impl WindowsHost {
@@ -88,6 +99,8 @@ impl WindowsHost {
     /// A set-up [`Failure`] when either cannot be made.
     pub fn new(
         invocation: Invocation,
+        build: Option<Invocation>,
+        page: Option<Page>,
         sockets: Sockets,
         tx: mpsc::Sender<Input<News>>,
         printer: Printer,
@@ -129,6 +142,10 @@ impl WindowsHost {
             children: HashMap::new(),
             said_no_break: false,
             tx,
+            build,
+            building: None,
+            build_log: None,
+            page,
         })
     }
 
@@ -210,6 +227,19 @@ impl WindowsHost {
         Ok(pid)
     }
 
+    /// Ends the build step's job, if `pid` is the build's; says whether
+    /// it was.
+    fn end_build(&self, pid: u32) -> bool {
+        let Some((_, job)) = self.building.as_ref().filter(|(build, _)| *build == pid) else {
+            return false;
+        };
+        if let Err(err) = job.terminate() {
+            self.printer
+                .warn(&format!("cannot end the build's process tree: {err}"));
+        }
+        true
+    }
+
     /// Ends the child `pid`'s whole process tree at once.
     fn terminate(&self, pid: u32) {
         let Some(child) = self.children.get(&pid) else {
@@ -247,10 +277,87 @@ impl Host for WindowsHost {
         started
     }
 
+    /// Through `cmd /C`, the command line passed as it is (cmd does its
+    /// own quoting), in a job of its own.
+    fn build(&mut self) -> Result<u32, StartError> {
+        use std::os::windows::process::CommandExt as _;
+        let Some(build) = &self.build else {
+            return Err(StartError::Setup(anyhow::anyhow!("no build step")));
+        };
+        let line = build.command.last().cloned().unwrap_or_default();
+        self.printer
+            .status(&format!("build: {}", line.to_string_lossy()));
+        let (reader, writer) = std::io::pipe()
+            .context("cannot make a pipe for the build's output")
+            .map_err(StartError::Setup)?;
+        let job = Job::new()
+            .context("cannot create a job object for the build")
+            .map_err(StartError::Setup)?;
+        let mut command = std::process::Command::new(build.program());
+        command
+            .args(&build.command[1..build.command.len() - 1])
+            .raw_arg(&line)
+            .env_clear()
+            .envs(build.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(
+                writer
+                    .try_clone()
+                    .context("cannot make a pipe for the build's output")
+                    .map_err(StartError::Setup)?,
+            )
+            .stderr(writer);
+        let mut child =
+            sys::spawn_suspended(&mut command, Spawn::NewGroup).map_err(StartError::Exec)?;
+        // The command holds the pipe's write ends: end of file comes only
+        // once they are gone.
+        drop(command);
+        let placed = job
+            .assign(&child)
+            .context("cannot put the build in a job object")
+            .and_then(|()| sys::resume(child.id()).context("cannot start the build"));
+        if let Err(err) = placed {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::Setup(err));
+        }
+        let pid = child.id();
+        let exit_tx = self.tx.clone();
+        let waiting = std::thread::Builder::new()
+            .name("wait build".into())
+            .spawn(move || {
+                let status = child.wait();
+                let _ = exit_tx.send(Input::Host(News::Built(status)));
+            });
+        if let Err(err) = waiting {
+            let _ = job.terminate();
+            return Err(StartError::Setup(
+                anyhow::Error::new(err).context("cannot start a thread to wait for the build"),
+            ));
+        }
+        match BuildLog::start(reader) {
+            Ok(log) => self.build_log = Some(log),
+            Err(err) => self.printer.warn(&format!(
+                "cannot start the thread that shows the build's output: {err}"
+            )),
+        }
+        self.building = Some((pid, job));
+        Ok(pid)
+    }
+
+    fn answer(&mut self, outage: Option<&Outage>) {
+        let Some(page) = &mut self.page else {
+            return;
+        };
+        let log = self.build_log.as_ref();
+        page.answer(outage, || log.map(BuildLog::output).unwrap_or_default());
+    }
+
     /// Ctrl-Break first; where systemfd cannot send it (it has no console),
-    /// the process tree is ended at once, which is said once.
+    /// the process tree is ended at once, which is said once. (The build
+    /// step is ended at once: it serves nothing.)
     fn stop(&mut self, pid: u32) {
-        if !self.children.contains_key(&pid) {
+        if self.end_build(pid) || !self.children.contains_key(&pid) {
             return;
         }
         let Err(err) = sys::ctrl_break(pid) else {
@@ -273,7 +380,9 @@ impl Host for WindowsHost {
     }
 
     fn kill(&mut self, pid: u32) {
-        self.terminate(pid);
+        if !self.end_build(pid) {
+            self.terminate(pid);
+        }
     }
 
     // Never asked for: there is no --signal on Windows, nor a signal to
@@ -326,6 +435,13 @@ impl Host for WindowsHost {
                 };
                 self.ended(generation);
                 Event::Exited { generation, status }
+            }
+            Some(News::Built(status)) => {
+                // Whatever the build left behind ends with its job.
+                self.building = None;
+                Event::Built {
+                    status: Status::Code(status.map_or(-1, |s| s.code().unwrap_or(-1))),
+                }
             }
         };
         vec![event]

@@ -91,7 +91,7 @@ pub fn inode(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
     Ok(stat.st_ino as u64)
 }
 
-pub use spawn::{spawn, ChildSpec};
+pub use spawn::{spawn, ChildSpec, Stdio};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
 /// that is already gone is not an error. The group's id stays reserved
@@ -272,4 +272,93 @@ pub fn try_wait(pid: u32) -> io::Result<Option<std::process::ExitStatus>> {
         rv if rv > 0 => Ok(Some(std::process::ExitStatus::from_raw(status))),
         _ => Err(io::Error::last_os_error()),
     }
+}
+
+/// What [`poll`] waits for on one socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Something to read: data, a connection to accept, or the peer's end.
+    Read,
+    /// Room to write.
+    Write,
+}
+
+/// One socket for [`poll`]: what to wait for, and then whether it came.
+#[derive(Debug)]
+pub struct PollEntry<'a> {
+    fd: std::os::fd::BorrowedFd<'a>,
+    interest: Interest,
+    ready: bool,
+}
+
+impl<'a> PollEntry<'a> {
+    /// Waits on `socket` (borrowed for as long as the entry lives) for
+    /// `interest`.
+    pub fn new(socket: &'a impl std::os::fd::AsFd, interest: Interest) -> PollEntry<'a> {
+        PollEntry {
+            fd: socket.as_fd(),
+            interest,
+            ready: false,
+        }
+    }
+
+    /// Whether the last [`poll`] found the socket ready for its interest: a
+    /// read (or accept, or write) will not block. An error or a hang-up
+    /// counts as ready, so that the call reports it.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+}
+
+/// Waits until one of `entries` is ready or `timeout` has passed (`None`:
+/// no limit), over poll(2). The timeout is rounded up to whole
+/// milliseconds, so a wait never ends before its deadline. Returns how many
+/// entries are ready: 0 when the time ran out, or when a signal interrupted
+/// the wait (EINTR; callers check their deadlines and call again).
+///
+/// # Errors
+/// When poll fails otherwise (no memory, too many entries).
+pub fn poll(
+    entries: &mut [PollEntry<'_>],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<usize> {
+    let events = |interest| match interest {
+        Interest::Read => libc::POLLIN,
+        Interest::Write => libc::POLLOUT,
+    };
+    let mut fds: Vec<libc::pollfd> = entries
+        .iter()
+        .map(|entry| libc::pollfd {
+            fd: entry.fd.as_raw_fd(),
+            events: events(entry.interest),
+            revents: 0,
+        })
+        .collect();
+    let timeout = match timeout {
+        None => -1,
+        Some(timeout) => {
+            let ms = timeout.as_nanos().div_ceil(1_000_000);
+            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        }
+    };
+    for entry in entries.iter_mut() {
+        entry.ready = false;
+    }
+    // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfd; every
+    // descriptor in it is borrowed by an entry, so open across the call.
+    let rv = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    if rv < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EINTR) => Ok(0),
+            _ => Err(err),
+        };
+    }
+    let mut ready = 0;
+    for (entry, fd) in entries.iter_mut().zip(&fds) {
+        let wanted = events(entry.interest) | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+        entry.ready = fd.revents & wanted != 0;
+        ready += usize::from(entry.ready);
+    }
+    Ok(ready)
 }

@@ -463,3 +463,113 @@ pub fn wait_for(child: &Child, interrupt: &CtrlC, deadline: Option<Instant>) -> 
         _ => Err(io::Error::last_os_error()),
     }
 }
+
+/// What [`poll`] waits for on one socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Something to read: data, a connection to accept, or the peer's end.
+    Read,
+    /// Room to write.
+    Write,
+}
+
+/// One socket for [`poll`]: what to wait for, and then whether it came.
+#[derive(Debug)]
+pub struct PollEntry<'a> {
+    socket: std::os::windows::io::BorrowedSocket<'a>,
+    interest: Interest,
+    ready: bool,
+}
+
+impl<'a> PollEntry<'a> {
+    /// Waits on `socket` (borrowed for as long as the entry lives) for
+    /// `interest`.
+    pub fn new(
+        socket: &'a impl std::os::windows::io::AsSocket,
+        interest: Interest,
+    ) -> PollEntry<'a> {
+        PollEntry {
+            socket: socket.as_socket(),
+            interest,
+            ready: false,
+        }
+    }
+
+    /// Whether the last [`poll`] found the socket ready for its interest: a
+    /// read (or accept, or write) will not block. An error or a hang-up
+    /// counts as ready, so that the call reports it.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+}
+
+/// Waits until one of `entries` is ready or `timeout` has passed (`None`:
+/// no limit), over `WSAPoll`. The timeout is rounded up to whole
+/// milliseconds, so a wait never ends before its deadline. Returns how many
+/// entries are ready: 0 when the time ran out or the wait was interrupted
+/// (callers check their deadlines and call again). With no entries it only
+/// sleeps (`WSAPoll` refuses an empty array).
+///
+/// # Errors
+/// When `WSAPoll` fails otherwise; with no entries and no timeout, an
+/// `InvalidInput` error instead of a sleep forever.
+pub fn poll(
+    entries: &mut [PollEntry<'_>],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<usize> {
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAPoll, POLLERR, POLLHUP, POLLNVAL, POLLRDNORM, POLLWRNORM, WSAEINTR, WSAPOLLFD,
+    };
+    let events = |interest| match interest {
+        Interest::Read => POLLRDNORM,
+        Interest::Write => POLLWRNORM,
+    };
+    if entries.is_empty() {
+        return match timeout {
+            Some(timeout) => {
+                std::thread::sleep(timeout);
+                Ok(0)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "poll with no sockets and no timeout would wait forever",
+            )),
+        };
+    }
+    let mut fds: Vec<WSAPOLLFD> = entries
+        .iter()
+        .map(|entry| WSAPOLLFD {
+            fd: entry.socket.as_raw_socket() as SOCKET,
+            events: events(entry.interest),
+            revents: 0,
+        })
+        .collect();
+    let timeout = match timeout {
+        None => -1,
+        Some(timeout) => {
+            let ms = timeout.as_nanos().div_ceil(1_000_000);
+            i32::try_from(ms).unwrap_or(i32::MAX)
+        }
+    };
+    for entry in entries.iter_mut() {
+        entry.ready = false;
+    }
+    let count = u32::try_from(fds.len()).unwrap_or(u32::MAX);
+    // SAFETY: `fds` is a valid, writable array of at least `count` WSAPOLLFD;
+    // every socket in it is borrowed by an entry, so open across the call.
+    let rv = unsafe { WSAPoll(fds.as_mut_ptr(), count, timeout) };
+    if rv == SOCKET_ERROR {
+        let err = last_wsa_error();
+        return match err.raw_os_error() {
+            Some(WSAEINTR) => Ok(0),
+            _ => Err(err),
+        };
+    }
+    let mut ready = 0;
+    for (entry, fd) in entries.iter_mut().zip(&fds) {
+        let wanted = events(entry.interest) | POLLHUP | POLLERR | POLLNVAL;
+        entry.ready = fd.revents & wanted != 0;
+        ready += usize::from(entry.ready);
+    }
+    Ok(ready)
+}

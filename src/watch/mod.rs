@@ -55,7 +55,13 @@ pub struct Change {
     pub path: PathBuf,
     /// How many other paths changed in the same batch.
     pub more: usize,
+    /// Every changed path of the batch, `path` first, shown the same way,
+    /// up to [`MAX_NAMED`] of them.
+    pub paths: Vec<PathBuf>,
 }
+
+/// How many of a batch's paths a [`Change`] names.
+pub const MAX_NAMED: usize = 256;
 
 /// What to watch and what to ignore.
 #[derive(Debug)]
@@ -124,18 +130,19 @@ pub fn start(
     Ok(Watcher { _inner: inner })
 }
 
-/// The change a non-empty batch reports: its first path, shown relative to
+/// The change a non-empty batch reports: its paths, shown relative to
 /// `base` when under it.
 fn change(batch: Vec<PathBuf>, base: &Path) -> Change {
     let more = batch.len().saturating_sub(1);
-    let first = batch.into_iter().next().expect("a batch is never empty");
-    let path = match first.strip_prefix(base) {
+    let shown = |path: PathBuf| match path.strip_prefix(base) {
         // The current directory itself (a rescan, `-w .` back again).
         Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
         Ok(relative) => relative.to_owned(),
-        Err(_) => first,
+        Err(_) => path,
     };
-    Change { path, more }
+    let paths: Vec<PathBuf> = batch.into_iter().take(MAX_NAMED).map(shown).collect();
+    let path = paths.first().cloned().expect("a batch is never empty");
+    Change { path, more, paths }
 }
 
 /// The absolute path with every link resolved, in the form a user reads:

@@ -1,14 +1,17 @@
 //! The one harness the integration tests drive the real binary with: the
 //! programs under test, how they are run and read ([`command`]), the probe's
-//! report ([`probe`]), talking to the servers ([`net`]) and loading them
-//! ([`load`]), what listens on a port ([`listeners`]), processes and signals
-//! ([`process`]), a project directory per test ([`project`]), the tools from
-//! outside the crate ([`tools`]) and Wine ([`wine`]).
+//! report ([`probe`]), talking to the servers ([`net`]), judging their HTTP
+//! answers ([`http`]) and loading them ([`load`]), what listens on a port
+//! ([`listeners`]), processes and signals ([`process`]), a project directory
+//! per test ([`project`]), the tools from outside the crate ([`tools`]), a
+//! real browser ([`browser`]) and Wine ([`wine`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod command;
+pub mod http;
 pub mod listeners;
 pub mod load;
 pub mod net;

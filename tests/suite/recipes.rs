@@ -215,6 +215,70 @@ fn axum_through_listenfd_with_nonblocking() {
     stop(server);
 }
 
+/// docs/recipes.md's axum with `--build`, on a copy of the recipe: the
+/// first build serves; a compile error starts nothing and the server from
+/// the last good build keeps serving; the fix serves its new answer.
+#[test]
+fn axum_with_a_build_step() {
+    // Built once already, so the copy's build compiles only its own crate.
+    axum_recipe(false);
+    let copy = temp_dir();
+    // Under another name, so its binary does not replace the one other
+    // tests run.
+    for file in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
+        let to = copy.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let text = std::fs::read_to_string(root().join("recipes/axum").join(file)).unwrap();
+        std::fs::write(
+            &to,
+            text.replace("\"recipe-axum\"", "\"recipe-axum-built\""),
+        )
+        .unwrap();
+    }
+    let source = copy.path().join("src/main.rs");
+    let original = std::fs::read_to_string(&source).unwrap();
+    let target = recipes_build_dir();
+    let manifest = copy.path().join("Cargo.toml");
+    let port = free_port();
+    let mut server = spawn_on(
+        systemfd()
+            .args(["-s", &format!("http::{port}"), "--nonblocking", "-w"])
+            .arg(copy.path().join("src"))
+            .arg("--build")
+            .arg(format!(
+                "cargo build --locked --manifest-path '{}'",
+                manifest.display()
+            ))
+            .arg("--")
+            .arg(target.join("debug/recipe-axum-built"))
+            .env("CARGO_TARGET_DIR", &target)
+            .deadline(BUILD_DEADLINE),
+        port,
+    );
+    server.wait_for_text("~> build: done after");
+    let first = pid_in(&hello(port, &mut server));
+
+    std::fs::write(
+        &source,
+        original.replace("async fn serve()", "async fn serve( {"),
+    )
+    .unwrap();
+    server.wait_for_text("~> build failed: it exited with status 101");
+    assert!(server.saw(&format!("pid {first} keeps serving the last build")));
+    assert_eq!(pid_in(&hello(port, &mut server)), first);
+
+    std::fs::write(
+        &source,
+        original.replace("Hello from axum", "Hello again from axum"),
+    )
+    .unwrap();
+    server.wait_for_text("~> handover:");
+    let body = hello(port, &mut server);
+    assert!(body.starts_with("Hello again from axum"), "{body:?}");
+    let (status, server) = stop(server);
+    assert!(status.success(), "{}", server.report());
+}
+
 #[test]
 fn axum_on_a_blocking_socket_panics_in_a_debug_build() {
     let axum = axum_recipe(false);

@@ -11,7 +11,7 @@ use crate::error::EXIT_NOT_FOUND;
 use crate::output::Printer;
 use crate::signal::Signal;
 use crate::supervise::host::{Host, Input, StartError};
-use crate::supervise::state::{Drain, Event, Generation, Policy, Status, Waiter};
+use crate::supervise::state::{Drain, Event, Generation, Outage, Policy, Status, Waiter};
 use crate::watch::Change;
 
 /// What the fake host was asked to do.
@@ -23,6 +23,9 @@ enum Call {
     Kill(u32),
     Signal(u32, Signal),
     Look(u32),
+    Build,
+    /// The error page answers (`true`) or stops (`false`).
+    Page(bool),
     Finish(i32),
 }
 
@@ -46,7 +49,7 @@ struct FakeHost {
 }
 
 impl FakeHost {
-    fn answer(&self) {
+    fn respond(&self) {
         if let Some(tx) = &self.answer {
             tx.send(Input::Host(())).unwrap();
         }
@@ -64,15 +67,24 @@ impl Host for FakeHost {
         Ok(100 + generation as u32)
     }
 
+    fn build(&mut self) -> Result<u32, StartError> {
+        self.calls.push(Call::Build);
+        Ok(99)
+    }
+
+    fn answer(&mut self, outage: Option<&Outage>) {
+        self.calls.push(Call::Page(outage.is_some()));
+    }
+
     fn stop(&mut self, pid: u32) {
         self.calls.push(Call::Stop(pid));
-        self.answer();
+        self.respond();
     }
 
     fn stop_when_idle(&mut self, pid: u32) -> Drain {
         self.calls.push(Call::StopWhenIdle(pid));
         if self.drains.is_empty() {
-            self.answer();
+            self.respond();
             return Drain::Stopped;
         }
         self.drains.remove(0)
@@ -88,7 +100,7 @@ impl Host for FakeHost {
 
     fn look(&mut self, pid: u32) -> Option<Waiter> {
         self.calls.push(Call::Look(pid));
-        self.answer();
+        self.respond();
         self.listening
     }
 
@@ -119,6 +131,8 @@ fn policy(ready: Readiness) -> Policy {
         signal_on_change: None,
         ready,
         clear: false,
+        build: false,
+        error_page: false,
     }
 }
 
@@ -146,6 +160,7 @@ fn drive(
             Turn::Change => Input::Change(Change {
                 path: "src/main.rs".into(),
                 more: 0,
+                paths: vec!["src/main.rs".into()],
             }),
             Turn::Host => Input::Host(()),
         })

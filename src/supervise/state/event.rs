@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 
 use super::report::Report;
-use super::types::{Drain, Generation, Status, Waiter};
+use super::types::{Drain, Generation, Outage, Status, Waiter};
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Watched files changed; `path` is the first, `more` counts the others.
-    Change { path: PathBuf, more: usize },
+    /// Watched files changed; `path` is the first, `more` counts the
+    /// others, and `paths` names them all, up to a bound (see
+    /// [`crate::watch::Change`]).
+    Change {
+        path: PathBuf,
+        more: usize,
+        paths: Vec<PathBuf>,
+    },
     /// systemfd received SIGHUP (Unix).
     #[cfg_attr(windows, allow(dead_code))]
     Hangup,
@@ -20,6 +26,19 @@ pub enum Event {
         generation: Generation,
         error: String,
     },
+    /// The build step started as `pid` (the leader of its process group).
+    BuildStarted { pid: u32 },
+    /// The build step could not be started.
+    BuildFailed { error: String },
+    /// The build step ended (its whole process group).
+    Built { status: Status },
+    /// The build step was not started: the child serving runs `program`, a
+    /// program from the working directory, which the build may have to
+    /// replace, and Windows does not let a running program be replaced.
+    /// The child serving is stopped first, and the build runs once it has
+    /// exited.
+    #[cfg_attr(unix, allow(dead_code))]
+    BuildBlocked { program: PathBuf },
     /// `generation` sent `READY=1` (Unix).
     #[cfg_attr(windows, allow(dead_code))]
     Ready { generation: Generation },
@@ -82,6 +101,13 @@ pub enum Action {
     Clear,
     /// Start COMMAND as `generation`, then report `Started` or `StartFailed`.
     Start(Generation),
+    /// Run the build step, then report `BuildStarted` or `BuildFailed`
+    /// (and `Built` once it ends).
+    Build,
+    /// Answer on the `http::` sockets with an error page that says this
+    /// (`Some`), or stop answering (`None`) and return only once the host
+    /// no longer accepts, so the next start finds every connection waiting.
+    ErrorPage(Option<Outage>),
     /// Send the stop signal to the process group of `pid`.
     Stop { pid: u32 },
     /// Send the stop signal to the process group of `pid` only if no process

@@ -40,6 +40,7 @@
 //! [`supervisor`] the decisions, and [`report`] the wording of every line
 //! they produce, so each can change alone.
 
+mod build;
 mod child;
 mod event;
 mod report;
@@ -50,4 +51,4 @@ mod types;
 
 pub use event::{Action, Event};
 pub use supervisor::Supervisor;
-pub use types::{Drain, Generation, Policy, Status, Waiter};
+pub use types::{Drain, Generation, Outage, Policy, Status, Waiter};

@@ -85,6 +85,35 @@ pub enum Report {
         serving: Option<u32>,
     },
     Waiting,
+    /// The build step succeeded after `after`.
+    Built {
+        after: Duration,
+    },
+    /// The build step failed: nothing new starts.
+    BuildFailed {
+        status: Status,
+        serving: Option<u32>,
+        /// Whether the error page shows its output.
+        page: bool,
+    },
+    /// The build step could not be started.
+    BuildNotStarted {
+        error: String,
+        serving: Option<u32>,
+    },
+    /// A change during the build: one more runs after it.
+    BuildAgain,
+    /// The build must wait for `serving`, which runs `program`, to stop.
+    BuildBlocked {
+        serving: u32,
+        program: PathBuf,
+    },
+    /// Only paths that had changed during the build before changed during
+    /// a build: taken for its own output.
+    OwnOutput {
+        path: PathBuf,
+        more: usize,
+    },
     ShuttingDown {
         signal: Signal,
     },
@@ -96,7 +125,10 @@ pub enum Report {
 impl Report {
     /// Whether the line is an error, shown even with `--quiet`.
     pub fn is_error(&self) -> bool {
-        matches!(self, Report::StartFailed { .. })
+        matches!(
+            self,
+            Report::StartFailed { .. } | Report::BuildNotStarted { .. }
+        )
     }
 }
 
@@ -223,6 +255,53 @@ impl fmt::Display for Report {
                 serving: None,
             } => write!(f, "{error}; {WAITING}"),
             Report::Waiting => f.write_str(WAITING),
+            Report::Built { after } => write!(f, "build: done after {} ms", after.as_millis()),
+            Report::BuildFailed {
+                status,
+                serving: Some(pid),
+                ..
+            } => write!(
+                f,
+                "build failed: it {status}; pid {pid} keeps serving the last build"
+            ),
+            Report::BuildFailed {
+                status,
+                serving: None,
+                page,
+            } => write!(
+                f,
+                "build failed: it {status}{}; {WAITING}",
+                if *page {
+                    " (its last lines are on the error page)"
+                } else {
+                    ""
+                }
+            ),
+            Report::BuildNotStarted {
+                error,
+                serving: Some(pid),
+            } => write!(f, "cannot run the build step: {error}; pid {pid} keeps serving"),
+            Report::BuildNotStarted {
+                error,
+                serving: None,
+            } => write!(f, "cannot run the build step: {error}; {WAITING}"),
+            Report::BuildBlocked { serving, program } => write!(
+                f,
+                "build: pid {serving} runs {}, which Windows does not let a build replace while it runs: stopping pid {serving} first (no zero-gap restart here)",
+                program.display()
+            ),
+            Report::BuildAgain => {
+                f.write_str("build: a change came while it runs; building again once it ends")
+            }
+            Report::OwnOutput { path, more } => {
+                write!(f, "{}", path.display())?;
+                if *more > 0 {
+                    write!(f, " (and {more} more)")?;
+                }
+                f.write_str(
+                    " changed during two builds in a row: taken for the build's own output, whose changes during a build no longer ask for another (--ignore it to stop watching it)",
+                )
+            }
             Report::ShuttingDown { signal } => write!(
                 f,
                 "{signal}: stopping the command (again to kill it at once)"

@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::build::{After, Builds, During};
 use super::child::{grace_end, Child, State};
 use super::event::{Action, Event};
 use super::report::Report;
 use super::types::{
-    Drain, Generation, Plan, Policy, Source, Status, Waiter, CONFIRM, DRAIN_CHECK, LOOK_MAX,
-    LOOK_MIN,
+    Drain, Generation, Outage, Plan, Policy, Source, Status, Waiter, CONFIRM, DRAIN_CHECK,
+    LOOK_MAX, LOOK_MIN,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -27,6 +28,32 @@ pub struct Supervisor {
     shutting_down: bool,
     /// Whether a child of this run has sent `READY=1` ([`Readiness::Auto`]).
     notifies: bool,
+    /// The build step's runs (`--build`).
+    builds: Builds,
+    /// What the build that runs leads to once it succeeds.
+    then: Option<Then>,
+    /// What started the run under way (a change, SIGHUP), for the error
+    /// page; `None` for the first start.
+    trigger: Option<String>,
+    /// Why nothing serves, since COMMAND ended or its build failed; cleared
+    /// by the next start or build.
+    outage: Option<Outage>,
+    /// Whether the host answers with the error page.
+    page: bool,
+    /// The build waits for this generation, which runs what it replaces,
+    /// to exit (Windows).
+    build_after: Option<Generation>,
+}
+
+/// What a build leads to once it succeeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Then {
+    /// What a change asks for: `--signal`'s signal, or a restart.
+    Change,
+    /// A restart (SIGHUP).
+    Restart,
+    /// The first start.
+    First,
 }
 
 impl Supervisor {
@@ -40,13 +67,23 @@ impl Supervisor {
             start_after: None,
             shutting_down: false,
             notifies: false,
+            builds: Builds::default(),
+            then: None,
+            trigger: None,
+            outage: None,
+            page: false,
+            build_after: None,
         }
     }
 
-    /// Starts the first child.
+    /// Starts the first child, or the build before it.
     pub fn begin(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        self.active = Some(self.start(now, &mut out));
+        if self.policy.build {
+            self.build(now, None, Then::First, &mut out);
+        } else {
+            self.active = Some(self.start(now, &mut out));
+        }
         out
     }
 
@@ -69,6 +106,13 @@ impl Supervisor {
     /// period, check of a draining child, look, or wait for listening after
     /// `READY=1`.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let build = self
+            .builds
+            .running()
+            .and_then(|build| match build.stopping {
+                Some((since, false)) => Some(grace_end(since, self.policy.grace)),
+                _ => None,
+            });
         let graces = self.retiring.iter().filter_map(|child| match child.state {
             State::Stopping {
                 since,
@@ -83,7 +127,7 @@ impl Supervisor {
             let unconfirmed = child.notified.filter(|_| child.waiter.is_none());
             [child.next_look, unconfirmed.map(|at| at + CONFIRM)]
         });
-        graces.chain(starting.flatten()).min()
+        graces.chain(starting.flatten()).chain(build).min()
     }
 
     /// The children that are starting: the active one, a replacement.
@@ -114,22 +158,77 @@ impl Supervisor {
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Change { path, more } => {
-                if !self.shutting_down {
-                    out.push(Action::Say(Report::Change { path, more }));
-                    match self.to_signal() {
-                        Some((pid, signal)) => {
-                            out.push(Action::Say(Report::Signalled { pid, signal }));
-                            out.push(Action::Signal { pid, signal });
-                        }
-                        None => self.restart(now, &mut out),
-                    }
+            Event::Change { path, more, paths } => {
+                if self.shutting_down {
+                    return out;
                 }
+                let during = match self.builds.running() {
+                    Some(_) => match self.builds.during(&paths) {
+                        During::Own => return out,
+                        During::Again { first } => Some(first),
+                    },
+                    None => None,
+                };
+                self.trigger = Some(match more {
+                    0 => path.display().to_string(),
+                    more => format!("{} (and {more} more)", path.display()),
+                });
+                out.push(Action::Say(Report::Change { path, more }));
+                self.asked(Then::Change, during, now, &mut out);
             }
             Event::Hangup => {
                 if !self.shutting_down {
+                    let during = match self.builds.running() {
+                        Some(_) => match self.builds.during(&[]) {
+                            During::Own => None,
+                            During::Again { first } => Some(first),
+                        },
+                        None => None,
+                    };
+                    self.trigger = Some("SIGHUP".to_owned());
                     out.push(Action::Say(Report::Hangup));
-                    self.restart(now, &mut out);
+                    self.asked(Then::Restart, during, now, &mut out);
+                }
+            }
+            Event::BuildStarted { pid } => {
+                if let Some(build) = self.builds.running_mut() {
+                    build.pid = Some(pid);
+                }
+            }
+            Event::BuildFailed { error } => {
+                self.builds.end();
+                self.then = None;
+                let serving = self.serving();
+                if serving.is_none() {
+                    self.outage = Some(Outage {
+                        cause: format!("cannot run the build step: {error}"),
+                        build_failed: false,
+                        trigger: self.trigger.clone(),
+                    });
+                }
+                out.push(Action::Say(Report::BuildNotStarted { error, serving }));
+                self.finish_shutdown(&mut out);
+            }
+            Event::Built { status } => self.built(status, now, &mut out),
+            Event::BuildBlocked { program } => {
+                match self.active.take().filter(Child::is_running) {
+                    Some(active) if !self.shutting_down => {
+                        out.push(Action::Say(Report::BuildBlocked {
+                            serving: active.pid(),
+                            program,
+                        }));
+                        self.build_after = Some(active.generation);
+                        self.retire(active, now, &mut out);
+                    }
+                    // Nothing to wait for: build now (or not at all).
+                    active => {
+                        self.active = active;
+                        if self.shutting_down {
+                            self.builds.end();
+                        } else {
+                            out.push(Action::Build);
+                        }
+                    }
                 }
             }
             Event::Started { generation, pid } => {
@@ -177,14 +276,136 @@ impl Supervisor {
             Event::Resumed { after } => self.resumed(after),
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
             Event::Forward { signal } => {
-                let serving = self.active.as_ref().filter(|child| child.is_running());
-                if let Some(pid) = serving.and_then(|child| child.pid) {
+                if let Some(pid) = self.serving() {
                     out.push(Action::Say(Report::Forwarded { pid, signal }));
                     out.push(Action::Signal { pid, signal });
                 }
             }
         }
+        self.settle_page(&mut out);
         out
+    }
+
+    /// The active child's pid, while it runs.
+    pub fn serving(&self) -> Option<u32> {
+        self.active
+            .as_ref()
+            .filter(|child| child.is_running())
+            .and_then(|child| child.pid)
+    }
+
+    /// A change or SIGHUP asks for `then`: the build first, if there is
+    /// one, else at once. `during` is set when a build runs: it has been
+    /// told of the change, and one more runs after it (`true` when this is
+    /// the first change to ask for it).
+    fn asked(&mut self, then: Then, during: Option<bool>, now: Instant, out: &mut Vec<Action>) {
+        if let Some(first) = during {
+            // The first start stays the first; a restart outweighs a change.
+            self.then = Some(self.then.map_or(then, |was| was.max(then)));
+            if first {
+                out.push(Action::Say(Report::BuildAgain));
+            }
+        } else if self.policy.build {
+            self.build(now, None, then, out);
+        } else {
+            self.then_do(then, now, out);
+        }
+    }
+
+    /// Carries out what a change, SIGHUP or the first start asked for.
+    fn then_do(&mut self, then: Then, now: Instant, out: &mut Vec<Action>) {
+        match then {
+            Then::First => self.active = Some(self.start(now, out)),
+            Then::Restart => self.restart(now, out),
+            Then::Change => match self.to_signal() {
+                Some((pid, signal)) => {
+                    out.push(Action::Say(Report::Signalled { pid, signal }));
+                    out.push(Action::Signal { pid, signal });
+                }
+                None => self.restart(now, out),
+            },
+        }
+    }
+
+    /// Runs the build step, to do `then` once it succeeds; `because`, the
+    /// paths whose changes during the last build asked for this one.
+    fn build(
+        &mut self,
+        now: Instant,
+        because: Option<std::collections::BTreeSet<PathBuf>>,
+        then: Then,
+        out: &mut Vec<Action>,
+    ) {
+        self.page_off(out);
+        self.builds.begin(now, because);
+        self.then = Some(then);
+        out.push(Action::Build);
+    }
+
+    /// The build step ended with `status`.
+    fn built(&mut self, status: Status, now: Instant, out: &mut Vec<Action>) {
+        let Some(started) = self.builds.running().map(|build| build.started) else {
+            return;
+        };
+        let (after, because) = self.builds.end();
+        let then = self.then.take();
+        if self.shutting_down {
+            self.finish_shutdown(out);
+            return;
+        }
+        if let After::OwnOutput { path, more } = after.clone() {
+            out.push(Action::Say(Report::OwnOutput { path, more }));
+        }
+        let then = then.unwrap_or(Then::Change);
+        if after == After::Again {
+            self.build(now, because, then, out);
+            return;
+        }
+        if status == Status::Code(0) {
+            out.push(Action::Say(Report::Built {
+                after: now.saturating_duration_since(started),
+            }));
+            self.then_do(then, now, out);
+            return;
+        }
+        let serving = self.serving();
+        if serving.is_none() {
+            self.outage = Some(Outage {
+                cause: format!("the build {status}"),
+                build_failed: true,
+                trigger: self.trigger.clone(),
+            });
+        }
+        out.push(Action::Say(Report::BuildFailed {
+            status,
+            serving,
+            page: serving.is_none() && self.policy.error_page,
+        }));
+    }
+
+    /// Stops the error page before anything starts: from then on the host
+    /// accepts nothing, and connections wait for what starts.
+    fn page_off(&mut self, out: &mut Vec<Action>) {
+        self.outage = None;
+        if std::mem::replace(&mut self.page, false) {
+            out.push(Action::ErrorPage(None));
+        }
+    }
+
+    /// Once nothing of COMMAND runs because it ended, and nothing starts,
+    /// the host answers with the error page.
+    fn settle_page(&mut self, out: &mut Vec<Action>) {
+        let idle = !self.shutting_down
+            && !self.anything_runs()
+            && self.builds.running().is_none()
+            && self.start_after.is_none();
+        if !self.policy.error_page || self.page || !idle {
+            return;
+        }
+        if let Some(outage) = &self.outage {
+            self.page = true;
+            out.push(Action::ErrorPage(Some(outage.clone())));
+        }
     }
 
     /// With `--signal`, the child a change is signalled to instead of a
@@ -240,6 +461,7 @@ impl Supervisor {
     }
 
     fn start(&mut self, now: Instant, out: &mut Vec<Action>) -> Child {
+        self.page_off(out);
         self.last_generation += 1;
         if self.policy.clear {
             out.push(Action::Clear);
@@ -354,6 +576,11 @@ impl Supervisor {
             .is_some_and(|c| c.generation == generation)
         {
             self.active = None;
+            self.outage = Some(Outage {
+                cause: error.clone(),
+                build_failed: false,
+                trigger: self.trigger.clone(),
+            });
             out.push(Action::Say(Report::StartFailed {
                 error,
                 serving: None,
@@ -492,6 +719,12 @@ impl Supervisor {
                     self.active = Some(self.start(now, out));
                 }
             }
+            if self.build_after == Some(generation) {
+                self.build_after = None;
+                if !self.shutting_down {
+                    out.push(Action::Build);
+                }
+            }
             self.finish_shutdown(out);
         } else if self
             .replacement
@@ -511,10 +744,16 @@ impl Supervisor {
             .filter(|c| c.generation == generation && c.is_running())
         {
             active.state = State::Exited(status);
-            out.push(Action::Say(Report::Exited {
+            let exited = Report::Exited {
                 pid: active.pid(),
                 status,
-            }));
+            };
+            self.outage = Some(Outage {
+                cause: exited.to_string(),
+                build_failed: false,
+                trigger: self.trigger.clone(),
+            });
+            out.push(Action::Say(exited));
             match self.replacement.take() {
                 Some(replacement) => {
                     out.push(Action::Say(Report::TakesOver {
@@ -609,6 +848,15 @@ impl Supervisor {
             }
         }
         let grace = self.policy.grace;
+        if let Some(build) = self.builds.running_mut() {
+            if let (Some((since, false)), Some(pid)) = (build.stopping, build.pid) {
+                if now >= grace_end(since, grace) {
+                    build.stopping = Some((since, true));
+                    out.push(Action::Say(Report::Killing { pid, grace }));
+                    out.push(Action::Kill { pid });
+                }
+            }
+        }
         for child in &mut self.retiring {
             if let State::Draining { since, next, held } = child.state {
                 let pid = child.pid();
@@ -656,6 +904,9 @@ impl Supervisor {
             for child in &self.retiring {
                 out.push(Action::Kill { pid: child.pid() });
             }
+            if let Some(pid) = self.builds.running().and_then(|build| build.pid) {
+                out.push(Action::Kill { pid });
+            }
             out.push(Action::Exit(128 + signal.0));
             return;
         }
@@ -669,6 +920,19 @@ impl Supervisor {
         }
         if let Some(active) = self.active.take() {
             self.retire(active, now, out);
+        }
+        self.build_after = None;
+        if let Some(build) = self.builds.running_mut() {
+            match build.pid {
+                Some(pid) => {
+                    build.stopping = Some((now, false));
+                    out.push(Action::Stop { pid });
+                }
+                // Not started: waiting for a child to stop first.
+                None => {
+                    self.builds.end();
+                }
+            }
         }
         // No more waiting for old children to be idle.
         for child in &mut self.retiring {
@@ -690,11 +954,12 @@ impl Supervisor {
         }
     }
 
-    /// Whether any child may still be running.
+    /// Whether any child, or the build step, may still be running.
     fn anything_runs(&self) -> bool {
         self.active.as_ref().is_some_and(Child::is_running)
             || self.replacement.is_some()
             || !self.retiring.is_empty()
+            || self.builds.running().is_some()
     }
 
     fn child_mut(&mut self, generation: Generation) -> Option<&mut Child> {

@@ -6,6 +6,8 @@ use super::*;
 use crate::config::Readiness;
 use crate::signal::Signal;
 
+mod build;
+
 const STOP: Signal = Signal(15);
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -17,6 +19,8 @@ fn policy(stop_first: bool, ready: Readiness) -> Policy {
         signal_on_change: None,
         ready,
         clear: false,
+        build: false,
+        error_page: false,
     }
 }
 
@@ -60,7 +64,14 @@ impl Harness {
                 Action::Start(generation) => Some(generation),
                 _ => None,
             };
+            let build = action == Action::Build;
             all.push(action);
+            if build {
+                let more = self
+                    .supervisor
+                    .handle(Event::BuildStarted { pid: BUILD }, self.now);
+                all.extend(self.follow(more));
+            }
             if let Some(generation) = started {
                 let pid = 100 + generation as u32;
                 let more = self
@@ -80,6 +91,7 @@ impl Harness {
         self.send(Event::Change {
             path: "src/main.rs".into(),
             more: 0,
+            paths: vec!["src/main.rs".into()],
         })
     }
 
@@ -126,6 +138,9 @@ impl Harness {
         (active.generation, active.state)
     }
 }
+
+/// The pid every build gets from the harness.
+const BUILD: u32 = 99;
 
 /// Asking the host to stop `generation` (pid 100 + generation) once idle.
 fn idle(generation: Generation) -> Action {
@@ -475,6 +490,7 @@ fn a_failed_start_keeps_the_old_child_or_waits() {
         Event::Change {
             path: "a".into(),
             more: 2,
+            paths: vec!["a".into(), "b".into(), "c".into()],
         },
         h.now,
     );

@@ -39,6 +39,28 @@ pub struct Policy {
     pub ready: Readiness,
     /// `--clear`: clear the terminal before each start.
     pub clear: bool,
+    /// `--build`: a build step runs before each start (and before the
+    /// signal of `--signal`).
+    pub build: bool,
+    /// While nothing of COMMAND runs because it ended (or its build
+    /// failed), and nothing is starting, the host answers on the `http::`
+    /// sockets with an error page (`--no-error-page` turns it off; no
+    /// `http::` socket, nothing to answer on).
+    pub error_page: bool,
+}
+
+/// Why nothing serves, as the error page says it: the reason is the same
+/// line the terminal showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// How COMMAND ended, or why it could not start: `pid 42 exited with
+    /// status 1`, `the build exited with status 101`.
+    pub cause: String,
+    /// Whether the build failed (the host adds its kept output).
+    pub build_failed: bool,
+    /// What started the run that failed: `src/main.rs (and 2 more)`,
+    /// `SIGHUP`; `None` for the first start.
+    pub trigger: Option<String>,
 }
 
 /// The first look at a starting child comes this long after its start, and

@@ -38,6 +38,17 @@ pub struct ChildSpec<'a> {
     /// A seccomp filter the child installs last, just before exec, and the
     /// child's end of the channel its listener goes through (Linux).
     pub filter: Option<Interception<'a>>,
+    /// Where the child's stdin and its stdout and stderr go, when not
+    /// systemfd's own (the build step's).
+    pub stdio: Option<Stdio<'a>>,
+}
+
+/// A child's standard descriptors: `input` becomes its fd 0, `output` its
+/// fds 1 and 2.
+#[derive(Clone, Copy, Debug)]
+pub struct Stdio<'a> {
+    pub input: &'a OwnedFd,
+    pub output: &'a OwnedFd,
 }
 
 /// A seccomp filter for the child to install, and where it sends the
@@ -80,6 +91,7 @@ enum Step {
     Sockets = 4,
     Exec = 5,
     Filter = 6,
+    Stdio = 7,
 }
 
 impl Step {
@@ -91,6 +103,7 @@ impl Step {
             Step::Sockets,
             Step::Exec,
             Step::Filter,
+            Step::Stdio,
         ]
         .into_iter()
         .find(|step| *step as u8 == byte)
@@ -104,6 +117,7 @@ impl Step {
             Step::Sockets => "cannot place the sockets at fd 3",
             Step::Exec => "exec failed",
             Step::Filter => "cannot install the seccomp filter that adopts binds",
+            Step::Stdio => "cannot connect stdin, stdout and stderr",
         }
     }
 }
@@ -233,6 +247,7 @@ struct Prepared<'a> {
     own_group: bool,
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     filter: Option<Interception<'a>>,
+    stdio: Option<Stdio<'a>>,
     /// The disposition every signal is reset to.
     default_action: libc::sigaction,
     empty_mask: libc::sigset_t,
@@ -325,6 +340,7 @@ impl<'a> Prepared<'a> {
             sockets,
             own_group: spec.own_group,
             filter: spec.filter,
+            stdio: spec.stdio,
             default_action,
             empty_mask,
         })
@@ -397,6 +413,15 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
         for &(fd, target) in &prepared.sockets {
             if place(fd, target).is_err() {
                 fail(report, Step::Sockets);
+            }
+        }
+        if let Some(stdio) = prepared.stdio {
+            let placed = [(stdio.input, 0), (stdio.output, 1), (stdio.output, 2)];
+            if placed
+                .into_iter()
+                .any(|(fd, target)| place(fd, target).is_err())
+            {
+                fail(report, Step::Stdio);
             }
         }
         if let Some(digits) = prepared.pid_digits {

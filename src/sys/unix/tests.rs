@@ -47,6 +47,7 @@ fn spec<'a>(command: &'a [OsString], env: &'a [(OsString, OsString)]) -> ChildSp
         pid_variable: Some("LISTEN_PID"),
         own_group: true,
         filter: None,
+        stdio: None,
     }
 }
 
@@ -95,4 +96,27 @@ fn a_script_without_a_shebang_runs_in_the_shell_as_execvp_would() {
     let pid = spawn(&spec(&command, &[])).unwrap();
     assert_eq!(wait(pid).unwrap().code(), Some(0));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran with hello\n");
+}
+
+#[test]
+fn stdio_goes_where_it_is_told() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let output = OwnedFd::from(writer);
+    let input = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    let command: Vec<OsString> = ["/bin/sh", "-c", "read line; echo out:$?; echo err >&2"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let mut spec = spec(&command, &[]);
+    spec.stdio = Some(Stdio {
+        input: &input,
+        output: &output,
+    });
+    let pid = spawn(&spec).unwrap();
+    drop(output);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+    assert!(wait(pid).unwrap().success());
+    // `read` met end of file at once (status 1): stdin is /dev/null.
+    assert_eq!(text, "out:1\nerr\n");
 }

@@ -1,0 +1,148 @@
+//! The answers as bytes on the wire: each a complete HTTP/1.1 response,
+//! head and body in one shared buffer, made once (the pages once per
+//! outage) and handed to every connection that needs it without a copy.
+//!
+//! Every answer closes the connection (`Connection: close`) and is never
+//! cached (`Cache-Control: no-store`).
+
+use std::sync::Arc;
+
+use super::outage::Outage;
+use super::render;
+
+/// One complete response, shared.
+#[derive(Clone, Debug)]
+pub struct Response {
+    bytes: Arc<[u8]>,
+    head_len: usize,
+}
+
+impl Response {
+    /// The response `status` (code and reason) with `headers` (each a
+    /// whole line without its CRLF) and `body`, its `Content-Length` added
+    /// unless the status is 204.
+    fn new(status: &str, headers: &[&str], body: &[u8]) -> Response {
+        let mut head = format!("HTTP/1.1 {status}\r\n");
+        for header in headers {
+            head.push_str(header);
+            head.push_str("\r\n");
+        }
+        if !status.starts_with("204") {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("Cache-Control: no-store\r\nConnection: close\r\n\r\n");
+        let mut bytes = Vec::with_capacity(head.len() + body.len());
+        bytes.extend_from_slice(head.as_bytes());
+        bytes.extend_from_slice(body);
+        Response {
+            bytes: bytes.into(),
+            head_len: head.len(),
+        }
+    }
+
+    /// The bytes to send: the head alone for a `HEAD` request.
+    pub fn bytes(&self, head_only: bool) -> &[u8] {
+        if head_only {
+            &self.bytes[..self.head_len]
+        } else {
+            &self.bytes
+        }
+    }
+}
+
+const HTML: &str = "Content-Type: text/html; charset=utf-8";
+const PLAIN: &str = "Content-Type: text/plain; charset=utf-8";
+const NOSNIFF: &str = "X-Content-Type-Options: nosniff";
+/// The page loads nothing from elsewhere, and its script may only ask this
+/// origin (for the wait protocol).
+const PAGE_POLICY: &str = "Content-Security-Policy: default-src 'none'; \
+    style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'";
+const BARE_POLICY: &str = "Content-Security-Policy: default-src 'none'";
+
+/// `503 Service Unavailable`, to be asked again in a second.
+fn unavailable(content_type: &str, policy: &str, body: &str) -> Response {
+    Response::new(
+        "503 Service Unavailable",
+        &[content_type, "Retry-After: 1", NOSNIFF, policy],
+        body.as_bytes(),
+    )
+}
+
+/// The answers that do not depend on the outage, made once.
+#[derive(Debug)]
+pub struct Fixed {
+    /// The bare `503` pages, for clients that are not trusted.
+    pub bare_html: Response,
+    /// See `bare_html`.
+    pub bare_plain: Response,
+    /// `200`, `X-Systemfd: reload`: the page is out of date.
+    pub reload: Response,
+    /// `204`, `X-Systemfd: wait`: nothing changed while held; ask again.
+    pub wait: Response,
+    /// `429`, `X-Systemfd: busy`: too many held; ask again in 5 s.
+    pub busy: Response,
+    /// `431`: the request head is larger than allowed.
+    pub too_large: Response,
+    /// `400`: the request head is not HTTP.
+    pub malformed: Response,
+}
+
+impl Fixed {
+    /// Makes them.
+    pub fn new() -> Fixed {
+        Fixed {
+            bare_html: unavailable(HTML, BARE_POLICY, render::BARE_HTML),
+            bare_plain: unavailable(PLAIN, BARE_POLICY, render::BARE_PLAIN),
+            reload: Response::new("200 OK", &[PLAIN, "X-Systemfd: reload"], b"reload\n"),
+            wait: Response::new("204 No Content", &["X-Systemfd: wait"], b""),
+            busy: Response::new(
+                "429 Too Many Requests",
+                &[PLAIN, "X-Systemfd: busy", "Retry-After: 5"],
+                b"too many waiting requests\n",
+            ),
+            too_large: Response::new(
+                "431 Request Header Fields Too Large",
+                &[PLAIN],
+                b"request head too large\n",
+            ),
+            malformed: Response::new("400 Bad Request", &[PLAIN], b"bad request\n"),
+        }
+    }
+}
+
+/// The pages of one outage, rendered once.
+#[derive(Debug)]
+pub struct Pages {
+    /// The outage's number, which the page's script sends back
+    /// (`?page=EPOCH`).
+    pub epoch: u64,
+    html: Response,
+    plain: Response,
+    bare_html: Response,
+    bare_plain: Response,
+}
+
+impl Pages {
+    /// Renders the pages of `outage`, number `epoch`; the bare pages are
+    /// `fixed`'s, shared.
+    pub fn new(outage: &Outage, epoch: u64, fixed: &Fixed) -> Pages {
+        Pages {
+            epoch,
+            html: unavailable(HTML, PAGE_POLICY, &render::html(outage, epoch)),
+            plain: unavailable(PLAIN, BARE_POLICY, &render::plain(outage)),
+            bare_html: fixed.bare_html.clone(),
+            bare_plain: fixed.bare_plain.clone(),
+        }
+    }
+
+    /// The page for a client: with the details when `trusted`, as HTML
+    /// when `html` (it accepts `text/html`), else as plain text.
+    pub fn page(&self, html: bool, trusted: bool) -> &Response {
+        match (html, trusted) {
+            (true, true) => &self.html,
+            (false, true) => &self.plain,
+            (true, false) => &self.bare_html,
+            (false, false) => &self.bare_plain,
+        }
+    }
+}
