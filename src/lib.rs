@@ -8,8 +8,8 @@
 //! 1. `cli`: the command line, checked and turned into a `Config`.
 //! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
 //!    modes.
-//! 3. `watch`, `sd_notify` (readiness messages), `listening`: what
-//!    supervise mode listens to and looks at.
+//! 3. `watch`, `sd_notify` (readiness messages), `listening`, `adopt`,
+//!    `error_page`: what supervise mode listens to, looks at and answers.
 //! 4. `output`: the status lines.
 //! 5. `config`, `activation`: the settings, and the variables a command
 //!    receives.
@@ -29,8 +29,6 @@ pub mod error;
 
 mod activation;
 mod adopt;
-// The page answered while COMMAND is down; supervise mode wires it in.
-#[allow(dead_code)]
 mod error_page;
 mod exec;
 #[cfg(unix)]

@@ -17,8 +17,9 @@ pub enum Target {
 
 /// Converts `text`, appending to `out`; only what lies from the byte offset
 /// `from` on is written, the part before it only sets the style (a colour
-/// set before `from` still applies after it). `out` grows by at most
-/// 32 bytes per byte of `text` (a one-character span).
+/// set before `from` still applies after it). `out` grows by less than
+/// 6 bytes per byte of `text` (the worst: a colour change before every
+/// escaped character).
 pub fn convert(text: &str, from: usize, target: Target, out: &mut String) {
     let mut writer = Writer {
         out,

@@ -22,16 +22,20 @@
 //! `Cache-Control: no-store`, `Connection: close`), as HTML when its
 //! `Accept` header names `text/html` (a browser), else as plain text; a head
 //! larger than [`Limits::max_head`] gets `431`, one that is not HTTP `400`.
-//! No body is read, nothing is served from disk. Once an answer is
-//! written the write side is shut down, and what the client still sends is
-//! read and dropped (at most 64 KiB, for at most 2 s) until it closes:
-//! closing with unread data would reset the connection, and the client could
-//! lose the answer. The details (cause, time,
-//! change, command, build output) are shown only when the client connects
-//! from a loopback address and its `Host` header names this machine (a
-//! loopback literal, `localhost`, or a host of the sockets); anyone else
-//! gets a bare page, so that a page that DNS rebinding brought into the
-//! developer's browser cannot read them.
+//! No body is read, nothing is served from disk, nothing is printed. Once an
+//! answer is written the write side is shut down, and what the client still
+//! sends is read and dropped (at most 64 KiB, for at most 2 s) until it
+//! closes: closing with unread data would reset the connection, and the
+//! client could lose the answer.
+//!
+//! The details (cause, time, change, command, build output) are shown only
+//! when the client connects from a loopback address and its `Host` header
+//! names this machine (a loopback literal, `localhost`, or a host of the
+//! sockets); anyone else gets a bare page, so that a page that DNS
+//! rebinding brought into the developer's browser cannot read them.
+//!
+//! Every connection's cost is bounded by [`Limits`]; the page is rendered
+//! once per outage and shared by all connections.
 //!
 //! # The wait protocol
 //!

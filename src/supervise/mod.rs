@@ -41,6 +41,11 @@ use host::Input;
 use page::Page;
 use state::Policy;
 
+/// How long after the watcher's debounce period a build's last write is
+/// still taken for one it made (see [`Policy::settle`]): the watcher's
+/// events come within milliseconds of the write.
+const SETTLE_MARGIN: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Runs `invocation` under supervision with `sockets` until SIGINT or
 /// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
 /// `described` is the sockets' lines, shown again after `--clear`;
@@ -74,6 +79,7 @@ pub fn run(
         ready: settings.ready,
         clear: settings.clear,
         build: build.is_some(),
+        settle: settings.debounce + SETTLE_MARGIN,
         error_page: page.is_some(),
     };
     let program = invocation.program().to_owned();

@@ -43,12 +43,10 @@ impl Page {
         let mut sites = Vec::new();
         let mut urls = Vec::new();
         for open in &sockets.sockets {
-            let LocalAddr::Ip(local) = open.local else {
+            let (LocalAddr::Ip(local), SocketKind::Http) = (&open.local, open.spec.kind) else {
                 continue;
             };
-            if open.spec.kind != SocketKind::Http {
-                continue;
-            }
+            let local = *local;
             let socket = open
                 .socket
                 .try_clone()

@@ -151,9 +151,20 @@ fn huge_output_is_cut_to_its_last_bytes() {
     let page = html(&outage(Some(&output)), 1);
     assert!(page.len() < MAX_OUTPUT + 16 * 1024, "{}", page.len());
     // The worst case: a colour change before every character.
-    let worst = b"\x1b[91m\"\x1b[92m\"".repeat(MAX_OUTPUT / 12);
-    let page = html(&outage(Some(&worst)), 1);
-    assert!(page.len() < 10 * MAX_OUTPUT, "{}", page.len());
+    for worst in [
+        &b"\x1b[91m\"\x1b[97m\""[..],
+        b"\x1b[1m'\x1b[m'",
+        b"\x1b[91m\xff",
+    ] {
+        let text = String::from_utf8_lossy(worst).into_owned();
+        let mut out = String::new();
+        ansi::convert(&text.repeat(100), 0, Target::Html, &mut out);
+        assert!(
+            out.len() < 6 * 100 * worst.len(),
+            "{worst:?}: {}",
+            out.len()
+        );
+    }
 }
 
 #[test]

@@ -132,6 +132,7 @@ fn policy(ready: Readiness) -> Policy {
         ready,
         clear: false,
         build: false,
+        settle: Duration::from_millis(150),
         error_page: false,
     }
 }

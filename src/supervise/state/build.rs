@@ -30,6 +30,10 @@ pub struct Running {
     /// When it was sent the stop signal (a shutdown), and whether SIGKILL
     /// followed.
     pub stopping: Option<(Instant, bool)>,
+    /// When it ended, and how: its writes may still be on their way from
+    /// the watcher (see [`super::Policy::settle`]), so it counts as running
+    /// a little longer.
+    pub ended: Option<(Instant, super::Status)>,
     /// The paths that changed while it ran (not the build's own).
     changed: BTreeSet<PathBuf>,
     /// The paths whose changes during the build before made this one run.
@@ -39,9 +43,8 @@ pub struct Running {
 /// What a change during a build comes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum During {
-    /// Another build runs after this one; `first` when this is the first
-    /// change to ask for it.
-    Again { first: bool },
+    /// Another build runs after this one.
+    Again,
     /// Every path was the build's own output: nothing more runs.
     Own,
 }
@@ -84,6 +87,7 @@ impl Builds {
             pid: None,
             started: now,
             stopping: None,
+            ended: None,
             changed: BTreeSet::new(),
             because,
         });
@@ -100,7 +104,6 @@ impl Builds {
         if fresh.is_empty() && !paths.is_empty() {
             return During::Own;
         }
-        let first = running.changed.is_empty();
         for path in fresh {
             if running.changed.len() < MAX_PATHS {
                 running.changed.insert(path.clone());
@@ -110,7 +113,7 @@ impl Builds {
             // Named no path at all (never sent by the watcher): count it.
             running.changed.insert(PathBuf::from("."));
         }
-        During::Again { first }
+        During::Again
     }
 
     /// The build ended: what comes next. The returned set, for
@@ -159,14 +162,8 @@ mod tests {
     fn changes_during_a_build_ask_for_one_more() {
         let mut builds = Builds::default();
         builds.begin(Instant::now(), None);
-        assert_eq!(
-            builds.during(&paths(&["src/a.rs"])),
-            During::Again { first: true }
-        );
-        assert_eq!(
-            builds.during(&paths(&["src/b.rs"])),
-            During::Again { first: false }
-        );
+        assert_eq!(builds.during(&paths(&["src/a.rs"])), During::Again);
+        assert_eq!(builds.during(&paths(&["src/b.rs"])), During::Again);
         let (after, because) = builds.end();
         assert_eq!(after, After::Again);
         assert_eq!(because.unwrap().len(), 2);

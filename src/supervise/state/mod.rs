@@ -41,6 +41,8 @@
 //! they produce, so each can change alone.
 
 mod build;
+#[cfg(test)]
+mod build_tests;
 mod child;
 mod event;
 mod report;

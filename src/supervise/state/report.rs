@@ -290,9 +290,7 @@ impl fmt::Display for Report {
                 "build: pid {serving} runs {}, which Windows does not let a build replace while it runs: stopping pid {serving} first (no zero-gap restart here)",
                 program.display()
             ),
-            Report::BuildAgain => {
-                f.write_str("build: a change came while it runs; building again once it ends")
-            }
+            Report::BuildAgain => f.write_str("build: files changed while it ran; building again"),
             Report::OwnOutput { path, more } => {
                 write!(f, "{}", path.display())?;
                 if *more > 0 {

@@ -106,13 +106,13 @@ impl Supervisor {
     /// period, check of a draining child, look, or wait for listening after
     /// `READY=1`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let build = self
-            .builds
-            .running()
-            .and_then(|build| match build.stopping {
+        let build = self.builds.running().and_then(|build| match build {
+            _ if self.shutting_down => match build.stopping {
                 Some((since, false)) => Some(grace_end(since, self.policy.grace)),
                 _ => None,
-            });
+            },
+            _ => build.ended.map(|(at, _)| at + self.policy.settle),
+        });
         let graces = self.retiring.iter().filter_map(|child| match child.state {
             State::Stopping {
                 since,
@@ -165,9 +165,9 @@ impl Supervisor {
                 let during = match self.builds.running() {
                     Some(_) => match self.builds.during(&paths) {
                         During::Own => return out,
-                        During::Again { first } => Some(first),
+                        During::Again => true,
                     },
-                    None => None,
+                    None => false,
                 };
                 self.trigger = Some(match more {
                     0 => path.display().to_string(),
@@ -178,13 +178,10 @@ impl Supervisor {
             }
             Event::Hangup => {
                 if !self.shutting_down {
-                    let during = match self.builds.running() {
-                        Some(_) => match self.builds.during(&[]) {
-                            During::Own => None,
-                            During::Again { first } => Some(first),
-                        },
-                        None => None,
-                    };
+                    let during = self.builds.running().is_some();
+                    if during {
+                        self.builds.during(&[]);
+                    }
                     self.trigger = Some("SIGHUP".to_owned());
                     out.push(Action::Say(Report::Hangup));
                     self.asked(Then::Restart, during, now, &mut out);
@@ -295,16 +292,12 @@ impl Supervisor {
     }
 
     /// A change or SIGHUP asks for `then`: the build first, if there is
-    /// one, else at once. `during` is set when a build runs: it has been
-    /// told of the change, and one more runs after it (`true` when this is
-    /// the first change to ask for it).
-    fn asked(&mut self, then: Then, during: Option<bool>, now: Instant, out: &mut Vec<Action>) {
-        if let Some(first) = during {
+    /// one, else at once. `during`: a build runs, and has been told of the
+    /// change.
+    fn asked(&mut self, then: Then, during: bool, now: Instant, out: &mut Vec<Action>) {
+        if during {
             // The first start stays the first; a restart outweighs a change.
             self.then = Some(self.then.map_or(then, |was| was.max(then)));
-            if first {
-                out.push(Action::Say(Report::BuildAgain));
-            }
         } else if self.policy.build {
             self.build(now, None, then, out);
         } else {
@@ -342,28 +335,40 @@ impl Supervisor {
         out.push(Action::Build);
     }
 
-    /// The build step ended with `status`.
+    /// The build step ended with `status`: what it wrote may still be on
+    /// its way, so what follows waits until [`Policy::settle`] has passed
+    /// ([`Supervisor::tick`]). While shutting down, nothing follows.
     fn built(&mut self, status: Status, now: Instant, out: &mut Vec<Action>) {
+        let Some(build) = self.builds.running_mut() else {
+            return;
+        };
+        build.ended = Some((now, status));
+        if self.shutting_down {
+            self.builds.end();
+            self.then = None;
+            self.finish_shutdown(out);
+        }
+    }
+
+    /// The build step that ended with `status` at `ended` has settled: what
+    /// it leads to.
+    fn settled(&mut self, ended: Instant, status: Status, now: Instant, out: &mut Vec<Action>) {
         let Some(started) = self.builds.running().map(|build| build.started) else {
             return;
         };
         let (after, because) = self.builds.end();
-        let then = self.then.take();
-        if self.shutting_down {
-            self.finish_shutdown(out);
-            return;
-        }
+        let then = self.then.take().unwrap_or(Then::Change);
         if let After::OwnOutput { path, more } = after.clone() {
             out.push(Action::Say(Report::OwnOutput { path, more }));
         }
-        let then = then.unwrap_or(Then::Change);
         if after == After::Again {
+            out.push(Action::Say(Report::BuildAgain));
             self.build(now, because, then, out);
             return;
         }
         if status == Status::Code(0) {
             out.push(Action::Say(Report::Built {
-                after: now.saturating_duration_since(started),
+                after: ended.saturating_duration_since(started),
             }));
             self.then_do(then, now, out);
             return;
@@ -846,6 +851,14 @@ impl Supervisor {
                     out.push(Action::Look { generation, pid });
                 }
             }
+        }
+        let settled = self
+            .builds
+            .running()
+            .and_then(|build| build.ended)
+            .filter(|&(at, _)| !self.shutting_down && now >= at + self.policy.settle);
+        if let Some((ended, status)) = settled {
+            self.settled(ended, status, now, out);
         }
         let grace = self.policy.grace;
         if let Some(build) = self.builds.running_mut() {

@@ -6,12 +6,10 @@ use super::*;
 use crate::config::Readiness;
 use crate::signal::Signal;
 
-mod build;
+pub(super) const STOP: Signal = Signal(15);
+pub(super) const GRACE: Duration = Duration::from_secs(5);
 
-const STOP: Signal = Signal(15);
-const GRACE: Duration = Duration::from_secs(5);
-
-fn policy(stop_first: bool, ready: Readiness) -> Policy {
+pub(super) fn policy(stop_first: bool, ready: Readiness) -> Policy {
     Policy {
         stop_first,
         stop_signal: STOP,
@@ -20,13 +18,14 @@ fn policy(stop_first: bool, ready: Readiness) -> Policy {
         ready,
         clear: false,
         build: false,
+        settle: Duration::from_millis(150),
         error_page: false,
     }
 }
 
 /// Drives a [`Supervisor`] the way the event loop does: each `Start`
 /// succeeds at once with pid 100 + generation.
-struct Harness {
+pub(super) struct Harness {
     supervisor: Supervisor,
     now: Instant,
 }
@@ -41,7 +40,7 @@ impl Harness {
         Harness::with(policy(stop_first, ready))
     }
 
-    fn with(policy: Policy) -> (Harness, Vec<Action>) {
+    pub(super) fn with(policy: Policy) -> (Harness, Vec<Action>) {
         let mut harness = Harness {
             supervisor: Supervisor::new(policy),
             now: Instant::now(),
@@ -51,7 +50,7 @@ impl Harness {
         (harness, actions)
     }
 
-    fn send(&mut self, event: Event) -> Vec<Action> {
+    pub(super) fn send(&mut self, event: Event) -> Vec<Action> {
         let actions = self.supervisor.handle(event, self.now);
         self.follow(actions)
     }
@@ -83,11 +82,11 @@ impl Harness {
         all
     }
 
-    fn later(&mut self, by: Duration) {
+    pub(super) fn later(&mut self, by: Duration) {
         self.now += by;
     }
 
-    fn change(&mut self) -> Vec<Action> {
+    pub(super) fn change(&mut self) -> Vec<Action> {
         self.send(Event::Change {
             path: "src/main.rs".into(),
             more: 0,
@@ -95,11 +94,11 @@ impl Harness {
         })
     }
 
-    fn ready(&mut self, generation: Generation) -> Vec<Action> {
+    pub(super) fn ready(&mut self, generation: Generation) -> Vec<Action> {
         self.send(Event::Ready { generation })
     }
 
-    fn exited(&mut self, generation: Generation, code: i32) -> Vec<Action> {
+    pub(super) fn exited(&mut self, generation: Generation, code: i32) -> Vec<Action> {
         self.send(Event::Exited {
             generation,
             status: Status::Code(code),
@@ -126,21 +125,21 @@ impl Harness {
     }
 
     /// Moves time to the next deadline and ticks; the looks asked for.
-    fn next_tick(&mut self) -> Vec<Action> {
+    pub(super) fn next_tick(&mut self) -> Vec<Action> {
         let deadline = self.supervisor.next_deadline().expect("a deadline");
         assert!(deadline >= self.now, "a deadline in the past");
         self.now = deadline;
         self.send(Event::Tick)
     }
 
-    fn active(&self) -> (Generation, State) {
+    pub(super) fn active(&self) -> (Generation, State) {
         let active = self.supervisor.active().expect("an active child");
         (active.generation, active.state)
     }
 }
 
 /// The pid every build gets from the harness.
-const BUILD: u32 = 99;
+pub(super) const BUILD: u32 = 99;
 
 /// Asking the host to stop `generation` (pid 100 + generation) once idle.
 fn idle(generation: Generation) -> Action {
@@ -151,7 +150,7 @@ fn idle(generation: Generation) -> Action {
 }
 
 /// The actions other than reports.
-fn deeds(actions: &[Action]) -> Vec<Action> {
+pub(super) fn deeds(actions: &[Action]) -> Vec<Action> {
     actions
         .iter()
         .filter(|a| !matches!(a, Action::Say(_)))
@@ -159,7 +158,7 @@ fn deeds(actions: &[Action]) -> Vec<Action> {
         .collect()
 }
 
-fn reports(actions: &[Action]) -> Vec<String> {
+pub(super) fn reports(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -170,9 +169,9 @@ fn reports(actions: &[Action]) -> Vec<String> {
 }
 
 #[cfg(unix)]
-const TERM: Signal = Signal(libc::SIGTERM);
+pub(super) const TERM: Signal = Signal(libc::SIGTERM);
 #[cfg(not(unix))]
-const TERM: Signal = Signal(15);
+pub(super) const TERM: Signal = Signal(15);
 
 #[test]
 fn with_signal_a_change_signals_the_running_child_instead_of_restarting() {

@@ -42,6 +42,11 @@ pub struct Policy {
     /// `--build`: a build step runs before each start (and before the
     /// signal of `--signal`).
     pub build: bool,
+    /// How long after the build step ends its own writes may still reach
+    /// the supervisor as changes (the watcher's debounce, and a margin):
+    /// until then the build counts as running, so that its writes are
+    /// taken for changes during it.
+    pub settle: Duration,
     /// While nothing of COMMAND runs because it ended (or its build
     /// failed), and nothing is starting, the host answers on the `http::`
     /// sockets with an error page (`--no-error-page` turns it off; no

@@ -1,7 +1,13 @@
 //! The build step (`--build`) and the error page: what runs when, and
 //! when the host answers with the page.
 
-use super::*;
+use super::child::State;
+use super::event::{Action, Event};
+use super::tests::{deeds, policy, reports, Harness, BUILD, GRACE, TERM};
+use super::types::{Outage, Policy, Status};
+use crate::config::Readiness;
+use crate::signal::Signal;
+use std::time::Duration;
 
 fn with(build: bool, error_page: bool) -> (Harness, Vec<Action>) {
     Harness::with(Policy {
@@ -11,10 +17,14 @@ fn with(build: bool, error_page: bool) -> (Harness, Vec<Action>) {
     })
 }
 
+/// The build ends with `code`, and its writes have had time to arrive.
 fn built(h: &mut Harness, code: i32) -> Vec<Action> {
-    h.send(Event::Built {
+    let mut actions = h.send(Event::Built {
         status: Status::Code(code),
-    })
+    });
+    assert_eq!(deeds(&actions), [], "nothing before the build settles");
+    actions.extend(h.next_tick());
+    actions
 }
 
 /// The error page's action, if any, among `actions`.
@@ -81,16 +91,14 @@ fn changes_during_a_build_make_one_more_run_after_it() {
     let (mut h, _) = with(true, false);
     let actions = h.change();
     assert_eq!(deeds(&actions), []);
+    assert_eq!(reports(&actions), ["change: src/main.rs"]);
+    assert_eq!(reports(&h.change()), ["change: src/main.rs"]);
+    let actions = built(&mut h, 0);
+    assert_eq!(deeds(&actions), [Action::Build]);
     assert_eq!(
         reports(&actions),
-        [
-            "change: src/main.rs",
-            "build: a change came while it runs; building again once it ends"
-        ]
+        ["build: files changed while it ran; building again"]
     );
-    // Said once per build.
-    assert_eq!(reports(&h.change()), ["change: src/main.rs"]);
-    assert_eq!(deeds(&built(&mut h, 0)), [Action::Build]);
     // The first start stays the first: no restart line.
     let actions = built(&mut h, 0);
     assert_eq!(deeds(&actions), [Action::Start(1)]);
@@ -115,6 +123,19 @@ fn a_build_that_writes_a_watched_file_does_not_loop() {
     h.change();
     assert_eq!(h.send(generated()), []);
     assert_eq!(deeds(&built(&mut h, 0)), [Action::Start(2)]);
+}
+
+#[test]
+fn what_the_build_writes_just_before_it_ends_counts_as_during_it() {
+    let (mut h, _) = with(true, false);
+    h.send(Event::Built {
+        status: Status::Code(0),
+    });
+    // The watcher's batch comes after the build's end, within the settle
+    // time.
+    h.later(Duration::from_millis(100));
+    assert_eq!(deeds(&h.change()), []);
+    assert_eq!(deeds(&h.next_tick()), [Action::Build]);
 }
 
 #[test]
@@ -147,7 +168,10 @@ fn a_shutdown_stops_the_build_and_waits_for_it() {
     // It outlasts the grace period: SIGKILL.
     h.later(GRACE);
     assert_eq!(deeds(&h.next_tick()), [Action::Kill { pid: BUILD }]);
-    assert_eq!(deeds(&built(&mut h, -1)), [Action::Exit(0)]);
+    let actions = h.send(Event::Built {
+        status: Status::Code(-1),
+    });
+    assert_eq!(deeds(&actions), [Action::Exit(0)]);
 }
 
 #[test]
