@@ -31,9 +31,9 @@ pub struct Running {
     /// followed.
     pub stopping: Option<(Instant, bool)>,
     /// When it ended, and how: its writes may still be on their way from
-    /// the watcher (see [`super::Policy::settle`]), so it counts as running
+    /// the watcher (see [`super::types::Policy::settle`]), so it counts as running
     /// a little longer.
-    pub ended: Option<(Instant, super::Status)>,
+    pub ended: Option<(Instant, super::types::Status)>,
     /// The paths that changed while it ran (not the build's own).
     changed: BTreeSet<PathBuf>,
     /// The paths whose changes during the build before made this one run.
