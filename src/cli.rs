@@ -50,7 +50,8 @@ Spec forms (-s):
   NAME=SPEC                the socket's name in LISTEN_FDNAMES (default: its TYPE)
 
 Exit status: the command's own; 2 for a bad command line or spec, 1 when a
-socket cannot be set up, 126/127 when COMMAND cannot be run / is not found.
+socket cannot be set up, 126/127 when COMMAND cannot be run / is not found,
+the build's own when --build fails in exec mode.
 In supervise mode (-w): 0 once SIGINT, SIGTERM or SIGQUIT (Windows: Ctrl-C) has
 stopped the command, 128+N when a second one, N, killed it at once (Windows:
 130).";

@@ -116,11 +116,17 @@ fn shown(command: &[OsString], build: Option<&OsString>) -> String {
         .iter()
         .map(|arg| {
             let arg = arg.to_string_lossy();
-            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
-            {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            } else {
+            // The characters a shell (Windows: a command line) reads.
+            let special = if cfg!(windows) { "\"" } else { "'\"\\$`" };
+            let plain = !arg.is_empty()
+                && !arg.contains(|c: char| c.is_whitespace() || special.contains(c));
+            if plain {
                 arg.into_owned()
+            } else if cfg!(windows) {
+                // The convention Windows programs split their command line by.
+                format!("\"{}\"", arg.replace('"', "\\\""))
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
             }
         })
         .collect();
@@ -131,7 +137,7 @@ fn shown(command: &[OsString], build: Option<&OsString>) -> String {
     text
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

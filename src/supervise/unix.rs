@@ -376,6 +376,15 @@ impl Host for UnixHost {
         let Some(page) = &mut self.page else {
             return;
         };
+        // A process that left a command's group and outlived it may still
+        // accept on the sockets: the page would take its connections.
+        #[cfg(target_os = "linux")]
+        if let (Some(_), Some(pid)) = (outage, self.children.orphans().first()) {
+            self.printer.warn(&format!(
+                "no error page: pid {pid}, which left the command's process group, still runs and may serve"
+            ));
+            return;
+        }
         let log = self.build_log.as_ref();
         page.answer(outage, || log.map(BuildLog::output).unwrap_or_default());
     }

@@ -31,7 +31,8 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub struct Wine {
     wine: PathBuf,
     prefix: PathBuf,
-    /// Where `systemfd.exe` is; `examples\probe.exe` is below it.
+    /// Where `systemfd.exe` is; `examples\probe.exe` and `examples\hello.exe`
+    /// are below it.
     bin: PathBuf,
 }
 
@@ -94,6 +95,12 @@ impl Wine {
     /// The probe's full Windows path.
     pub fn probe(&self) -> String {
         windows_path(&self.bin.join("examples").join("probe.exe"))
+    }
+
+    /// The full Windows path of the HTTP server example (examples/hello.rs),
+    /// which answers `GET` with `200` and `Hello from pid N!`.
+    pub fn hello(&self) -> String {
+        windows_path(&self.bin.join("examples").join("hello.exe"))
     }
 }
 
@@ -166,6 +173,8 @@ fn build_windows_binaries(target_dir: &Path) -> Result<(), String> {
             "systemfd",
             "--example",
             "probe",
+            "--example",
+            "hello",
         ])
         .arg("--manifest-path")
         .arg(&manifest)

@@ -2,7 +2,9 @@
 //! through the socket server to a consumer built on the real `listenfd` crate
 //! (examples/probe.rs), keeps serving whatever other local clients send, ties
 //! the command's process tree to its own lifetime, and behaves like the Unix
-//! build at the edges (output, exit status, `-q`).
+//! build at the edges (output, exit status, `-q`). In supervise mode (`-w`)
+//! the build step runs through `cmd /C`, and the error page answers on the
+//! `http::` sockets while nothing of the command runs.
 //!
 //! The programs run through the shared harness with Wine as the runner
 //! (harness/wine.rs, which builds them and says what is needed). Without
@@ -15,7 +17,8 @@ use std::time::{Duration, Instant};
 use systemfd::{MAX_REQUEST_LEN, PROTOCOL_INFO_LEN};
 
 use crate::harness::command::Line;
-use crate::harness::net::{addr_in, ask_probe};
+use crate::harness::http::{self, Answer};
+use crate::harness::net::{addr_in, ask_probe, hello_pid};
 use crate::harness::process::signal_group;
 use crate::harness::wine::{windows_path, wine, Wine, DEADLINE};
 use crate::harness::{holds_within, number_after, signal, Project, Running, Signal};
@@ -987,4 +990,134 @@ fn a_bad_ignore_pattern_is_a_usage_error_with_no_side_effect() {
     assert!(!stderr.contains("~> socket"), "{}", ran.report());
     assert!(!stderr.contains("~> started"), "{}", ran.report());
     assert!(!dir.path("started.txt").exists(), "{}", ran.report());
+}
+
+// ---------------------------------------------------------------------------
+// The build step (`--build`, through `cmd /C`) and the error page that
+// systemfd answers on its `http::` sockets while nothing of COMMAND runs.
+
+/// The build step: it succeeds when `src\status.txt` says `ok`; otherwise it
+/// prints `boom` and exits with status 3. (It reads the file in a loop:
+/// Wine's cmd runs what follows `||` even after a command that succeeded.)
+const BUILD: &str =
+    r#"(for /f %i in (src\status.txt) do @if "%i"=="ok" exit /b 0)& echo boom& exit /b 3"#;
+
+/// `GET /` on `addr`, with `Host` naming it and plain text accepted, answered
+/// within the deadline; a failure shows systemfd's output.
+fn get(addr: SocketAddr, run: &Running) -> Answer {
+    let host = format!("Host: {addr}");
+    http::request(addr, "GET", "/", &[&host, "Accept: */*"], DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.report()))
+}
+
+/// Asserts that `answer` is the error page in plain text, with the headers
+/// it promises, and returns its text.
+fn page_text(answer: &Answer, run: &Running) -> String {
+    let report = || format!("{answer:?}\n{}", run.report());
+    assert!(
+        answer
+            .head
+            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{}",
+        report()
+    );
+    assert_eq!(answer.header("Retry-After"), Some("1"), "{}", report());
+    assert_eq!(
+        answer.header("Cache-Control"),
+        Some("no-store"),
+        "{}",
+        report()
+    );
+    assert_eq!(answer.header("Connection"), Some("close"), "{}", report());
+    let content_type = answer.header("Content-Type").unwrap_or_default();
+    assert!(content_type.starts_with("text/plain"), "{}", report());
+    answer.text()
+}
+
+/// Supervise mode with a build step and an `http::` socket: a failed build
+/// starts nothing and the page shows its output; a command that ends gets
+/// the page too; and once a change fixes things, the request made while the
+/// build runs waits for the server and gets its own `200`.
+#[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
+fn a_failed_build_or_an_ended_command_gets_the_error_page_until_a_server_serves() {
+    let wine = wine();
+    let (dir, src) = project();
+    dir.write("src/status.txt", "broken\n");
+    // While it exists, the command exits with status 7 rather than serve.
+    dir.write("crash.flag", "");
+    let command = format!(
+        "if exist crash.flag (echo crashing& exit 7) else {}",
+        wine.hello()
+    );
+    let mut run = wine
+        .systemfd_in(
+            dir.root(),
+            [
+                "-s", "http::0", "-w", &src, "--build", BUILD, "--", "cmd", "/c", &command,
+            ],
+        )
+        .spawn();
+    let addr = addr_in(&run.wait_for_text("~> socket http://127.0.0.1:"));
+    let building = format!("~> build: {BUILD}");
+    let answering =
+        format!("~> answering http://{addr}/ with an error page until a server is ready");
+
+    // The build fails: nothing starts, and the page shows its output.
+    run.wait_for("that names the build", |l| l == building);
+    run.wait_for("the build's output", |l| l == "boom");
+    run.wait_for_text(
+        "~> build failed: it exited with status 3 (its last lines are on the error page); \
+         waiting for a change",
+    );
+    run.wait_for("that says the page answers", |l| {
+        l == format!("{answering} (--no-error-page turns this off)")
+    });
+    assert!(!run.saw("~> started pid"), "{}", run.report());
+    let text = page_text(&get(addr, &run), &run);
+    for says in [
+        "Cause:    the build exited with status 3\n".to_owned(),
+        format!("(built by: {BUILD})\n"),
+        "\nBuild output".to_owned(),
+    ] {
+        assert!(text.contains(&says), "no {says:?} in\n{text}");
+    }
+    assert!(text.lines().any(|l| l.trim_end() == "boom"), "{text}");
+
+    // It builds, and the command starts but ends: the page says so.
+    dir.write("src/status.txt", "ok\n");
+    let change = run.wait_for_text("~> change: ");
+    assert!(change.ends_with("status.txt"), "{change}\n{}", run.report());
+    run.wait_for("that names the build", |l| l == building);
+    run.wait_for_text("~> build: done after ");
+    let crashed = run.started();
+    run.wait_for_text(&format!("~> pid {crashed} exited with status 7"));
+    run.wait_for_text("~> waiting for a change");
+    run.wait_for("that says the page answers", |l| l == answering);
+    let text = page_text(&get(addr, &run), &run);
+    assert!(
+        text.contains(&format!("Cause:    pid {crashed} exited with status 7\n")),
+        "{text}"
+    );
+    assert!(!text.contains("Build output"), "{text}");
+
+    // Fixed. From the build on, systemfd accepts nothing: a request made
+    // then waits in the socket's backlog for the server.
+    std::fs::remove_file(dir.path("crash.flag")).unwrap();
+    dir.touch("src/main.rs");
+    run.wait_for("that names the build", |l| l == building);
+    let answer = get(addr, &run);
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", run.report());
+    assert!(
+        hello_pid(&answer.text()).is_some(),
+        "{answer:?}\n{}",
+        run.report()
+    );
+    let serving = run.started();
+    run.wait_for_text(&format!("~> ready: pid {serving} after "));
+    assert_eq!(run.count("~> answering"), 2, "{}", run.report());
+    drop(dir);
 }
