@@ -152,3 +152,30 @@ pub fn request(
         Err(err) => Err(format!("{method} {path} on {addr}: {err}")),
     }
 }
+
+/// Asserts that `answer` is systemfd's error page: `503` with the headers
+/// it promises and a `Content-Type` starting with `content_type`; `context`
+/// tells what ran, for the message.
+pub fn assert_error_page(answer: &Answer, content_type: &str, context: impl Fn() -> String) {
+    let report = || format!("{answer:?}\n{}", context());
+    assert!(
+        answer
+            .head
+            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{}",
+        report()
+    );
+    for (name, value) in [
+        ("Retry-After", "1"),
+        ("Cache-Control", "no-store"),
+        ("Connection", "close"),
+    ] {
+        assert_eq!(answer.header(name), Some(value), "{}", report());
+    }
+    let shown = answer.header("Content-Type").unwrap_or_default();
+    assert!(
+        shown.starts_with(content_type),
+        "not {content_type}: {}",
+        report()
+    );
+}

@@ -112,29 +112,7 @@ fn ask(addr: SocketAddr, method: &str, headers: &[&str], s: &Running) -> Answer 
 /// Asserts that `answer` is the error page's: `503` with the headers it
 /// promises and `content_type`.
 fn assert_page(answer: &Answer, content_type: &str, s: &Running) {
-    let report = || format!("{answer:?}\n{}", s.report());
-    assert_eq!(answer.status, 503, "{}", report());
-    assert!(
-        answer
-            .head
-            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
-        "{}",
-        report()
-    );
-    assert_eq!(answer.header("Retry-After"), Some("1"), "{}", report());
-    assert_eq!(
-        answer.header("Cache-Control"),
-        Some("no-store"),
-        "{}",
-        report()
-    );
-    assert_eq!(answer.header("Connection"), Some("close"), "{}", report());
-    let shown = answer.header("Content-Type").unwrap_or_default();
-    assert!(
-        shown.starts_with(content_type),
-        "not {content_type}: {}",
-        report()
-    );
+    http::assert_error_page(answer, content_type, || s.report());
 }
 
 /// Asserts that `answer` is the app's `200`, from pid `pid` when given.

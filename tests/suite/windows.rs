@@ -1013,24 +1013,7 @@ fn get(addr: SocketAddr, run: &Running) -> Answer {
 /// Asserts that `answer` is the error page in plain text, with the headers
 /// it promises, and returns its text.
 fn page_text(answer: &Answer, run: &Running) -> String {
-    let report = || format!("{answer:?}\n{}", run.report());
-    assert!(
-        answer
-            .head
-            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
-        "{}",
-        report()
-    );
-    assert_eq!(answer.header("Retry-After"), Some("1"), "{}", report());
-    assert_eq!(
-        answer.header("Cache-Control"),
-        Some("no-store"),
-        "{}",
-        report()
-    );
-    assert_eq!(answer.header("Connection"), Some("close"), "{}", report());
-    let content_type = answer.header("Content-Type").unwrap_or_default();
-    assert!(content_type.starts_with("text/plain"), "{}", report());
+    http::assert_error_page(answer, "text/plain", || run.report());
     answer.text()
 }
 
