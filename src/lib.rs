@@ -33,6 +33,9 @@ mod error_page;
 mod exec;
 #[cfg(unix)]
 mod listening;
+// Supervise mode wires it in (`--livereload`).
+#[allow(dead_code)]
+mod livereload;
 mod output;
 #[cfg(unix)]
 mod sd_notify;

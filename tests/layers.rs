@@ -13,7 +13,14 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["exec", "supervise"],
-    &["watch", "sd_notify", "listening", "adopt", "error_page"],
+    &[
+        "watch",
+        "sd_notify",
+        "listening",
+        "adopt",
+        "error_page",
+        "livereload",
+    ],
     &["output"],
     &["config", "activation"],
     &["socket"],
