@@ -30,17 +30,22 @@ const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
 /// crate (`docs/protocol.md`).
 const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 
-/// The socket-passing variables an outer provider may have left in the
-/// environment, of both protocols: none of them reaches COMMAND unless
-/// systemfd sets it anew, so stale values from an outer activation never
-/// leak.
-pub const STALE_VARIABLES: [&str; 6] = [
+/// `SYSTEMFD_LIVERELOAD_URL`: where the LiveReload client script is
+/// (`--livereload`), for a development template to include.
+pub const LIVERELOAD_URL: &str = "SYSTEMFD_LIVERELOAD_URL";
+
+/// The variables an outer provider (an outer systemfd) may have left in the
+/// environment: the socket-passing ones of both protocols, and the
+/// LiveReload script's URL. None of them reaches COMMAND unless systemfd
+/// sets it anew, so stale values from an outer run never leak.
+pub const STALE_VARIABLES: [&str; 7] = [
     LISTEN_FDS,
     LISTEN_PID,
     LISTEN_FDNAMES,
     LISTEN_FDS_FIRST_FD,
     socket_server::SERVER_VAR,
     socket_server::SECRET_VAR,
+    LIVERELOAD_URL,
 ];
 
 /// How the printed line names the place socket `index` is handed over:
@@ -161,19 +166,22 @@ const COLOUR_VARIABLES: [(&str, &str); 3] = [
 /// The build step (`--build`): `line` through the shell (`sh -c`; Windows:
 /// `cmd /C`, whose host passes `line` as it is), with the `inherited`
 /// environment less every socket-passing variable (the build gets no
-/// socket, nor an outer `NOTIFY_SOCKET`). With `colour` (systemfd's stderr is a terminal), the variables
-/// that keep colours on in a pipe are set, unless the user set them.
+/// socket, nor an outer `NOTIFY_SOCKET`). With `colour` (systemfd's own
+/// lines are coloured: see `--color`), the variables that keep colours on
+/// in a pipe are set, unless the user set them.
 pub fn build_step(
     line: &OsStr,
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     colour: bool,
 ) -> Invocation {
-    let shell: [OsString; 2] = if cfg!(windows) {
-        ["cmd".into(), "/C".into()]
+    // `--`: a line that starts with `-` is a command, not an option.
+    let shell: &[&str] = if cfg!(windows) {
+        &["cmd", "/C"]
     } else {
-        ["/bin/sh".into(), "-c".into()]
+        &["/bin/sh", "-c", "--"]
     };
-    let command: Vec<OsString> = shell.into_iter().chain([line.to_owned()]).collect();
+    let shell = shell.iter().map(OsString::from);
+    let command: Vec<OsString> = shell.chain([line.to_owned()]).collect();
     let mut invocation = Invocation::new(&command, inherited);
     // Nor does it report readiness to an outer service manager.
     #[cfg(unix)]

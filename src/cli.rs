@@ -111,9 +111,9 @@ pub struct Cli {
     /// Run COMMAND_LINE through the shell before COMMAND: once, or in supervise mode before each start
     ///
     /// It runs through `sh -c` (Windows: `cmd /C`) in the current directory, with stdin closed
-    /// and without the sockets; its output goes to stderr as it comes, in colour when stderr is
-    /// a terminal (CARGO_TERM_COLOR, CLICOLOR_FORCE and FORCE_COLOR are set for it unless set
-    /// already). When it fails, nothing starts: in exec mode systemfd exits with its status; in
+    /// and without the sockets; its output goes to stderr as it comes, in colour when systemfd's
+    /// own lines are (see --color: CARGO_TERM_COLOR, CLICOLOR_FORCE and FORCE_COLOR are then set
+    /// for it unless set already). It is done when its shell exits. When it fails, nothing starts: in exec mode systemfd exits with its status; in
     /// supervise mode the running COMMAND keeps serving, or the error page shows the build's last
     /// lines. Changes while it runs make one more build run after it. With --signal the signal is
     /// sent only after a build that succeeded.
@@ -192,6 +192,17 @@ pub struct Cli {
     /// connections wait in the socket's backlog instead until COMMAND runs again.
     #[arg(long, help_heading = "Supervise mode")]
     no_error_page: bool,
+
+    /// Serve the LiveReload protocol on ADDR [default: 127.0.0.1:35729]: pages reload once a new COMMAND serves
+    ///
+    /// A page that loads the script at $SYSTEMFD_LIVERELOAD_URL (set for COMMAND; for example
+    /// <script src="http://127.0.0.1:35729/livereload.js"></script> in a development template), or
+    /// that the LiveReload browser extension watches, reloads once the new COMMAND is ready and the
+    /// old one has stopped accepting, so it never shows the old code nor the error page. The script
+    /// also shows a banner while a change builds and when the new version failed. Without ADDR,
+    /// 127.0.0.1:35729, or a free port when that is taken; ADDR given and taken is an error.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, value_parser = values::livereload_addr, help_heading = "Supervise mode")]
+    livereload: Option<Option<std::net::SocketAddr>>,
 
     /// Print a man page or a shell completion script on stdout, and exit
     #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
@@ -321,6 +332,10 @@ impl Cli {
             clear: self.clear,
             ready: config::Readiness::resolve(self.asked_readiness()?, !self.sockets.is_empty()),
             error_page: !self.no_error_page,
+            livereload: self.livereload.map(|addr| config::LiveReloadAt {
+                addr: addr.unwrap_or(config::LiveReloadAt::DEFAULT),
+                explicit: addr.is_some(),
+            }),
         }))
     }
 
@@ -375,6 +390,7 @@ impl Cli {
             ("--clear", self.clear),
             ("--ready", self.ready.is_some()),
             ("--no-error-page", self.no_error_page),
+            ("--livereload", self.livereload.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))

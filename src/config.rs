@@ -122,6 +122,25 @@ pub struct Supervise {
     /// while COMMAND is not running because it ended or its build failed
     /// (`--no-error-page` turns it off).
     pub error_page: bool,
+    /// `--livereload`: where systemfd serves the LiveReload protocol.
+    pub livereload: Option<LiveReloadAt>,
+}
+
+/// Where the LiveReload server listens (`--livereload [ADDR]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveReloadAt {
+    /// The address: ADDR, or [`LiveReloadAt::DEFAULT`].
+    pub addr: std::net::SocketAddr,
+    /// Whether ADDR was given: then it being taken is an error; the
+    /// default being taken falls back to a free port.
+    pub explicit: bool,
+}
+
+impl LiveReloadAt {
+    /// `127.0.0.1:35729`: loopback, on the LiveReload protocol's port.
+    pub const DEFAULT: std::net::SocketAddr = std::net::SocketAddr::V4(
+        std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 35729),
+    );
 }
 
 /// What makes a new child ready to take over from the one serving

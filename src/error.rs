@@ -71,11 +71,14 @@ impl Failure {
 impl Failure {
     /// The build step (`--build`) of exec mode failed: systemfd exits with
     /// its status, `code` (128+N when signal N killed it), and says `how`
-    /// it ended.
-    pub fn build(code: u8, how: &str) -> Failure {
+    /// it ended, and that `program` (COMMAND's) was not run.
+    pub fn build(code: u8, how: &str, program: &std::ffi::OsStr) -> Failure {
         Failure {
             code,
-            error: anyhow::anyhow!("the build failed: it {how}; COMMAND was not run"),
+            error: anyhow::anyhow!(
+                "the build failed: it {how}; '{}' was not run",
+                program.to_string_lossy()
+            ),
         }
     }
 }

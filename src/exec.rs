@@ -13,47 +13,151 @@ use crate::output::Printer;
 use crate::socket::Sockets;
 
 /// `--build` in exec mode: runs `line` once through the shell (see
-/// [`activation::build_step`]), with stdin closed and its output on
-/// systemfd's stderr, and returns once it succeeded.
+/// [`activation::build_step`]) in a process group of its own, with stdin
+/// closed and its output on systemfd's stderr, and returns once it
+/// succeeded. `command` is COMMAND's program, named when the build fails.
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to systemfd meanwhile go to the
+/// build's group (Unix), and then systemfd exits too.
 ///
 /// # Errors
 /// A [`Failure`] with the build's status when it fails (128+N when signal
-/// N killed it), or an exec failure (126, 127) when the shell cannot run.
-pub fn build(line: &std::ffi::OsStr, printer: &Printer) -> Result<(), Failure> {
-    use std::process::Stdio;
+/// N killed it, or was sent to systemfd), or an exec failure (126, 127)
+/// when the shell cannot run.
+pub fn build(
+    line: &std::ffi::OsStr,
+    command: &std::ffi::OsStr,
+    printer: &Printer,
+) -> Result<(), Failure> {
+    let invocation = activation::build_step(line, std::env::vars_os(), printer.colors());
+    printer.status(&format!("build: {}", crate::output::one_line(line)));
+    let started = std::time::Instant::now();
+    let ended = run_build(&invocation)?;
+    let (code, how) = match ended {
+        Ended::Code(0) => {
+            printer.status(&format!(
+                "build: done after {} ms",
+                started.elapsed().as_millis()
+            ));
+            return Ok(());
+        }
+        Ended::Code(code) => (
+            code.clamp(1, 255) as u8,
+            format!("exited with status {code}"),
+        ),
+        Ended::Signal(signal) => (
+            (128 + signal.0).clamp(0, 255) as u8,
+            format!("was killed by {signal}"),
+        ),
+        Ended::Stopped(signal) => (
+            (128 + signal.0).clamp(0, 255) as u8,
+            format!("was stopped: systemfd received {signal}"),
+        ),
+    };
+    Err(Failure::build(code, &how, command))
+}
+
+/// How the build step ended.
+enum Ended {
+    Code(i32),
+    #[cfg_attr(windows, allow(dead_code))]
+    Signal(crate::signal::Signal),
+    /// systemfd received this signal while it ran.
+    #[cfg_attr(windows, allow(dead_code))]
+    Stopped(crate::signal::Signal),
+}
+
+/// Runs the build in a process group of its own, passing on the signals
+/// that ask systemfd to stop, and waits for it.
+#[cfg(unix)]
+fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::Arc;
+
+    use anyhow::Context as _;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+    use crate::signal::Signal;
+    use crate::sys;
+
+    let setup = |err: std::io::Error, what: &str| {
+        Failure::setup(anyhow::Error::new(err).context(what.to_owned()))
+    };
+    let input = std::fs::File::open("/dev/null")
+        .map_err(|e| setup(e, "cannot open /dev/null for the build"))?;
+    let input = std::os::fd::OwnedFd::from(input);
+    let output = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| setup(e, "cannot give the build systemfd's stderr"))?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        .context("cannot handle signals during the build")
+        .map_err(Failure::setup)?;
+    let pid = sys::spawn(&sys::ChildSpec {
+        command: &invocation.command,
+        env: &invocation.env,
+        sockets: &[],
+        first_fd: activation::FIRST_FD,
+        pid_variable: None,
+        own_group: true,
+        filter: None,
+        stdio: Some(sys::Stdio {
+            input: &input,
+            output: &output,
+        }),
+    })
+    .map_err(|err| Failure::exec(invocation.program(), err))?;
+    let received = Arc::new(AtomicI32::new(0));
+    let handle = signals.handle();
+    let seen = Arc::clone(&received);
+    let forwarder = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            seen.store(signal, Ordering::SeqCst);
+            let _ = sys::signal_group(pid, signal);
+        }
+    });
+    let status = sys::wait(pid);
+    handle.close();
+    let _ = forwarder.join();
+    let status = status
+        .context("cannot wait for the build")
+        .map_err(Failure::setup)?;
+    Ok(match received.load(Ordering::SeqCst) {
+        0 if status.success() => Ended::Code(0),
+        0 => match status.signal() {
+            Some(signal) => Ended::Signal(Signal(signal)),
+            None => Ended::Code(status.code().unwrap_or(1)),
+        },
+        signal => Ended::Stopped(Signal(signal)),
+    })
+}
+
+/// Runs the build and waits for it (Ctrl-C reaches its console group as
+/// it reaches systemfd).
+#[cfg(windows)]
+fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
+    use std::os::windows::io::AsHandle as _;
+    use std::os::windows::process::CommandExt as _;
 
     use anyhow::Context as _;
 
-    let invocation = activation::build_step(line, std::env::vars_os(), false);
-    printer.status(&format!("build: {}", line.to_string_lossy()));
-    let mut command = invocation.to_command();
-    #[cfg(unix)]
-    let stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned();
-    #[cfg(windows)]
-    let stderr = std::os::windows::io::AsHandle::as_handle(&std::io::stderr()).try_clone_to_owned();
-    let stderr = stderr
+    let stderr = std::io::stderr()
+        .as_handle()
+        .try_clone_to_owned()
         .context("cannot give the build systemfd's stderr")
         .map_err(Failure::setup)?;
-    command.stdin(Stdio::null()).stdout(Stdio::from(stderr));
-    let status = command
+    let line = invocation.command.last().cloned().unwrap_or_default();
+    let status = std::process::Command::new(invocation.program())
+        .args(&invocation.command[1..invocation.command.len() - 1])
+        .raw_arg(&line)
+        .env_clear()
+        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(stderr))
         .status()
         .map_err(|err| Failure::exec(invocation.program(), err))?;
-    if status.success() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
-        let name = crate::signal::Signal(signal);
-        return Err(Failure::build(
-            (128 + signal).clamp(0, 255) as u8,
-            &format!("was killed by {name}"),
-        ));
-    }
-    let code = status.code().unwrap_or(1);
-    Err(Failure::build(
-        code.clamp(1, 255) as u8,
-        &format!("exited with status {code}"),
-    ))
+    Ok(Ended::Code(status.code().unwrap_or(1)))
 }
 
 /// Places the sockets at fds 3… and execs COMMAND; returns only if that

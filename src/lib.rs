@@ -93,7 +93,7 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     match &config.mode {
         Mode::Exec => {
             if let Some(line) = &config.launch.build {
-                exec::build(line, &printer)?;
+                exec::build(line, invocation.program(), &printer)?;
             }
             exec::hand_over(sockets, invocation, config.launch.adopt, &printer)
         }

@@ -15,6 +15,18 @@ const WARN: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
     .bold();
 
+/// `text` (a command line) as one status line shows it: its first line,
+/// with ` …` when more follow.
+pub fn one_line(text: &std::ffi::OsStr) -> String {
+    let text = text.to_string_lossy();
+    let mut lines = text.trim().lines();
+    let first = lines.next().unwrap_or_default().to_owned();
+    match lines.next() {
+        Some(_) => format!("{first} …"),
+        None => first,
+    }
+}
+
 /// Writes status lines to stderr, honouring `--quiet` and `--color`.
 #[derive(Clone, Copy, Debug)]
 pub struct Printer {
@@ -36,6 +48,12 @@ impl Printer {
             quiet: output.quiet,
             color,
         }
+    }
+
+    /// Whether the lines are coloured (`--color`, `NO_COLOR`, a terminal):
+    /// the build step's output is coloured alike.
+    pub fn colors(&self) -> bool {
+        self.color
     }
 
     /// `~> socket DESCRIPTION -> fd #N`, with the name when one was given.

@@ -148,6 +148,7 @@ fn defaults_are_applied_once_into_the_config() {
             // Without a socket there is nothing to be seen listening on.
             ready: crate::config::Readiness::Notify,
             error_page: true,
+            livereload: None,
         }
     );
     assert!(config.launch.set_pid);

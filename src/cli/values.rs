@@ -39,6 +39,16 @@ pub fn build_line(line: std::ffi::OsString) -> Result<std::ffi::OsString, String
     Ok(line)
 }
 
+/// `--livereload`'s ADDR: `IP:PORT` (IPv6 in brackets), or a bare port on
+/// 127.0.0.1.
+pub fn livereload_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| "expected IP:PORT (such as 127.0.0.1:35729 or [::1]:35729) or a port".into())
+}
+
 /// `--stop-timeout`: `500ms`, `5s`, `1.5s`, `1m`; a plain number is seconds.
 pub fn stop_timeout(text: &str) -> Result<Duration, String> {
     duration(text, Unit::Seconds)

@@ -5,14 +5,13 @@
 
 use std::io::{self, Read as _};
 use std::net::{IpAddr, Shutdown};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
 use super::limits::{after, Limits};
 use super::request::{self, Hosts, Request};
-use super::response::{Pages, Response};
+use super::response::Response;
 use crate::sys::Interest;
 
 /// How long a connection whose answer is written may drain what the client
@@ -60,31 +59,20 @@ enum Phase {
 pub struct Conn {
     socket: Socket,
     peer: IpAddr,
-    /// The outage's pages when it was accepted: a page request is answered
-    /// with them even after a stop.
-    pages: Arc<Pages>,
     phase: Phase,
 }
 
 impl Conn {
-    /// Takes up `socket`, accepted from `peer` while answering with
-    /// `pages`, and makes it non-blocking; its head is due within
-    /// `limits.head_timeout` of `now`.
+    /// Takes up `socket`, accepted from `peer`, and makes it non-blocking;
+    /// its head is due within `limits.head_timeout` of `now`.
     ///
     /// # Errors
     /// When the socket cannot be made non-blocking (it is then dropped).
-    pub fn new(
-        socket: Socket,
-        peer: IpAddr,
-        pages: Arc<Pages>,
-        limits: &Limits,
-        now: Instant,
-    ) -> io::Result<Conn> {
+    pub fn new(socket: Socket, peer: IpAddr, limits: &Limits, now: Instant) -> io::Result<Conn> {
         socket.set_nonblocking(true)?;
         Ok(Conn {
             socket,
             peer,
-            pages,
             phase: Phase::Head {
                 buf: Vec::new(),
                 deadline: after(now, limits.head_timeout),
@@ -100,11 +88,6 @@ impl Conn {
     /// The client's address.
     pub fn peer(&self) -> IpAddr {
         self.peer
-    }
-
-    /// The pages it was accepted with.
-    pub fn pages(&self) -> &Arc<Pages> {
-        &self.pages
     }
 
     /// What its socket is polled for.

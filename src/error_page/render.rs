@@ -171,7 +171,22 @@ fn output_text(output: &[u8]) -> String {
             tail = &tail[newline + 1..];
         }
     }
-    String::from_utf8_lossy(tail).into_owned()
+    overwritten(&String::from_utf8_lossy(tail))
+}
+
+/// `text` as a terminal leaves it: a carriage return within a line (a
+/// progress line redrawn) starts it over, so only what was written after
+/// the last one stays; a `\r\n` line ending is a plain line end.
+fn overwritten(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        out.push_str(line.rsplit('\r').next().unwrap_or(line));
+    }
+    out
 }
 
 /// Which lines of the output are shown.
@@ -208,9 +223,7 @@ impl Lines {
     fn note(&self) -> Option<String> {
         match self.total {
             0 => Some("It printed nothing.".to_owned()),
-            total if total > self.shown => {
-                Some(format!("The last {} of its {total} lines.", self.shown))
-            }
+            total if total > self.shown => Some(format!("Its last {} lines.", self.shown)),
             _ => None,
         }
     }

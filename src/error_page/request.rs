@@ -11,7 +11,7 @@ pub const WAIT_PATH: &str = "/.systemfd/wait";
 const MAX_HEADERS: usize = 64;
 
 /// What a complete request head asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// The page: any request but a trusted wait.
     Page {
@@ -21,6 +21,9 @@ pub enum Request {
         html: bool,
         /// The client may see the details ([`trusted`]).
         trusted: bool,
+        /// Where it asked for: its path and query when it gave one
+        /// (origin-form), else `/`.
+        target: String,
     },
     /// `GET /.systemfd/wait?page=N` from a trusted client.
     Wait {
@@ -79,10 +82,16 @@ pub fn parse(buf: &[u8], full: bool, peer: IpAddr, hosts: &Hosts) -> Option<Requ
             .windows(b"text/html".len())
             .any(|w| w.eq_ignore_ascii_case(b"text/html"))
     });
+    let target = request
+        .path
+        .filter(|target| target.starts_with('/'))
+        .unwrap_or("/")
+        .to_owned();
     Some(Request::Page {
         head_only: method == "HEAD",
         html,
         trusted,
+        target,
     })
 }
 

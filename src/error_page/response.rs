@@ -110,6 +110,19 @@ impl Fixed {
     }
 }
 
+/// `307 Temporary Redirect` to `target` (a request's own path and query):
+/// the answer to a request on a connection accepted while the page was up
+/// that comes once it is down, when a server may be back. The client asks
+/// again on a new connection, which the server takes; the method and body
+/// are kept.
+pub fn again(target: &str) -> Response {
+    Response::new(
+        "307 Temporary Redirect",
+        &[PLAIN, &format!("Location: {target}")],
+        b"the server is back: ask again\n",
+    )
+}
+
 /// The pages of one outage, rendered once.
 #[derive(Debug)]
 pub struct Pages {

@@ -209,10 +209,12 @@ impl Server {
                 head_only,
                 html,
                 trusted,
-            } => {
-                let pages = self.pages.as_ref().unwrap_or(self.conns[index].pages());
-                (pages.page(html, trusted).clone(), head_only)
-            }
+                target,
+            } => match &self.pages {
+                Some(pages) => (pages.page(html, trusted).clone(), head_only),
+                // Accepted while the page was up, asked once it is down.
+                None => (super::response::again(&target), head_only),
+            },
             Request::Wait { page } => match &self.pages {
                 Some(pages) if page == Some(pages.epoch) => {
                     if !self.may_hold(index) {
@@ -261,7 +263,7 @@ impl Server {
                 return;
             }
         };
-        let (Some(peer), Some(pages)) = (peer.as_socket(), self.pages.clone()) else {
+        let (Some(peer), Some(_)) = (peer.as_socket(), &self.pages) else {
             return;
         };
         if self.conns.len() >= self.limits.max_connections {
@@ -270,7 +272,7 @@ impl Server {
                 None => return,
             }
         }
-        if let Ok(conn) = Conn::new(socket, peer.ip(), pages, &self.limits, now) {
+        if let Ok(conn) = Conn::new(socket, peer.ip(), &self.limits, now) {
             self.conns.push(conn);
         }
     }

@@ -566,3 +566,24 @@ fn a_held_wait_whose_client_leaves_frees_its_place() {
     let answer = Answer::parse(&read_all(&mut next));
     assert_eq!(answer.header("x-systemfd"), Some("reload"));
 }
+
+#[test]
+fn a_request_that_comes_after_the_stop_is_sent_back_to_ask_again() {
+    let fixture = answering(Limits::default());
+    // Accepted while answering (a browser's preconnected connection)…
+    let mut early = send(fixture.addr, "GET /x?y=1 HTTP/1.1\r\n");
+    let deadline = Instant::now() + WAIT;
+    while get(fixture.addr, "/", "localhost", "*/*").status != 503 {
+        assert!(Instant::now() < deadline, "the page does not answer");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(fixture.page.stop());
+    // … whose request comes once a server may be back.
+    early
+        .write_all(b"Host: localhost\r\nAccept: text/html\r\n\r\n")
+        .unwrap();
+    let answer = Answer::parse(&read_all(&mut early));
+    assert_eq!(answer.status, 307, "{answer:?}");
+    assert_eq!(answer.header("location"), Some("/x?y=1"));
+    answer.assert_closes_uncached();
+}

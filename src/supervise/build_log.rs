@@ -51,21 +51,28 @@ impl BuildLog {
     }
 }
 
-/// Copies until end of file or an error, keeping the tail in `kept`.
+/// Copies until end of file or an error, keeping the tail in `kept`. An
+/// output whose last line has no line break gets one, so that systemfd's
+/// next line starts a line of its own.
 fn copy(mut reader: impl Read, kept: &Mutex<Vec<u8>>) {
     let mut buffer = [0u8; 8192];
+    let mut open_line = false;
     loop {
         let read = match reader.read(&mut buffer) {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            Err(_) => break,
         };
+        open_line = buffer[read - 1] != b'\n';
         // A closed stderr must not stop the build: its output is dropped.
         let _ = std::io::stderr().lock().write_all(&buffer[..read]);
         if let Ok(mut tail) = kept.lock() {
             keep(&mut tail, &buffer[..read]);
         }
+    }
+    if open_line {
+        let _ = std::io::stderr().lock().write_all(b"\n");
     }
 }
 

@@ -111,11 +111,13 @@ impl Children {
     }
 
     /// The children whose leader is reaped and whose group is empty, with
-    /// the leader's status; they are forgotten.
+    /// the leader's status; they are forgotten. The build step ends with
+    /// its shell, as it would in a terminal: what it left running in the
+    /// background (a compiler cache's server) is left alone.
     pub fn ended(&mut self) -> Vec<(Kind, Status)> {
         let mut ended = Vec::new();
         self.running.retain(|&pid, child| match child.leader {
-            Some(status) if !sys::group_exists(pid) => {
+            Some(status) if child.kind == Kind::Build || !sys::group_exists(pid) => {
                 ended.push((child.kind, status));
                 false
             }

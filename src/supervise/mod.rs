@@ -27,7 +27,6 @@ mod unix;
 mod windows;
 
 use std::ffi::OsString;
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -68,9 +67,8 @@ pub fn run(
         true => Page::new(&sockets, &invocation.command, build, *printer)?,
         false => None,
     };
-    let build = build.map(|line| {
-        activation::build_step(line, std::env::vars_os(), std::io::stderr().is_terminal())
-    });
+    let build =
+        build.map(|line| activation::build_step(line, std::env::vars_os(), printer.colors()));
     let policy = Policy {
         stop_first: settings.stop_first,
         stop_signal: settings.stop_signal,

@@ -335,7 +335,7 @@ impl Host for UnixHost {
         };
         if let Some(line) = build.command.last() {
             self.printer
-                .status(&format!("build: {}", line.to_string_lossy()));
+                .status(&format!("build: {}", crate::output::one_line(line)));
         }
         let (reader, writer) = std::io::pipe()
             .context("cannot make a pipe for the build's output")

@@ -286,7 +286,7 @@ impl Host for WindowsHost {
         };
         let line = build.command.last().cloned().unwrap_or_default();
         self.printer
-            .status(&format!("build: {}", line.to_string_lossy()));
+            .status(&format!("build: {}", crate::output::one_line(&line)));
         let (reader, writer) = std::io::pipe()
             .context("cannot make a pipe for the build's output")
             .map_err(StartError::Setup)?;

@@ -542,7 +542,7 @@ fn exec_mode_builds_once_before_the_command() {
         .output()
         .assert_code(7)
         .assert_stderr_contains(
-            "systemfd: error: the build failed: it exited with status 7; COMMAND was not run",
+            "systemfd: error: the build failed: it exited with status 7; 'sh' was not run",
         );
     assert!(!dir.path("ran").exists(), "{}", ran.report());
 
@@ -773,4 +773,81 @@ fn a_browser_shows_the_build_output_as_text() {
         0,
         "the output made a <b> element: {text}"
     );
+}
+
+/// A stop while a build's last writes may still be on their way (the
+/// debounce period after it ended) ends systemfd at once, with status 0.
+#[test]
+fn a_stop_just_after_a_build_ends_at_once() {
+    let dir = project("serve");
+    let (mut s, _) = start_http(&dir, &["--debounce", "2s", "--build", "echo built"]);
+    s.wait_for_text("~> build: echo built");
+    s.wait_for_text("built");
+    s.signal(crate::harness::Signal::TERM);
+    let status = s.wait();
+    assert_eq!(status.code(), Some(0), "{}", s.report());
+    assert!(!s.saw("SIGKILL"), "{}", s.report());
+}
+
+/// A build that rewrites a watched file through a temporary file of a new
+/// name each time (`sed -i`) runs a bounded number of times, says why, and
+/// the app then starts.
+#[test]
+fn a_build_that_writes_new_names_each_time_does_not_loop() {
+    // The app ticks every 100 ms, so there are lines to read meanwhile.
+    let dir = project("serve\ntick");
+    dir.write("src/version.env", "VERSION=0\n");
+    let line = "sed -i \"s/VERSION=.*/VERSION=$(date +%N)/\" src/version.env";
+    let (mut s, addr) = start_http(&dir, &["--build", line]);
+    s.wait_for_text("the build keeps writing watched files");
+    s.started();
+    let end = Instant::now() + Duration::from_secs(2);
+    s.wait_for("2 s of output", |_| Instant::now() > end);
+    let builds = s.count(&format!("~> build: {line}"));
+    assert!(builds <= 3, "{builds} builds\n{}", s.report());
+    assert_app(&get(addr, "Accept: text/html", &s), None, &s);
+}
+
+/// In exec mode a signal to systemfd during the build stops the build
+/// (its whole group) and systemfd, which runs nothing.
+#[test]
+fn exec_mode_stops_the_build_it_is_signalled_during() {
+    let dir = Project::new(&[]);
+    let mut s = systemfd()
+        .current_dir(dir.root())
+        .args([
+            "-s",
+            "0",
+            "--build",
+            "echo $$ > build.pid; sleep 30; echo",
+            "--",
+        ])
+        .args(["sh", "-c", "touch ran"])
+        .spawn();
+    s.wait_for_text("~> build:");
+    let deadline = Instant::now() + DEADLINE;
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(dir.path("build.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no build pid\n{}", s.report());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.signal(crate::harness::Signal::TERM);
+    let status = s.wait();
+    assert_eq!(status.code(), Some(128 + 15), "{}", s.report());
+    assert!(
+        s.saw("the build failed: it was stopped: systemfd received SIGTERM"),
+        "{}",
+        s.report()
+    );
+    let deadline = Instant::now() + DEADLINE;
+    while crate::harness::process::alive(pid) {
+        assert!(Instant::now() < deadline, "the build's shell lives on");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!dir.path("ran").exists());
 }

@@ -135,7 +135,7 @@ fn long_output_shows_its_last_lines_keeping_their_colour() {
         output.extend_from_slice(format!("line {line}\n").as_bytes());
     }
     let page = html(&outage(Some(&output)), 1);
-    assert!(page.contains(&format!("The last {MAX_LINES} of its 1000 lines.")));
+    assert!(page.contains(&format!("Its last {MAX_LINES} lines.")));
     let first_shown = 1000 - MAX_LINES;
     assert!(page.contains(&format!("<pre><span class=\"f2\">line {first_shown}\n")));
     assert!(!page.contains(&format!("line {}\n", first_shown - 1)));
@@ -183,4 +183,13 @@ fn times_are_utc_iso_8601() {
         iso_time(UNIX_EPOCH - Duration::from_secs(5)),
         "1970-01-01T00:00:00Z"
     );
+}
+
+#[test]
+fn a_redrawn_progress_line_shows_as_the_terminal_left_it() {
+    assert_eq!(
+        overwritten("progress 10%\rprogress 50%\rdone\r\nnext\r\n"),
+        "done\nnext\n"
+    );
+    assert_eq!(overwritten("plain\n"), "plain\n");
 }

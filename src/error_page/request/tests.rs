@@ -68,24 +68,28 @@ fn parse_all(head: &str, peer: IpAddr) -> Option<Request> {
 
 #[test]
 fn pages_by_accept_method_and_trust() {
-    let page = |head_only, html, trusted| {
+    let page = |head_only, html, trusted, target: &str| {
         Some(Request::Page {
             head_only,
             html,
             trusted,
+            target: target.to_owned(),
         })
     };
     let browser = "GET / HTTP/1.1\r\nHost: localhost:8000\r\n\
         Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n\r\n";
-    assert_eq!(parse_all(browser, LOCAL), page(false, true, true));
-    let curl = "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept: */*\r\n\r\n";
-    assert_eq!(parse_all(curl, LOCAL), page(false, false, true));
+    assert_eq!(parse_all(browser, LOCAL), page(false, true, true, "/"));
+    let curl = "GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept: */*\r\n\r\n";
+    assert_eq!(parse_all(curl, LOCAL), page(false, false, true, "/x?y=1"));
     let head = "HEAD / HTTP/1.0\r\nhost: localhost\r\naccept: TEXT/HTML\r\n\r\n";
-    assert_eq!(parse_all(head, LOCAL), page(true, true, true));
+    assert_eq!(parse_all(head, LOCAL), page(true, true, true, "/"));
     let rebound = "GET / HTTP/1.1\r\nHost: evil.example\r\nAccept: text/html\r\n\r\n";
-    assert_eq!(parse_all(rebound, LOCAL), page(false, true, false));
+    assert_eq!(parse_all(rebound, LOCAL), page(false, true, false, "/"));
     let post = "POST /form HTTP/1.1\nHost: localhost\nContent-Length: 5\n\nhello";
-    assert_eq!(parse_all(post, LOCAL), page(false, false, true));
+    assert_eq!(parse_all(post, LOCAL), page(false, false, true, "/form"));
+    // An absolute target (a proxy's form) is not echoed back.
+    let absolute = "GET http://elsewhere/ HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert_eq!(parse_all(absolute, LOCAL), page(false, false, true, "/"));
 }
 
 #[test]
@@ -116,6 +120,7 @@ fn the_wait_path_for_trusted_clients() {
         head_only: false,
         html: false,
         trusted: false,
+        target: "/.systemfd/wait?page=17".to_owned(),
     });
     assert_eq!(wait("/.systemfd/wait?page=17", "evil.example"), bare);
     let head = "HEAD /.systemfd/wait?page=17 HTTP/1.1\r\nHost: localhost\r\n\r\n";

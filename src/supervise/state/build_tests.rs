@@ -237,3 +237,54 @@ fn without_the_page_nothing_is_answered() {
     h.ready(1);
     assert_eq!(page(&h.exited(1, 42)), None);
 }
+
+#[test]
+fn a_shutdown_while_a_build_settles_exits_at_once() {
+    let (mut h, _) = with(true, true);
+    h.send(Event::Built {
+        status: Status::Code(0),
+    });
+    let actions = h.send(Event::Shutdown { signal: TERM });
+    assert_eq!(deeds(&actions), [Action::Exit(0)]);
+}
+
+#[test]
+fn sighup_during_a_build_builds_again_without_a_word_of_files() {
+    let (mut h, _) = with(true, false);
+    h.send(Event::Hangup);
+    let actions = built(&mut h, 0);
+    assert_eq!(deeds(&actions), [Action::Build]);
+    assert_eq!(
+        reports(&actions),
+        ["build: SIGHUP came while it ran; building again"]
+    );
+}
+
+#[test]
+fn clear_comes_before_the_build_not_the_start() {
+    let (mut h, actions) = Harness::with(Policy {
+        build: true,
+        clear: true,
+        ..policy(false, Readiness::Notify)
+    });
+    assert_eq!(deeds(&actions), [Action::Clear, Action::Build]);
+    assert_eq!(deeds(&built(&mut h, 0)), [Action::Start(1)]);
+}
+
+#[test]
+fn a_crash_after_a_failed_build_shows_both_and_what_started_it() {
+    let (mut h, _) = with(true, true);
+    built(&mut h, 0);
+    h.ready(1);
+    h.change();
+    built(&mut h, 101);
+    let actions = h.exited(1, 1);
+    assert_eq!(
+        page(&actions),
+        Some(Some(Outage {
+            cause: "pid 101 exited with status 1; the last build failed too: the build exited with status 101".into(),
+            build_failed: true,
+            trigger: None,
+        }))
+    );
+}

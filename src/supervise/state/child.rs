@@ -40,6 +40,8 @@ pub struct Child {
     pub waiter: Option<Waiter>,
     /// While starting and looked at: when to look next.
     pub next_look: Option<Instant>,
+    /// What started it (a change, SIGHUP); `None` for the first start.
+    pub trigger: Option<String>,
 }
 
 impl Child {

@@ -101,8 +101,17 @@ pub enum Report {
         error: String,
         serving: Option<u32>,
     },
-    /// A change during the build: one more runs after it.
-    BuildAgain,
+    /// Files changed while the build ran (`files`), or SIGHUP came: one
+    /// more runs.
+    BuildAgain {
+        files: bool,
+    },
+    /// Paths changed during several builds in a row, each run because of
+    /// the changes during the one before: no more runs.
+    Looping {
+        path: PathBuf,
+        more: usize,
+    },
     /// The build must wait for `serving`, which runs `program`, to stop.
     BuildBlocked {
         serving: u32,
@@ -116,6 +125,8 @@ pub enum Report {
     },
     ShuttingDown {
         signal: Signal,
+        /// Only the build step runs.
+        build_only: bool,
     },
     KillingAll {
         signal: Signal,
@@ -290,7 +301,23 @@ impl fmt::Display for Report {
                 "build: pid {serving} runs {}, which Windows does not let a build replace while it runs: stopping pid {serving} first (no zero-gap restart here)",
                 program.display()
             ),
-            Report::BuildAgain => f.write_str("build: files changed while it ran; building again"),
+            Report::BuildAgain { files: true } => {
+                f.write_str("build: files changed while it ran; building again")
+            }
+            Report::BuildAgain { files: false } => {
+                f.write_str("build: SIGHUP came while it ran; building again")
+            }
+            Report::Looping { path, more } => {
+                write!(f, "{}", path.display())?;
+                if *more > 0 {
+                    write!(f, " (and {more} more)")?;
+                }
+                write!(
+                    f,
+                    " changed during {} builds in a row, each run for what changed during the one before: the build keeps writing watched files, so no more builds run for them (--ignore them to stop watching them)",
+                    1 + super::build::MAX_CHAIN
+                )
+            }
             Report::OwnOutput { path, more } => {
                 write!(f, "{}", path.display())?;
                 if *more > 0 {
@@ -300,9 +327,19 @@ impl fmt::Display for Report {
                     " changed during two builds in a row: taken for the build's own output, whose changes during a build no longer ask for another (--ignore it to stop watching it)",
                 )
             }
-            Report::ShuttingDown { signal } => write!(
+            Report::ShuttingDown {
+                signal,
+                build_only: false,
+            } => write!(
                 f,
                 "{signal}: stopping the command (again to kill it at once)"
+            ),
+            Report::ShuttingDown {
+                signal,
+                build_only: true,
+            } => write!(
+                f,
+                "{signal}: stopping the build (again to kill it at once)"
             ),
             Report::KillingAll { signal } => write!(f, "{signal} again: killing the command"),
         }

@@ -40,6 +40,9 @@ pub struct Supervisor {
     outage: Option<Outage>,
     /// Whether the host answers with the error page.
     page: bool,
+    /// Why the last build failed, until one succeeds: a child from an
+    /// earlier build that ends meanwhile is shown with it.
+    failed_build: Option<String>,
     /// The build waits for this generation, which runs what it replaces,
     /// to exit (Windows).
     build_after: Option<Generation>,
@@ -72,6 +75,7 @@ impl Supervisor {
             trigger: None,
             outage: None,
             page: false,
+            failed_build: None,
             build_after: None,
         }
     }
@@ -80,7 +84,7 @@ impl Supervisor {
     pub fn begin(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         if self.policy.build {
-            self.build(now, None, Then::First, &mut out);
+            self.build(now, Then::First, &mut out);
         } else {
             self.active = Some(self.start(now, &mut out));
         }
@@ -180,7 +184,7 @@ impl Supervisor {
                 if !self.shutting_down {
                     let during = self.builds.running().is_some();
                     if during {
-                        self.builds.during(&[]);
+                        self.builds.ask_again();
                     }
                     self.trigger = Some("SIGHUP".to_owned());
                     out.push(Action::Say(Report::Hangup));
@@ -193,7 +197,7 @@ impl Supervisor {
                 }
             }
             Event::BuildFailed { error } => {
-                self.builds.end();
+                self.builds.discard();
                 self.then = None;
                 let serving = self.serving();
                 if serving.is_none() {
@@ -221,7 +225,7 @@ impl Supervisor {
                     active => {
                         self.active = active;
                         if self.shutting_down {
-                            self.builds.end();
+                            self.builds.discard();
                         } else {
                             out.push(Action::Build);
                         }
@@ -299,7 +303,7 @@ impl Supervisor {
             // The first start stays the first; a restart outweighs a change.
             self.then = Some(self.then.map_or(then, |was| was.max(then)));
         } else if self.policy.build {
-            self.build(now, None, then, out);
+            self.build(now, then, out);
         } else {
             self.then_do(then, now, out);
         }
@@ -320,18 +324,16 @@ impl Supervisor {
         }
     }
 
-    /// Runs the build step, to do `then` once it succeeds; `because`, the
-    /// paths whose changes during the last build asked for this one.
-    fn build(
-        &mut self,
-        now: Instant,
-        because: Option<std::collections::BTreeSet<PathBuf>>,
-        then: Then,
-        out: &mut Vec<Action>,
-    ) {
+    /// Runs the build step, to do `then` once it succeeds. `--clear`
+    /// clears the terminal before the build, not before the start, so its
+    /// output stays in sight.
+    fn build(&mut self, now: Instant, then: Then, out: &mut Vec<Action>) {
         self.page_off(out);
-        self.builds.begin(now, because);
+        self.builds.begin(now);
         self.then = Some(then);
+        if self.policy.clear {
+            out.push(Action::Clear);
+        }
         out.push(Action::Build);
     }
 
@@ -344,7 +346,7 @@ impl Supervisor {
         };
         build.ended = Some((now, status));
         if self.shutting_down {
-            self.builds.end();
+            self.builds.discard();
             self.then = None;
             self.finish_shutdown(out);
         }
@@ -356,27 +358,33 @@ impl Supervisor {
         let Some(started) = self.builds.running().map(|build| build.started) else {
             return;
         };
-        let (after, because) = self.builds.end();
         let then = self.then.take().unwrap_or(Then::Change);
-        if let After::OwnOutput { path, more } = after.clone() {
-            out.push(Action::Say(Report::OwnOutput { path, more }));
-        }
-        if after == After::Again {
-            out.push(Action::Say(Report::BuildAgain));
-            self.build(now, because, then, out);
-            return;
+        match self.builds.end() {
+            After::Again { files } => {
+                out.push(Action::Say(Report::BuildAgain { files }));
+                self.build(now, then, out);
+                return;
+            }
+            After::OwnOutput { path, more } => {
+                out.push(Action::Say(Report::OwnOutput { path, more }))
+            }
+            After::Looping { path, more } => out.push(Action::Say(Report::Looping { path, more })),
+            After::Done => {}
         }
         if status == Status::Code(0) {
+            self.failed_build = None;
             out.push(Action::Say(Report::Built {
                 after: ended.saturating_duration_since(started),
             }));
             self.then_do(then, now, out);
             return;
         }
+        let cause = format!("the build {status}");
+        self.failed_build = Some(cause.clone());
         let serving = self.serving();
         if serving.is_none() {
             self.outage = Some(Outage {
-                cause: format!("the build {status}"),
+                cause,
                 build_failed: true,
                 trigger: self.trigger.clone(),
             });
@@ -468,7 +476,7 @@ impl Supervisor {
     fn start(&mut self, now: Instant, out: &mut Vec<Action>) -> Child {
         self.page_off(out);
         self.last_generation += 1;
-        if self.policy.clear {
+        if self.policy.clear && !self.policy.build {
             out.push(Action::Clear);
         }
         out.push(Action::Start(self.last_generation));
@@ -480,6 +488,7 @@ impl Supervisor {
             notified: None,
             waiter: None,
             next_look: None,
+            trigger: self.trigger.clone(),
         }
     }
 
@@ -753,10 +762,14 @@ impl Supervisor {
                 pid: active.pid(),
                 status,
             };
+            // It may come from an earlier build than the last, which failed.
             self.outage = Some(Outage {
-                cause: exited.to_string(),
-                build_failed: false,
-                trigger: self.trigger.clone(),
+                cause: match &self.failed_build {
+                    Some(build) => format!("{exited}; the last build failed too: {build}"),
+                    None => exited.to_string(),
+                },
+                build_failed: self.failed_build.is_some(),
+                trigger: active.trigger.clone(),
             });
             out.push(Action::Say(exited));
             match self.replacement.take() {
@@ -926,7 +939,13 @@ impl Supervisor {
         self.shutting_down = true;
         self.start_after = None;
         if self.anything_runs() {
-            out.push(Action::Say(Report::ShuttingDown { signal }));
+            let children = self.active.as_ref().is_some_and(Child::is_running)
+                || self.replacement.is_some()
+                || !self.retiring.is_empty();
+            out.push(Action::Say(Report::ShuttingDown {
+                signal,
+                build_only: !children,
+            }));
         }
         if let Some(replacement) = self.replacement.take() {
             self.retire(replacement, now, out);
@@ -937,13 +956,18 @@ impl Supervisor {
         self.build_after = None;
         if let Some(build) = self.builds.running_mut() {
             match build.pid {
+                // Already ended: its writes were awaited, nothing else.
+                Some(_) if build.ended.is_some() => {
+                    self.builds.discard();
+                    self.then = None;
+                }
                 Some(pid) => {
                     build.stopping = Some((now, false));
                     out.push(Action::Stop { pid });
                 }
                 // Not started: waiting for a child to stop first.
                 None => {
-                    self.builds.end();
+                    self.builds.discard();
                 }
             }
         }

@@ -570,9 +570,12 @@ const PROBE_WAIT: Duration = Duration::from_secs(5);
 pub fn probe() -> io::Result<()> {
     let filter = Filter::new()?;
     let (ours, theirs) = channel(3)?;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: `probe_child` makes only async-signal-safe system calls and
     // allocates nothing; `filter` and `theirs` are the child's own copies.
-    let pid = unsafe { super::super::fork::fork(|| probe_child(&filter, theirs.as_raw_fd())) }?;
+    let pid =
+        unsafe { super::super::fork::fork(|| probe_child(&filter, theirs.as_raw_fd(), parent)) }?;
     drop(theirs);
     let result = probe_parent(&ours);
     if result.is_err() {
@@ -665,10 +668,18 @@ fn probe_parent(ours: &OwnedFd) -> Result<(), Probe> {
 ///
 /// # Safety
 /// Only in a freshly forked child.
-unsafe fn probe_child(filter: &Filter, channel: RawFd) -> ! {
-    // SAFETY: `install` and `bind_loopback` make only async-signal-safe
-    // system calls and allocate nothing; _exit ends the child.
+unsafe fn probe_child(filter: &Filter, channel: RawFd, parent: libc::pid_t) -> ! {
+    // SAFETY: prctl, getppid, `install` and `bind_loopback` make only
+    // async-signal-safe system calls and allocate nothing; _exit ends the
+    // child.
     unsafe {
+        // It holds systemfd's sockets: it must not outlive systemfd, even
+        // when a signal ends systemfd while the child's bind waits for it.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
+            || libc::getppid() != parent
+        {
+            libc::_exit(libc::ESRCH);
+        }
         if !install(filter, channel) {
             libc::_exit(*libc::__errno_location());
         }

@@ -26,11 +26,13 @@ fn the_probe_passes_on_a_kernel_that_has_user_notification_and_addfd() {
 fn a_child_sends_its_listener_and_its_bind_is_notified() {
     let filter = Filter::new().unwrap();
     let (ours, theirs) = channel(3).unwrap();
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: the child makes only system calls, then _exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // SAFETY: this is the freshly forked child.
-        unsafe { probe_child(&filter, theirs.as_raw_fd()) }
+        unsafe { probe_child(&filter, theirs.as_raw_fd(), parent) }
     }
     drop(theirs);
     let listener = receive_listener(&ours).unwrap();
