@@ -9,7 +9,8 @@
 //! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
 //!    modes.
 //! 3. `watch`, `sd_notify` (readiness messages), `listening`, `adopt`,
-//!    `error_page`: what supervise mode listens to, looks at and answers.
+//!    `error_page`, `livereload`: what supervise mode listens to, looks at
+//!    and answers.
 //! 4. `output`: the status lines.
 //! 5. `config`, `activation`: the settings, and the variables a command
 //!    receives.
@@ -33,8 +34,6 @@ mod error_page;
 mod exec;
 #[cfg(unix)]
 mod listening;
-// Supervise mode wires it in (`--livereload`).
-#[allow(dead_code)]
 mod livereload;
 mod output;
 #[cfg(unix)]

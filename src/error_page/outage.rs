@@ -24,4 +24,8 @@ pub struct Outage {
     /// last 64 KiB are looked at), raw bytes that may hold ANSI escape
     /// sequences and invalid UTF-8, when a build failed.
     pub output: Option<Vec<u8>>,
+    /// The LiveReload client script the HTML page loads (`--livereload`),
+    /// as `http://IP:PORT/livereload.js`: it reloads the page too, and says
+    /// how the next build goes.
+    pub script: Option<String>,
 }

@@ -65,6 +65,11 @@ pub fn html(outage: &Outage, epoch: u64) -> String {
          this page reloads itself when the server is back.</p>\n",
     );
     page.push_str(&SCRIPT.replace("EPOCH", &epoch.to_string()));
+    if let Some(script) = &outage.script {
+        page.push_str("<script src=\"");
+        ansi::escape_html(script, &mut page);
+        page.push_str("\"></script>\n");
+    }
     page.push_str("</body>\n</html>\n");
     page
 }

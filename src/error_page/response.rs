@@ -54,9 +54,26 @@ const HTML: &str = "Content-Type: text/html; charset=utf-8";
 const PLAIN: &str = "Content-Type: text/plain; charset=utf-8";
 const NOSNIFF: &str = "X-Content-Type-Options: nosniff";
 /// The page loads nothing from elsewhere, and its script may only ask this
-/// origin (for the wait protocol).
-const PAGE_POLICY: &str = "Content-Security-Policy: default-src 'none'; \
-    style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'";
+/// origin (for the wait protocol); with `script` (the LiveReload client's
+/// URL), that script too, and its WebSocket.
+fn page_policy(script: Option<&str>) -> String {
+    let origin = script.and_then(|url| {
+        let rest = url.strip_prefix("http://")?;
+        let host = rest.split('/').next()?;
+        // Only what a URL's authority holds: nothing that ends the header.
+        host.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:[]-".contains(&b))
+            .then(|| host.to_owned())
+    });
+    let (scripts, sockets) = match &origin {
+        Some(host) => (format!(" http://{host}"), format!(" ws://{host}")),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; \
+         script-src 'unsafe-inline'{scripts}; connect-src 'self'{sockets}"
+    )
+}
 const BARE_POLICY: &str = "Content-Security-Policy: default-src 'none'";
 
 /// `503 Service Unavailable`, to be asked again in a second.
@@ -141,7 +158,11 @@ impl Pages {
     pub fn new(outage: &Outage, epoch: u64, fixed: &Fixed) -> Pages {
         Pages {
             epoch,
-            html: unavailable(HTML, PAGE_POLICY, &render::html(outage, epoch)),
+            html: unavailable(
+                HTML,
+                &page_policy(outage.script.as_deref()),
+                &render::html(outage, epoch),
+            ),
             plain: unavailable(PLAIN, BARE_POLICY, &render::plain(outage)),
             bare_html: fixed.bare_html.clone(),
             bare_plain: fixed.bare_plain.clone(),

@@ -80,6 +80,7 @@ fn outage(cause: &str) -> Outage {
         change: Some("src/main.rs (and 2 more)".to_owned()),
         command: "cargo run".to_owned(),
         output: Some(b"\x1b[1m\x1b[31merror\x1b[0m: <script>alert(1)</script>\n".to_vec()),
+        script: None,
     }
 }
 

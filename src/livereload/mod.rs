@@ -79,9 +79,6 @@ use status::Report;
 pub use limits::Limits;
 pub use status::Status;
 
-/// LiveReload's own port, where its clients look by default.
-pub const DEFAULT_PORT: u16 = 35729;
-
 /// The LiveReload server: one thread, steered from here. Dropping it ends
 /// the thread (waiting for it at most [`Limits::stop_limit`]).
 #[derive(Debug)]

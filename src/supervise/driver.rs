@@ -11,8 +11,9 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::host::{Host, Input};
-use super::state::{Action, Event, Policy, Supervisor};
+use super::state::{Action, Event, LiveStatus, Policy, Supervisor};
 use crate::error::Failure;
+use crate::livereload::{self, LiveReload};
 use crate::output::Printer;
 
 /// Runs the supervisor under `policy` until it decides to exit; returns the
@@ -26,6 +27,7 @@ pub fn run<H: Host>(
     host: &mut H,
     inputs: &Receiver<Input<H::News>>,
     policy: Policy,
+    live: Option<&LiveReload>,
     program: &OsStr,
     described: &str,
     printer: &Printer,
@@ -56,6 +58,38 @@ pub fn run<H: Host>(
                 ),
                 Action::ErrorPage(outage) => {
                     host.answer(outage.as_ref());
+                    None
+                }
+                Action::LiveReload => {
+                    if let Some(live) = live {
+                        let pages = match live.reload() {
+                            0 => "no page is connected".to_owned(),
+                            1 => "1 page".to_owned(),
+                            pages => format!("{pages} pages"),
+                        };
+                        printer.status(&format!("live reload: {pages}"));
+                    }
+                    None
+                }
+                Action::LiveStatus(status) => {
+                    if let Some(live) = live {
+                        live.status(match status {
+                            LiveStatus::Building => livereload::Status::Building,
+                            LiveStatus::Ok => livereload::Status::Ok,
+                            LiveStatus::Failed {
+                                cause,
+                                build_failed,
+                            } => livereload::Status::Failed {
+                                cause,
+                                output: match build_failed {
+                                    true => {
+                                        String::from_utf8_lossy(&host.build_output()).into_owned()
+                                    }
+                                    false => String::new(),
+                                },
+                            },
+                        });
+                    }
                     None
                 }
                 Action::Stop { pid } => {

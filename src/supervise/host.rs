@@ -48,6 +48,10 @@ pub trait Host {
     /// made, [`StartError::Exec`] when the shell cannot be run.
     fn build(&mut self) -> Result<u32, StartError>;
 
+    /// The kept output of the last build (its last 64 KiB; empty without
+    /// one), for the pages' banner.
+    fn build_output(&self) -> Vec<u8>;
+
     /// Answers every connection on the `http::` sockets with an error page
     /// that tells `outage` (`Some`); or (`None`) stops answering, and
     /// returns only once nothing in systemfd accepts any more (bounded:

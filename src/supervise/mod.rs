@@ -30,9 +30,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
+use anyhow::Context as _;
+
 use crate::activation::{self, Invocation};
-use crate::config::{Adopt, Supervise};
+use crate::config::{Adopt, LiveReloadAt, Supervise};
 use crate::error::Failure;
+use crate::livereload::{self, LiveReload};
 use crate::output::Printer;
 use crate::socket::Sockets;
 use crate::watch;
@@ -63,8 +66,17 @@ pub fn run(
     described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
+    let mut invocation = invocation;
+    let live = match settings.livereload {
+        Some(at) => Some(live_reload(at, &sockets, printer)?),
+        None => None,
+    };
+    let script = live.as_ref().map(LiveReload::script_url);
+    if let Some(url) = &script {
+        invocation.set(activation::LIVERELOAD_URL, url);
+    }
     let page = match settings.error_page {
-        true => Page::new(&sockets, &invocation.command, build, *printer)?,
+        true => Page::new(&sockets, &invocation.command, build, script, *printer)?,
         false => None,
     };
     let build =
@@ -79,6 +91,7 @@ pub fn run(
         build: build.is_some(),
         settle: settings.debounce + SETTLE_MARGIN,
         error_page: page.is_some(),
+        livereload: live.is_some(),
     };
     let program = invocation.program().to_owned();
     // The loop keeps `tx` too, so its channel never closes while it runs.
@@ -105,12 +118,82 @@ pub fn run(
     let exclude = Vec::new();
     // Started before the first child, so that no change goes unseen.
     let _watcher = watch_files(settings, exclude, *printer, tx.clone())?;
-    let status = driver::run(&mut host, &rx, policy, &program, described, printer);
+    let status = driver::run(
+        &mut host,
+        &rx,
+        policy,
+        live.as_ref(),
+        &program,
+        described,
+        printer,
+    );
     drop(tx);
     // On Unix the sockets' files go once every child is gone.
     #[cfg(unix)]
     drop(sockets);
     status
+}
+
+/// Starts the LiveReload server `at` its address, for pages of the
+/// `http::` sockets' origins, and says where its script is.
+///
+/// # Errors
+/// A set-up [`Failure`] when the address is taken (given with
+/// `--livereload ADDR`) or cannot be bound.
+fn live_reload(
+    at: LiveReloadAt,
+    sockets: &Sockets,
+    printer: &Printer,
+) -> Result<LiveReload, Failure> {
+    let origins = origins(sockets);
+    let live = LiveReload::start(at.addr, at.explicit, origins, livereload::Limits::default())
+        .with_context(|| {
+            format!(
+                "--livereload: cannot serve the LiveReload protocol on {}",
+                at.addr
+            )
+        })
+        .map_err(Failure::setup)?;
+    if live.fell_back() {
+        printer.status(&format!(
+            "live reload: {} is taken; serving on {} instead",
+            at.addr,
+            live.local_addr()
+        ));
+    }
+    if !live.local_addr().ip().is_loopback() {
+        printer.warn(&format!(
+            "live reload on {}: any machine that reaches it can connect (give a loopback ADDR to keep it local)",
+            live.local_addr()
+        ));
+    }
+    printer.status(&format!(
+        "live reload: {} (in {} for the command)",
+        live.script_url(),
+        activation::LIVERELOAD_URL
+    ));
+    Ok(live)
+}
+
+/// The origins of the pages the `http::` sockets serve: the origin the
+/// socket line shows, and `localhost` beside a loopback address.
+fn origins(sockets: &Sockets) -> Vec<String> {
+    let mut origins = Vec::new();
+    for open in &sockets.sockets {
+        let (crate::socket::LocalAddr::Ip(addr), crate::spec::SocketKind::Http) =
+            (&open.local, open.spec.kind)
+        else {
+            continue;
+        };
+        origins.push(format!("http://{addr}"));
+        if let crate::spec::Address::Host { host, .. } = &open.spec.addr {
+            origins.push(format!("http://{host}:{}", addr.port()));
+        }
+        if addr.ip().is_loopback() {
+            origins.push(format!("http://localhost:{}", addr.port()));
+        }
+    }
+    origins
 }
 
 /// Starts watching the `-w` paths, leaving out `exclude`; every debounced

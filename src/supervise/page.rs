@@ -24,6 +24,8 @@ pub struct Page {
     /// Whether the page has answered yet: the first line says how to
     /// turn it off.
     said: bool,
+    /// The LiveReload script the page includes (`--livereload`).
+    script: Option<String>,
     printer: Printer,
 }
 
@@ -38,6 +40,7 @@ impl Page {
         sockets: &Sockets,
         command: &[OsString],
         build: Option<&OsString>,
+        script: Option<String>,
         printer: Printer,
     ) -> Result<Option<Page>, Failure> {
         let mut sites = Vec::new();
@@ -74,6 +77,7 @@ impl Page {
             urls,
             command: shown(command, build),
             said: false,
+            script,
             printer,
         }))
     }
@@ -96,6 +100,7 @@ impl Page {
             change: outage.trigger.clone(),
             command: self.command.clone(),
             output: outage.build_failed.then(output),
+            script: self.script.clone(),
         });
         let hint = if std::mem::replace(&mut self.said, true) {
             ""

@@ -345,6 +345,13 @@ impl Host for WindowsHost {
         Ok(pid)
     }
 
+    fn build_output(&self) -> Vec<u8> {
+        self.build_log
+            .as_ref()
+            .map(BuildLog::output)
+            .unwrap_or_default()
+    }
+
     fn answer(&mut self, outage: Option<&Outage>) {
         let Some(page) = &mut self.page else {
             return;

@@ -17,6 +17,7 @@ fn outage(output: Option<&[u8]>) -> Outage {
         change: Some("src/main.rs (and 2 more)".to_owned()),
         command: "cargo run -- --name '<b>'".to_owned(),
         output: output.map(<[u8]>::to_vec),
+        script: None,
     }
 }
 
@@ -192,4 +193,13 @@ fn a_redrawn_progress_line_shows_as_the_terminal_left_it() {
         "done\nnext\n"
     );
     assert_eq!(overwritten("plain\n"), "plain\n");
+}
+
+#[test]
+fn the_livereload_script_is_loaded_when_given() {
+    let mut with = outage(None);
+    with.script = Some("http://127.0.0.1:35729/livereload.js".to_owned());
+    let page = html(&with, 7);
+    assert!(page.contains("<script src=\"http://127.0.0.1:35729/livereload.js\"></script>"));
+    assert!(!html(&outage(None), 7).contains("livereload.js"));
 }

@@ -72,6 +72,10 @@ impl Host for FakeHost {
         Ok(99)
     }
 
+    fn build_output(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
     fn answer(&mut self, outage: Option<&Outage>) {
         self.calls.push(Call::Page(outage.is_some()));
     }
@@ -134,6 +138,7 @@ fn policy(ready: Readiness) -> Policy {
         build: false,
         settle: Duration::from_millis(150),
         error_page: false,
+        livereload: false,
     }
 }
 
@@ -174,7 +179,15 @@ fn drive(
         quiet: true,
         color: Color::Never,
     });
-    let status = run(&mut host, &rx, policy, "server".as_ref(), "", &printer);
+    let status = run(
+        &mut host,
+        &rx,
+        policy,
+        None,
+        "server".as_ref(),
+        "",
+        &printer,
+    );
     (status.map_err(|failure| failure.code), host.calls)
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::report::Report;
-use super::types::{Drain, Generation, Outage, Status, Waiter};
+use super::types::{Drain, Generation, LiveStatus, Outage, Status, Waiter};
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +108,10 @@ pub enum Action {
     /// (`Some`), or stop answering (`None`) and return only once the host
     /// no longer accepts, so the next start finds every connection waiting.
     ErrorPage(Option<Outage>),
+    /// Tell the pages to reload (`--livereload`).
+    LiveReload,
+    /// Tell the pages how the build and the start go (`--livereload`).
+    LiveStatus(LiveStatus),
     /// Send the stop signal to the process group of `pid`.
     Stop { pid: u32 },
     /// Send the stop signal to the process group of `pid` only if no process

@@ -45,6 +45,8 @@ mod build;
 mod build_tests;
 mod child;
 mod event;
+#[cfg(test)]
+mod livereload_tests;
 mod report;
 mod supervisor;
 #[cfg(test)]
@@ -53,4 +55,4 @@ mod types;
 
 pub use event::{Action, Event};
 pub use supervisor::Supervisor;
-pub use types::{Drain, Generation, Outage, Policy, Status, Waiter};
+pub use types::{Drain, Generation, LiveStatus, Outage, Policy, Status, Waiter};

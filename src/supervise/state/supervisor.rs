@@ -9,8 +9,8 @@ use super::child::{grace_end, Child, State};
 use super::event::{Action, Event};
 use super::report::Report;
 use super::types::{
-    Drain, Generation, Outage, Plan, Policy, Source, Status, Waiter, CONFIRM, DRAIN_CHECK,
-    LOOK_MAX, LOOK_MIN,
+    Drain, Generation, LiveStatus, Outage, Plan, Policy, Reload, Source, Status, Waiter, CONFIRM,
+    DRAIN_CHECK, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -43,6 +43,8 @@ pub struct Supervisor {
     /// Why the last build failed, until one succeeds: a child from an
     /// earlier build that ends meanwhile is shown with it.
     failed_build: Option<String>,
+    /// A page reload that waits (`--livereload`).
+    reload: Option<Reload>,
     /// The build waits for this generation, which runs what it replaces,
     /// to exit (Windows).
     build_after: Option<Generation>,
@@ -76,6 +78,7 @@ impl Supervisor {
             outage: None,
             page: false,
             failed_build: None,
+            reload: None,
             build_after: None,
         }
     }
@@ -131,7 +134,18 @@ impl Supervisor {
             let unconfirmed = child.notified.filter(|_| child.waiter.is_none());
             [child.next_look, unconfirmed.map(|at| at + CONFIRM)]
         });
-        graces.chain(starting.flatten()).chain(build).min()
+        let reload = match self.reload {
+            Some(Reload::AfterStop {
+                stopped: Some(at), ..
+            }) => Some(at + RELOAD_GRACE),
+            Some(Reload::AfterSignal { at }) => Some(at + SIGNAL_RELOAD),
+            _ => None,
+        };
+        graces
+            .chain(starting.flatten())
+            .chain(build)
+            .chain(reload)
+            .min()
     }
 
     /// The children that are starting: the active one, a replacement.
@@ -207,6 +221,13 @@ impl Supervisor {
                         trigger: self.trigger.clone(),
                     });
                 }
+                self.live(
+                    LiveStatus::Failed {
+                        cause: format!("cannot run the build step: {error}"),
+                        build_failed: false,
+                    },
+                    &mut out,
+                );
                 out.push(Action::Say(Report::BuildNotStarted { error, serving }));
                 self.finish_shutdown(&mut out);
             }
@@ -299,6 +320,7 @@ impl Supervisor {
     /// one, else at once. `during`: a build runs, and has been told of the
     /// change.
     fn asked(&mut self, then: Then, during: bool, now: Instant, out: &mut Vec<Action>) {
+        self.live(LiveStatus::Building, out);
         if during {
             // The first start stays the first; a restart outweighs a change.
             self.then = Some(self.then.map_or(then, |was| was.max(then)));
@@ -318,6 +340,9 @@ impl Supervisor {
                 Some((pid, signal)) => {
                     out.push(Action::Say(Report::Signalled { pid, signal }));
                     out.push(Action::Signal { pid, signal });
+                    if self.policy.livereload {
+                        self.reload = Some(Reload::AfterSignal { at: now });
+                    }
                 }
                 None => self.restart(now, out),
             },
@@ -381,6 +406,13 @@ impl Supervisor {
         }
         let cause = format!("the build {status}");
         self.failed_build = Some(cause.clone());
+        self.live(
+            LiveStatus::Failed {
+                cause: cause.clone(),
+                build_failed: true,
+            },
+            out,
+        );
         let serving = self.serving();
         if serving.is_none() {
             self.outage = Some(Outage {
@@ -394,6 +426,36 @@ impl Supervisor {
             serving,
             page: serving.is_none() && self.policy.error_page,
         }));
+    }
+
+    /// Tells the pages `status` (`--livereload`).
+    fn live(&self, status: LiveStatus, out: &mut Vec<Action>) {
+        if self.policy.livereload {
+            out.push(Action::LiveStatus(status));
+        }
+    }
+
+    /// Tells the pages to reload now (`--livereload`): a new child serves
+    /// alone.
+    fn reload_now(&mut self, out: &mut Vec<Action>) {
+        self.reload = None;
+        if self.policy.livereload {
+            out.push(Action::LiveStatus(LiveStatus::Ok));
+            out.push(Action::LiveReload);
+        }
+    }
+
+    /// The old child `generation`, which the pages wait for, was sent its
+    /// stop signal at `now`.
+    fn stop_sent(&mut self, generation: Generation, now: Instant) {
+        if let Some(Reload::AfterStop { old, stopped: None }) = self.reload {
+            if old == generation {
+                self.reload = Some(Reload::AfterStop {
+                    old,
+                    stopped: Some(now),
+                });
+            }
+        }
     }
 
     /// Stops the error page before anything starts: from then on the host
@@ -569,9 +631,23 @@ impl Supervisor {
                 out.push(Action::Stop { pid: child.pid() });
             }
         }
+        if !matches!(drain, Drain::Busy(_)) {
+            self.stop_sent(generation, now);
+        }
     }
 
     fn start_failed(&mut self, generation: Generation, error: String, out: &mut Vec<Action>) {
+        let known = [self.active.as_ref(), self.replacement.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|c| c.generation == generation);
+        if known {
+            let failed = LiveStatus::Failed {
+                cause: error.clone(),
+                build_failed: false,
+            };
+            self.live(failed, out);
+        }
         if self
             .replacement
             .as_ref()
@@ -605,6 +681,15 @@ impl Supervisor {
 
     /// `READY=1` from `generation`.
     fn notified(&mut self, generation: Generation, now: Instant, out: &mut Vec<Action>) {
+        // A child signalled to reload in place says it is done.
+        let serving = self
+            .active
+            .as_ref()
+            .is_some_and(|c| c.generation == generation && c.state == State::Ready);
+        if serving && matches!(self.reload, Some(Reload::AfterSignal { .. })) {
+            self.reload_now(out);
+            return;
+        }
         let known = [self.active.as_ref(), self.replacement.as_ref()]
             .into_iter()
             .flatten()
@@ -694,18 +779,27 @@ impl Supervisor {
         };
         if is(&self.active) {
             report(self.active.as_mut().expect("checked"));
+            self.reload_now(out);
         } else if is(&self.replacement) {
             let mut new = self.replacement.take().expect("checked");
             report(&mut new);
             let new_pid = new.pid();
-            if let Some(old) = self.active.replace(new) {
-                if old.is_running() {
+            match self.active.replace(new) {
+                Some(old) if old.is_running() => {
                     out.push(Action::Say(Report::Handover {
                         new: new_pid,
                         old: old.pid(),
                     }));
+                    // The pages reload once the old one accepts no more.
+                    if self.policy.livereload {
+                        self.reload = Some(Reload::AfterStop {
+                            old: old.generation,
+                            stopped: None,
+                        });
+                    }
                     self.drain(old, now, out);
                 }
+                _ => self.reload_now(out),
             }
         }
     }
@@ -717,6 +811,9 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        if matches!(self.reload, Some(Reload::AfterStop { old, .. }) if old == generation) {
+            self.reload_now(out);
+        }
         if let Some(index) = self
             .retiring
             .iter()
@@ -747,11 +844,20 @@ impl Supervisor {
         {
             let failed = self.replacement.take().expect("checked");
             let serving = self.active.as_ref().map_or(0, Child::pid);
-            out.push(Action::Say(Report::ReplacementFailed {
+            let report = Report::ReplacementFailed {
                 pid: failed.pid(),
                 status,
                 serving,
-            }));
+            };
+            let cause = format!("pid {} {status} before it was ready", failed.pid());
+            self.live(
+                LiveStatus::Failed {
+                    cause,
+                    build_failed: false,
+                },
+                out,
+            );
+            out.push(Action::Say(report));
         } else if let Some(active) = self
             .active
             .as_mut()
@@ -771,6 +877,12 @@ impl Supervisor {
                 build_failed: self.failed_build.is_some(),
                 trigger: active.trigger.clone(),
             });
+            if self.policy.livereload && self.replacement.is_none() {
+                out.push(Action::LiveStatus(LiveStatus::Failed {
+                    cause: exited.to_string(),
+                    build_failed: false,
+                }));
+            }
             out.push(Action::Say(exited));
             match self.replacement.take() {
                 Some(replacement) => {
@@ -845,6 +957,16 @@ impl Supervisor {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let reload_due = match self.reload {
+            Some(Reload::AfterStop {
+                stopped: Some(at), ..
+            }) => now >= at + RELOAD_GRACE,
+            Some(Reload::AfterSignal { at }) => now >= at + SIGNAL_RELOAD,
+            _ => false,
+        };
+        if reload_due && !self.shutting_down {
+            self.reload_now(out);
+        }
         let generations: Vec<Generation> = self.starting().map(|c| c.generation).collect();
         for generation in generations {
             let Some(child) = self.starting_mut(generation) else {
@@ -883,6 +1005,7 @@ impl Supervisor {
                 }
             }
         }
+        let mut stopped = Vec::new();
         for child in &mut self.retiring {
             if let State::Draining { since, next, held } = child.state {
                 let pid = child.pid();
@@ -891,6 +1014,7 @@ impl Supervisor {
                         since: now,
                         killed: false,
                     };
+                    stopped.push(child.generation);
                     out.push(Action::Say(Report::StillHeld { pid, held, grace }));
                     out.push(Action::Stop { pid });
                 } else if now >= next {
@@ -922,6 +1046,9 @@ impl Supervisor {
                 }
             }
         }
+        for generation in stopped {
+            self.stop_sent(generation, now);
+        }
     }
 
     fn shutdown(&mut self, signal: Signal, now: Instant, out: &mut Vec<Action>) {
@@ -938,6 +1065,7 @@ impl Supervisor {
         }
         self.shutting_down = true;
         self.start_after = None;
+        self.reload = None;
         if self.anything_runs() {
             let children = self.active.as_ref().is_some_and(Child::is_running)
                 || self.replacement.is_some()

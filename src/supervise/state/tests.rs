@@ -20,6 +20,7 @@ pub(super) fn policy(stop_first: bool, ready: Readiness) -> Policy {
         build: false,
         settle: Duration::from_millis(150),
         error_page: false,
+        livereload: false,
     }
 }
 

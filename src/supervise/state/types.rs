@@ -52,6 +52,46 @@ pub struct Policy {
     /// sockets with an error page (`--no-error-page` turns it off; no
     /// `http::` socket, nothing to answer on).
     pub error_page: bool,
+    /// `--livereload`: pages are told to reload once a new child serves
+    /// alone, and told how builds and starts go.
+    pub livereload: bool,
+}
+
+/// After a handover the pages reload once the old child has exited, or
+/// this long after it was sent its stop signal, whichever comes first: a
+/// server that dies on the signal stops accepting at once, and one that
+/// stops gracefully closes its listener at the signal, then finishes the
+/// requests in hand, which may take seconds the reload need not wait.
+pub const RELOAD_GRACE: Duration = Duration::from_millis(100);
+
+/// With `--signal`, a child that reloads in place may say when it is done
+/// (`READY=1` after the signal, sd_notify's reload protocol); the pages
+/// reload then, or this long after the signal.
+pub const SIGNAL_RELOAD: Duration = Duration::from_secs(1);
+
+/// What the pages are told of the build and the start (`--livereload`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveStatus {
+    /// A change is being built or started.
+    Building,
+    /// The new version failed, for this reason (as the terminal said it);
+    /// with the build's output when the build failed.
+    Failed { cause: String, build_failed: bool },
+    /// Nothing to show.
+    Ok,
+}
+
+/// A page reload that waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// For the old child `old` to stop accepting: its exit, or
+    /// [`RELOAD_GRACE`] after its stop signal (`stopped`, once sent).
+    AfterStop {
+        old: Generation,
+        stopped: Option<std::time::Instant>,
+    },
+    /// For the child signalled at `at` (`--signal`) to reload in place.
+    AfterSignal { at: std::time::Instant },
 }
 
 /// Why nothing serves, as the error page says it: the reason is the same
