@@ -20,7 +20,7 @@ fn main() {
     println!(
         "cargo::rustc-check-cfg=cfg(has_wine, has_systemd, has_ss, has_man, has_node, \
          has_express, has_go, has_go_systemd, has_php, has_recipes_venv, \
-         has_browser, has_user_namespaces, has_ipv6_loopback)"
+         has_browser, has_python_websocket, has_user_namespaces, has_ipv6_loopback)"
     );
     for var in [
         "PATH",
@@ -98,6 +98,15 @@ fn main() {
             on_path("chromium")
                 && on_path("chromedriver")
                 && runs(&browser_python, &["-c", "import selenium"]),
+        ),
+        // Debian's python3-websocket (websocket-client), for the LiveReload
+        // protocol's client (tests/harness/livereload.rs).
+        (
+            "has_python_websocket",
+            runs(
+                Path::new("/usr/bin/python3"),
+                &["-c", "from websocket import create_connection, ABNF"],
+            ),
         ),
     ];
     for (cfg, found) in installed {

@@ -12,7 +12,10 @@
 //! has accepted is never dropped, and one it has not accepted stays queued on
 //! the shared socket for the next server. `--start-ms N` makes it wait N ms
 //! before serving, like a server with real start-up work (the restart
-//! benchmark, `benches/restart.rs`, uses 200).
+//! benchmark, `benches/restart.rs`, uses 200). `--say-listening` prints
+//! `hello: listening at NS (pid N)` on stderr right before it first waits for
+//! a connection, NS the time since the Unix epoch in nanoseconds (the live
+//! reload benchmark, `benches/livereload.rs`, times pages from it).
 
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -25,7 +28,8 @@ pub fn main() {
     }
 }
 
-/// Serves with the given arguments (`--start-ms N`, `--bind PORT`) until SIGTERM.
+/// Serves with the given arguments (`--start-ms N`, `--bind PORT`,
+/// `--say-listening`) until SIGTERM.
 pub fn serve(args: Vec<String>) -> io::Result<()> {
     let value = |flag: &str| {
         args.iter()
@@ -39,6 +43,7 @@ pub fn serve(args: Vec<String>) -> io::Result<()> {
     };
     let start = Duration::from_millis(value("--start-ms")?.unwrap_or(0).into());
     let bind = value("--bind")?;
+    let say_listening = args.iter().any(|a| a == "--say-listening");
 
     #[cfg(unix)]
     let stop = unix::Stop::on_sigterm()?;
@@ -57,15 +62,35 @@ pub fn serve(args: Vec<String>) -> io::Result<()> {
         if let Err(err) = unix::notify_ready() {
             eprintln!("hello: cannot report readiness: {err}");
         }
+        if say_listening {
+            say_listening_now();
+        }
         while let Some(stream) = stop.accept(&listener)? {
             report(respond(stream));
         }
+    }
+    #[cfg(not(unix))]
+    if say_listening {
+        say_listening_now();
     }
     #[cfg(not(unix))]
     for stream in listener.incoming() {
         report(stream.and_then(respond));
     }
     Ok(())
+}
+
+/// `hello: listening at NS (pid N)`: the moment it starts waiting for
+/// connections, in nanoseconds since the Unix epoch.
+fn say_listening_now() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    eprintln!(
+        "hello: listening at {} (pid {})",
+        now.as_nanos(),
+        std::process::id()
+    );
 }
 
 fn report(result: io::Result<()>) {

@@ -31,6 +31,9 @@ mod generate;
 #[path = "suite/handover.rs"]
 mod handover;
 #[cfg(target_os = "linux")]
+#[path = "suite/livereload.rs"]
+mod livereload;
+#[cfg(target_os = "linux")]
 #[path = "suite/recipes.rs"]
 mod recipes;
 #[path = "suite/supervise.rs"]

@@ -108,6 +108,10 @@ pub fn run<H: Host>(
                     host.signal(pid, signal);
                     None
                 }
+                Action::LookOld { generation, pid } => Some(Event::StillListening {
+                    generation,
+                    listening: host.look(pid).is_some(),
+                }),
                 Action::Look { generation, pid } => host
                     .look(pid)
                     .map(|waiter| Event::SeenListening { generation, waiter }),

@@ -1,4 +1,4 @@
-"""Drives headless Chromium for the error page's tests (tests/harness/browser.rs).
+"""Drives headless Chromium for the browser tests (tests/harness/browser.rs).
 
 It needs Selenium, Chromium and chromedriver (Debian: python3-selenium,
 chromium, chromium-driver). It starts the browser, prints `browser: ready`,
@@ -13,12 +13,20 @@ answers each with one line on stdout, `browser: ok [TEXT]` or
                           the URL and text it shows when it never does
     count SELECTOR        how many elements match the CSS SELECTOR
     text                  the tab's text
+    script JS             run JS (a function body) in the tab; answers what it
+                          returns, in JSON
+    network               what the tab received since the last `network`, a
+                          line each, from Chromium's performance log:
+                          `document STATUS URL` for each page loaded (the
+                          error page's 503 too), `ws-received PAYLOAD` and
+                          `ws-sent PAYLOAD` for each WebSocket message
     quit                  close the browser and exit (as does the end of stdin)
 
 Every wait is bounded: a page load by its SECONDS (Selenium's page-load
 timeout), a script by 5 s.
 """
 
+import json
 import shutil
 import sys
 import time
@@ -49,6 +57,8 @@ def start():
         "--window-size=1024,768",
     ):
         options.add_argument(arg)
+    # The network events that `network` reports.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     service = Service(shutil.which("chromedriver") or "chromedriver")
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_script_timeout(5)
@@ -79,6 +89,25 @@ def wait_text(driver, text, seconds):
         time.sleep(0.05)
 
 
+def network(driver):
+    """The lines `network` answers, for the events logged since the last call."""
+    lines = []
+    for entry in driver.get_log("performance"):
+        try:
+            message = json.loads(entry["message"])["message"]
+        except (KeyError, ValueError):
+            continue
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Network.responseReceived" and params.get("type") == "Document":
+            response = params.get("response", {})
+            lines.append(f"document {response.get('status')} {response.get('url')}")
+        elif method == "Network.webSocketFrameReceived":
+            lines.append(f"ws-received {params.get('response', {}).get('payloadData')}")
+        elif method == "Network.webSocketFrameSent":
+            lines.append(f"ws-sent {params.get('response', {}).get('payloadData')}")
+    return "\n".join(lines)
+
+
 def main():
     driver = start()
     try:
@@ -100,6 +129,10 @@ def main():
                     say("ok", len(driver.find_elements("css selector", args[0])))
                 elif command == "text":
                     say("ok", body_text(driver))
+                elif command == "script":
+                    say("ok", json.dumps(driver.execute_script(args[0])))
+                elif command == "network":
+                    say("ok", network(driver))
                 elif command == "quit":
                     say("ok")
                     break

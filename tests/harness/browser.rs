@@ -134,6 +134,25 @@ impl Browser {
             .unwrap_or_else(|e| panic!("the browser's text: {e}"))
     }
 
+    /// Runs `js`, a function body on one line, in the tab; what it returns,
+    /// in JSON (`null` for nothing).
+    pub fn script(&mut self, js: &str) -> String {
+        self.ask(&["script", js])
+            .unwrap_or_else(|e| panic!("the script {js:?} in the browser: {e}"))
+    }
+
+    /// What the tab received since the last call, a line each:
+    /// `document STATUS URL` for each page loaded, `ws-received PAYLOAD`
+    /// and `ws-sent PAYLOAD` for each WebSocket message (see
+    /// `tests/browser/drive.py`).
+    pub fn network(&mut self) -> Vec<String> {
+        self.ask(&["network"])
+            .unwrap_or_else(|e| panic!("the browser's network log: {e}"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// What the driver printed, for failure messages.
     pub fn report(&self) -> String {
         self.driver.report()

@@ -4,7 +4,8 @@
 //! answers ([`http`]) and loading them ([`load`]), what listens on a port
 //! ([`listeners`]), processes and signals ([`process`]), a project directory
 //! per test ([`project`]), the tools from outside the crate ([`tools`]), a
-//! real browser ([`browser`]) and Wine ([`wine`]).
+//! real browser ([`browser`]), a LiveReload client ([`livereload`]) and
+//! Wine ([`wine`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ pub mod browser;
 pub mod command;
 pub mod http;
 pub mod listeners;
+pub mod livereload;
 pub mod load;
 pub mod net;
 pub mod probe;

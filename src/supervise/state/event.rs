@@ -70,6 +70,13 @@ pub enum Event {
         generation: Generation,
         drain: Drain,
     },
+    /// What [`Action::LookOld`] found: whether a process of `generation`'s
+    /// tree still waits on a passed socket.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    StillListening {
+        generation: Generation,
+        listening: bool,
+    },
     /// `generation` sent `STATUS=…` (Unix).
     #[cfg_attr(windows, allow(dead_code))]
     Status {
@@ -110,6 +117,10 @@ pub enum Action {
     ErrorPage(Option<Outage>),
     /// Tell the pages to reload (`--livereload`).
     LiveReload,
+    /// See whether a process of `pid`'s tree still waits on a passed
+    /// socket, and report [`Event::StillListening`] for `generation`
+    /// (Linux).
+    LookOld { generation: Generation, pid: u32 },
     /// Tell the pages how the build and the start go (`--livereload`).
     LiveStatus(LiveStatus),
     /// Send the stop signal to the process group of `pid`.

@@ -164,3 +164,54 @@ fn a_shutdown_reloads_nothing() {
     h.later(RELOAD_GRACE);
     assert!(!reloads(&h.exited(1, 0)));
 }
+
+#[test]
+fn where_listening_shows_the_reload_follows_the_old_childs_listener() {
+    let (mut h, _) = Harness::with(live(Readiness::Auto));
+    h.listening(1, 101);
+    h.change();
+    h.listening(2, 102);
+    h.send(Event::Drain {
+        generation: 1,
+        drain: Drain::Stopped,
+    });
+    // Looked at every LOOK_MIN while it still listens…
+    let look = Action::LookOld {
+        generation: 1,
+        pid: 101,
+    };
+    assert_eq!(deeds(&h.next_tick()), [look.clone()]);
+    let still = |listening| Event::StillListening {
+        generation: 1,
+        listening,
+    };
+    assert!(!reloads(&h.send(still(true))));
+    assert_eq!(deeds(&h.next_tick()), [look]);
+    // … and the pages reload once it listens no more.
+    assert!(reloads(&h.send(still(false))));
+}
+
+#[test]
+fn an_old_child_that_listens_on_holds_the_reload_a_second_at_most() {
+    let (mut h, _) = Harness::with(live(Readiness::Auto));
+    h.listening(1, 101);
+    h.change();
+    h.listening(2, 102);
+    h.send(Event::Drain {
+        generation: 1,
+        drain: Drain::Stopped,
+    });
+    let mut reloaded = false;
+    for _ in 0..200 {
+        let actions = h.next_tick();
+        if reloads(&actions) {
+            reloaded = true;
+            break;
+        }
+        h.send(Event::StillListening {
+            generation: 1,
+            listening: true,
+        });
+    }
+    assert!(reloaded);
+}

@@ -10,7 +10,7 @@ use super::event::{Action, Event};
 use super::report::Report;
 use super::types::{
     Drain, Generation, LiveStatus, Outage, Plan, Policy, Reload, Source, Status, Waiter, CONFIRM,
-    DRAIN_CHECK, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, SIGNAL_RELOAD,
+    DRAIN_CHECK, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX, SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -136,8 +136,10 @@ impl Supervisor {
         });
         let reload = match self.reload {
             Some(Reload::AfterStop {
-                stopped: Some(at), ..
-            }) => Some(at + RELOAD_GRACE),
+                stopped: Some(at),
+                look,
+                ..
+            }) => Some(look.map_or(at + RELOAD_GRACE, |look| look.min(at + RELOAD_MAX))),
             Some(Reload::AfterSignal { at }) => Some(at + SIGNAL_RELOAD),
             _ => None,
         };
@@ -281,6 +283,10 @@ impl Supervisor {
                 self.seen_listening(generation, waiter, now, &mut out)
             }
             Event::Drain { generation, drain } => self.drained(generation, drain, now, &mut out),
+            Event::StillListening {
+                generation,
+                listening,
+            } => self.still_listening(generation, listening, &mut out),
             Event::Status { generation, text } => {
                 let known = [self.active.as_ref(), self.replacement.as_ref()]
                     .into_iter()
@@ -448,13 +454,31 @@ impl Supervisor {
     /// The old child `generation`, which the pages wait for, was sent its
     /// stop signal at `now`.
     fn stop_sent(&mut self, generation: Generation, now: Instant) {
-        if let Some(Reload::AfterStop { old, stopped: None }) = self.reload {
+        if let Some(Reload::AfterStop {
+            old, stopped: None, ..
+        }) = self.reload
+        {
             if old == generation {
                 self.reload = Some(Reload::AfterStop {
                     old,
                     stopped: Some(now),
+                    look: self.looks().then_some(now + LOOK_MIN),
                 });
             }
+        }
+    }
+
+    /// Whether the host can see a child listen (Linux, with sockets).
+    fn looks(&self) -> bool {
+        matches!(self.policy.ready, Readiness::Listen | Readiness::Auto)
+    }
+
+    /// What a look at `generation`, which the pages wait for, found.
+    fn still_listening(&mut self, generation: Generation, listening: bool, out: &mut Vec<Action>) {
+        let waited =
+            matches!(self.reload, Some(Reload::AfterStop { old, .. }) if old == generation);
+        if waited && !listening && !self.shutting_down {
+            self.reload_now(out);
         }
     }
 
@@ -795,6 +819,7 @@ impl Supervisor {
                         self.reload = Some(Reload::AfterStop {
                             old: old.generation,
                             stopped: None,
+                            look: None,
                         });
                     }
                     self.drain(old, now, out);
@@ -959,13 +984,41 @@ impl Supervisor {
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         let reload_due = match self.reload {
             Some(Reload::AfterStop {
-                stopped: Some(at), ..
+                stopped: Some(at),
+                look: None,
+                ..
             }) => now >= at + RELOAD_GRACE,
+            Some(Reload::AfterStop {
+                stopped: Some(at), ..
+            }) => now >= at + RELOAD_MAX,
             Some(Reload::AfterSignal { at }) => now >= at + SIGNAL_RELOAD,
             _ => false,
         };
         if reload_due && !self.shutting_down {
             self.reload_now(out);
+        }
+        if let Some(Reload::AfterStop {
+            old,
+            stopped,
+            look: Some(look),
+        }) = self.reload
+        {
+            let pid = self
+                .retiring
+                .iter()
+                .find(|c| c.generation == old)
+                .map(Child::pid);
+            if let (true, Some(pid)) = (now >= look, pid) {
+                self.reload = Some(Reload::AfterStop {
+                    old,
+                    stopped,
+                    look: Some(now + LOOK_MIN),
+                });
+                out.push(Action::LookOld {
+                    generation: old,
+                    pid,
+                });
+            }
         }
         let generations: Vec<Generation> = self.starting().map(|c| c.generation).collect();
         for generation in generations {

@@ -120,7 +120,7 @@ impl Harness {
         h
     }
 
-    fn listening(&mut self, generation: Generation, pid: u32) -> Vec<Action> {
+    pub(super) fn listening(&mut self, generation: Generation, pid: u32) -> Vec<Action> {
         let waiter = Waiter { pid, fd: 3 };
         self.send(Event::SeenListening { generation, waiter })
     }

@@ -57,12 +57,21 @@ pub struct Policy {
     pub livereload: bool,
 }
 
-/// After a handover the pages reload once the old child has exited, or
-/// this long after it was sent its stop signal, whichever comes first: a
-/// server that dies on the signal stops accepting at once, and one that
-/// stops gracefully closes its listener at the signal, then finishes the
-/// requests in hand, which may take seconds the reload need not wait.
-pub const RELOAD_GRACE: Duration = Duration::from_millis(100);
+/// After a handover the pages reload once the old child accepts no more:
+/// when it has exited, or, where listening can be seen (Linux), when no
+/// process of its tree is seen waiting on a passed socket after its stop
+/// signal (looked at every [`LOOK_MIN`]), or at the latest this long after
+/// that signal. A server that stops gracefully closes its listener first,
+/// then finishes the requests in hand, which may take seconds that the
+/// reload need not wait.
+pub const RELOAD_MAX: Duration = Duration::from_secs(1);
+
+/// Where listening cannot be seen, the pages reload this long after the
+/// old child's stop signal, unless it exits sooner. Measured: a server
+/// that dies on SIGTERM, and axum, gunicorn and Node's `server.close()`,
+/// accept nothing from the signal on; uvicorn accepts for up to 100 ms
+/// (its loop looks for the signal every 0.1 s).
+pub const RELOAD_GRACE: Duration = Duration::from_millis(150);
 
 /// With `--signal`, a child that reloads in place may say when it is done
 /// (`READY=1` after the signal, sd_notify's reload protocol); the pages
@@ -84,11 +93,13 @@ pub enum LiveStatus {
 /// A page reload that waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reload {
-    /// For the old child `old` to stop accepting: its exit, or
-    /// [`RELOAD_GRACE`] after its stop signal (`stopped`, once sent).
+    /// For the old child `old` to stop accepting (see [`RELOAD_MAX`]): its
+    /// stop signal went out at `stopped` (once sent), and it is looked at
+    /// next at `look`.
     AfterStop {
         old: Generation,
         stopped: Option<std::time::Instant>,
+        look: Option<std::time::Instant>,
     },
     /// For the child signalled at `at` (`--signal`) to reload in place.
     AfterSignal { at: std::time::Instant },
