@@ -180,7 +180,7 @@ fn where_listening_shows_the_reload_follows_the_old_childs_listener() {
         generation: 1,
         pid: 101,
     };
-    assert_eq!(deeds(&h.next_tick()), [look.clone()]);
+    assert_eq!(deeds(&h.next_tick()), std::slice::from_ref(&look));
     let still = |listening| Event::StillListening {
         generation: 1,
         listening,
