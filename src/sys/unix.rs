@@ -68,7 +68,6 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     let metadata = std::fs::metadata(path)?;
     Ok((metadata.dev(), metadata.ino()))
 }
-#[cfg(target_os = "linux")]
 pub use fork::wait;
 #[cfg(target_os = "linux")]
 pub use spawn::Interception;

@@ -33,14 +33,13 @@ pub const STATUS_1: &str = "systemfd-status-1";
 const PYTHON: &str = "/usr/bin/python3";
 
 /// The client: `ADDR PROTOCOLS ORIGIN GET`, PROTOCOLS comma-separated,
-/// ORIGIN `-` for no `Origin` header (or `default`, the module's own:
-/// `http://ADDR`), GET the app's `IP:PORT` or `-`. Prints `lr: FIELDS`,
-/// tab-separated, with `\`, tab and newline escaped: `message AT COMMAND
-/// KEY VALUE…` for each message, AT when it came (`time.monotonic()`, the
-/// system's monotonic clock in seconds) and string values as they are,
-/// others in JSON;
-/// `got STATUS BODY` for the GET after a `reload`, `closed` when the server
-/// closes the connection.
+/// ORIGIN `-` for no `Origin` header, `default` for the module's own
+/// (`http://ADDR`) or the header's value, GET the app's `IP:PORT` or `-`.
+/// Prints `lr: FIELDS`, tab-separated, with `\`, tab and newline escaped:
+/// `message AT COMMAND KEY VALUE…` for each message, AT when it came
+/// (`time.monotonic()`, the system's monotonic clock, in seconds), string
+/// values as they are and others in JSON; `got STATUS BODY` for the GET
+/// after a `reload`; `closed` when the server closes the connection.
 const CLIENT: &str = r#"
 import http.client, json, sys, time
 import websocket

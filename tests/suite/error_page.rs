@@ -810,6 +810,7 @@ fn a_build_that_writes_new_names_each_time_does_not_loop() {
 
 /// In exec mode a signal to systemfd during the build stops the build
 /// (its whole group) and systemfd, which runs nothing.
+#[cfg(target_os = "linux")]
 #[test]
 fn exec_mode_stops_the_build_it_is_signalled_during() {
     let dir = Project::new(&[]);
