@@ -6,7 +6,7 @@
 //! $ cargo bench --bench livereload
 //! $ EDITS=5 cargo bench --bench livereload
 //! $ ROWS=compile cargo bench --bench livereload   # the rows whose label has "compile"
-//! $ VERBOSE=1 cargo bench --bench livereload      # echo systemfd's output
+//! $ VERBOSE=1 cargo bench --bench livereload      # systemfd's output, each edit
 //! ```
 //!
 //! systemfd runs as `systemfd -s http::0 -w DIR --livereload 127.0.0.1:0 --
@@ -185,6 +185,11 @@ mod bench {
         }
     }
 
+    /// `VERBOSE` set: systemfd's output and each edit's figures on stderr.
+    fn verbose() -> bool {
+        std::env::var_os("VERBOSE").is_some()
+    }
+
     /// What systemfd's stderr says, as it arrives.
     enum News {
         /// `~> socket http://127.0.0.1:PORT/ -> fd #3`
@@ -261,7 +266,7 @@ mod bench {
                 .expect("start systemfd");
             let stderr = process.stderr.take().expect("piped");
             let (tx, news) = mpsc::channel();
-            let verbose = std::env::var_os("VERBOSE").is_some();
+            let verbose = verbose();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if verbose {
@@ -481,6 +486,15 @@ mod bench {
             };
             if let Some((at, _)) = ready.filter(|&(_, pid)| pid == new_pid) {
                 outcome.seen.push(at.saturating_sub(listen));
+            }
+            if verbose() {
+                let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                let seen = ready.map_or(f64::NAN, |(at, _)| ms(at.saturating_sub(listen)));
+                eprintln!(
+                    "edit {n}: pid {new_pid}: seen {seen:.1} ms, reload {:.1} ms, shown {:.1} ms after listen",
+                    ms(shown.reloaded.saturating_sub(listen)),
+                    ms(shown.answered.saturating_sub(listen)),
+                );
             }
             match shown.answer {
                 Ok((200, Some(pid))) if pid == new_pid => {

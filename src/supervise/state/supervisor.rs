@@ -10,7 +10,7 @@ use super::event::{Action, Event};
 use super::report::Report;
 use super::types::{
     Drain, Generation, LiveStatus, Outage, Plan, Policy, Reload, Source, Status, Waiter, CONFIRM,
-    DRAIN_CHECK, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX, SIGNAL_RELOAD,
+    DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX, SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -1035,7 +1035,14 @@ impl Supervisor {
             if let (Some(at), Some(pid)) = (child.next_look, child.pid) {
                 if now >= at {
                     let so_far = now.saturating_duration_since(child.started);
-                    child.next_look = Some(now + (so_far / 10).clamp(LOOK_MIN, LOOK_MAX));
+                    let just_ready = child
+                        .notified
+                        .is_some_and(|ready| now < ready + LOOK_AFTER_READY);
+                    let gap = match just_ready {
+                        true => LOOK_MIN,
+                        false => (so_far / 10).clamp(LOOK_MIN, LOOK_MAX),
+                    };
+                    child.next_look = Some(now + gap);
                     out.push(Action::Look { generation, pid });
                 }
             }

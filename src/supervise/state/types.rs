@@ -122,8 +122,19 @@ pub struct Outage {
 /// The first look at a starting child comes this long after its start, and
 /// the next ones at a tenth of its time so far, at least this far apart…
 pub const LOOK_MIN: Duration = Duration::from_millis(10);
-/// … and at most this far apart, so a long build costs a few looks a second.
-pub const LOOK_MAX: Duration = Duration::from_millis(250);
+/// … and at most this far apart: after a long build the new server is seen
+/// within 50 ms of listening (a page reloaded by `--livereload` waits for
+/// that), for twenty looks a second, each a few reads in `/proc` of the
+/// child's tree (about 0.3 ms of CPU: `benches/livereload.rs` prints the
+/// CPU per restart).
+pub const LOOK_MAX: Duration = Duration::from_millis(50);
+
+/// For this long after `READY=1`, a child not yet seen listening is looked
+/// at every [`LOOK_MIN`]: having said it is ready, it is about to wait on
+/// its socket, and a look that came just before that must not leave it
+/// unseen for a tenth of its start time.
+pub const LOOK_AFTER_READY: Duration = Duration::from_secs(1);
+
 /// How long after `READY=1` a child may take to be seen listening
 /// ([`Readiness::Auto`]) before its `READY=1` counts alone. Generous: while
 /// it runs the old child serves, so waiting costs clients nothing, and an
