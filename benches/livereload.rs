@@ -19,7 +19,7 @@
 //!   environment passes through `cargo run`);
 //! - **3 s compile, no READY=1**: the same, with `NOTIFY_SOCKET` removed,
 //!   so that only systemfd's looks at the starting server (every tenth of
-//!   its time so far, at most 250 ms apart) can see it ready.
+//!   its time so far, at most 50 ms apart) can see it ready.
 //!
 //! The page is a WebSocket client of the LiveReload protocol (version 7):
 //! on each `reload` it sends `GET /` to the app's port at once and notes
