@@ -15,8 +15,9 @@
 //! 5. `config`, `activation`: the settings, and the variables a command
 //!    receives.
 //! 6. `socket`: creating the sockets.
-//! 7. `spec`, `signal`, `socket_server`, `error`: plain Rust, tested on
-//!    every platform.
+//! 7. `spec`, `signal`, `socket_server`, `local_server` (what the error
+//!    page and the LiveReload server share), `error`: plain Rust, tested
+//!    on every platform.
 //! 8. `sys`: the operating system's primitives, one file per OS; the only
 //!    place with `unsafe`.
 //!
@@ -35,6 +36,7 @@ mod exec;
 #[cfg(unix)]
 mod listening;
 mod livereload;
+mod local_server;
 mod output;
 #[cfg(unix)]
 mod sd_notify;

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["output"],
     &["config", "activation"],
     &["socket"],
-    &["spec", "signal", "socket_server", "error"],
+    &["spec", "signal", "socket_server", "local_server", "error"],
     &["sys"],
 ];
 

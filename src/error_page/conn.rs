@@ -3,24 +3,16 @@
 //! answer (bounded in time), and draining what the client still sends until
 //! it closes. Every socket call is non-blocking.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::net::{IpAddr, Shutdown};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::Socket;
 
 use super::limits::{after, Limits};
 use super::request::{self, Hosts, Request};
-use super::response::Response;
+use crate::local_server::{self, Response, Sending, Stop, DRAIN_BYTES, DRAIN_TIME};
 use crate::sys::Interest;
-
-/// How long a connection whose answer is written may drain what the client
-/// still sends, waiting for it to close: closing a socket with unread data
-/// resets the connection, and the client may lose the answer.
-const DRAIN_TIME: Duration = Duration::from_secs(2);
-/// The most bytes drained (or read while held) before the connection is
-/// closed all the same.
-const DRAIN_BYTES: usize = 64 * 1024;
 
 /// What a connection needs from the server next.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,13 +35,8 @@ enum Phase {
         deadline: Instant,
         read: usize,
     },
-    /// Writing `response`.
-    Write {
-        response: Response,
-        head_only: bool,
-        written: usize,
-        deadline: Instant,
-    },
+    /// Writing the answer.
+    Write { sending: Sending, deadline: Instant },
     /// Written, the write side shut down; reading until the client closes.
     Drain { deadline: Instant, read: usize },
 }
@@ -160,9 +147,7 @@ impl Conn {
         now: Instant,
     ) -> Next {
         self.phase = Phase::Write {
-            response,
-            head_only,
-            written: 0,
+            sending: Sending::new(response, head_only),
             deadline: after(now, limits.write_timeout),
         };
         self.flush()
@@ -171,24 +156,13 @@ impl Conn {
     /// Writes what the socket takes of the answer; once all is written,
     /// shuts down the write side and drains.
     fn flush(&mut self) -> Next {
-        let Phase::Write {
-            response,
-            head_only,
-            written,
-            ..
-        } = &mut self.phase
-        else {
+        let Phase::Write { sending, .. } = &mut self.phase else {
             return Next::Wait;
         };
-        let bytes = response.bytes(*head_only);
-        while *written < bytes.len() {
-            match self.socket.send(&bytes[*written..]) {
-                Ok(0) => return Next::Close,
-                Ok(n) => *written += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
-                Err(_) => return Next::Close,
-            }
+        match sending.write(&self.socket) {
+            Stop::Done => {}
+            Stop::Blocked => return Next::Wait,
+            Stop::Closed => return Next::Close,
         }
         if self.socket.shutdown(Shutdown::Write).is_err() {
             return Next::Close;
@@ -211,16 +185,8 @@ fn read_head(
     hosts: &Hosts,
 ) -> Next {
     let searched = buf.len();
-    let mut chunk = [0u8; 4096];
-    while buf.len() < limits.max_head {
-        let room = (limits.max_head - buf.len()).min(chunk.len());
-        match (&*socket).read(&mut chunk[..room]) {
-            Ok(0) => return Next::Close,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => return Next::Close,
-        }
+    if local_server::read_into(socket, buf, limits.max_head) == Stop::Closed {
+        return Next::Close;
     }
     let full = buf.len() >= limits.max_head;
     if !full && !request::has_end(buf, searched) {
@@ -235,19 +201,8 @@ fn read_head(
 /// Reads and drops what the client sends, until it closes (or fails, or
 /// has sent more than `most` bytes in all, counted in `read`).
 fn discard(socket: &Socket, read: &mut usize, most: usize) -> Next {
-    let mut chunk = [0u8; 4096];
-    loop {
-        match (&*socket).read(&mut chunk) {
-            Ok(0) => return Next::Close,
-            Ok(n) => {
-                *read += n;
-                if *read > most {
-                    return Next::Close;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
-            Err(_) => return Next::Close,
-        }
+    match local_server::discard(socket, read, most) {
+        Stop::Closed => Next::Close,
+        Stop::Done | Stop::Blocked => Next::Wait,
     }
 }

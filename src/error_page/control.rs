@@ -11,11 +11,11 @@
 //! again.
 
 use std::io;
-use std::net::UdpSocket;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::outage::Outage;
+use crate::local_server::{self, Waker, Wakeup};
 
 /// What the thread is told to do.
 #[derive(Debug)]
@@ -51,13 +51,9 @@ struct State {
 pub struct Control {
     state: Mutex<State>,
     confirmed: Condvar,
-    /// Sends to the thread's [`Wakeup`].
-    waker: UdpSocket,
+    /// Wakes the thread's [`Wakeup`].
+    waker: Waker,
 }
-
-/// The thread's end of the waker: a datagram on it ends a poll.
-#[derive(Debug)]
-pub struct Wakeup(UdpSocket);
 
 /// What the thread saw at a look.
 #[derive(Debug)]
@@ -69,21 +65,15 @@ pub struct Seen {
 }
 
 impl Control {
-    /// A control, idle, and the thread's end of its waker: a pair of
-    /// connected loopback UDP sockets (they work on every OS, with poll and
-    /// `WSAPoll` alike). Outage numbers start at the wall-clock time in
-    /// milliseconds, so that a page left open from an earlier systemfd
-    /// never matches a new one.
+    /// A control, idle, and the thread's end of its waker
+    /// ([`local_server::waker`]). Outage numbers start at the wall-clock
+    /// time in milliseconds, so that a page left open from an earlier
+    /// systemfd never matches a new one.
     ///
     /// # Errors
-    /// When the sockets cannot be made.
+    /// When the waker's sockets cannot be made.
     pub fn new() -> io::Result<(Control, Wakeup)> {
-        let waker = UdpSocket::bind("127.0.0.1:0")?;
-        let wakeup = UdpSocket::bind("127.0.0.1:0")?;
-        waker.connect(wakeup.local_addr()?)?;
-        wakeup.connect(waker.local_addr()?)?;
-        waker.set_nonblocking(true)?;
-        wakeup.set_nonblocking(true)?;
+        let (waker, wakeup) = local_server::waker()?;
         let start = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(1));
@@ -99,7 +89,7 @@ impl Control {
             confirmed: Condvar::new(),
             waker,
         };
-        Ok((control, Wakeup(wakeup)))
+        Ok((control, wakeup))
     }
 
     /// The state; a panic elsewhere while it was held leaves it whole.
@@ -114,8 +104,7 @@ impl Control {
             state.order = order;
         }
         state.generation += 1;
-        // A full buffer means a wake-up is pending anyway.
-        let _ = self.waker.send(&[1]);
+        self.waker.wake();
         state.generation
     }
 
@@ -188,22 +177,5 @@ impl Control {
     pub fn ended(&self) {
         self.state().ended = true;
         self.confirmed.notify_all();
-    }
-}
-
-impl Wakeup {
-    /// The socket to poll for reading.
-    pub fn socket(&self) -> &UdpSocket {
-        &self.0
-    }
-
-    /// Reads the pending wake-ups, a bounded number of them.
-    pub fn drain(&self) {
-        let mut buf = [0u8; 16];
-        for _ in 0..64 {
-            if self.0.recv(&mut buf).is_err() {
-                break;
-            }
-        }
     }
 }

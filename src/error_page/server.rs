@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Next};
-use super::control::{Control, Order, Wakeup};
+use super::control::{Control, Order};
 use super::limits::{after, Limits};
 use super::request::{Hosts, Request};
 use super::response::{Fixed, Pages};
+use crate::local_server::Wakeup;
 use crate::sys::{self, Interest, PollEntry};
 
 /// How long the listening sockets are left alone after an accept failed

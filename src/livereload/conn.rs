@@ -4,21 +4,15 @@
 //! after a `101`, handing the socket over to become a WebSocket client.
 //! Every socket call is non-blocking.
 
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::limits::{after, Limits};
 use super::request::{self, Request};
-use super::response::{Fixed, Response};
+use super::response::Fixed;
+use crate::local_server::{self, Response, Sending, Stop, DRAIN_BYTES, DRAIN_TIME};
 use crate::sys::Interest;
-
-/// How long a connection whose answer is written may drain what the client
-/// still sends, waiting for it to close: closing a socket with unread data
-/// resets the connection, and the client may lose the answer.
-const DRAIN_TIME: Duration = Duration::from_secs(2);
-/// The most bytes drained before the connection is closed all the same.
-const DRAIN_BYTES: usize = 64 * 1024;
 
 /// What a connection needs from the server next.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,12 +29,10 @@ pub enum Next {
 enum Phase {
     /// Reading the request head.
     Head { buf: Vec<u8> },
-    /// Writing `response`, then draining, or upgrading when `upgrade` is
+    /// Writing the answer, then draining, or upgrading when `upgrade` is
     /// given.
     Write {
-        response: Response,
-        head_only: bool,
-        written: usize,
+        sending: Sending,
         deadline: Instant,
         upgrade: Option<Upgrade>,
     },
@@ -153,9 +145,7 @@ impl Conn {
             }
         };
         self.phase = Phase::Write {
-            response,
-            head_only,
-            written: 0,
+            sending: Sending::new(response, head_only),
             deadline: after(Instant::now(), limits.handshake_timeout),
             upgrade,
         };
@@ -166,24 +156,15 @@ impl Conn {
     /// upgrades, or shuts down the write side and drains.
     fn flush(&mut self) -> Next {
         let Phase::Write {
-            response,
-            head_only,
-            written,
-            upgrade,
-            ..
+            sending, upgrade, ..
         } = &mut self.phase
         else {
             return Next::Wait;
         };
-        let bytes = response.bytes(*head_only);
-        while *written < bytes.len() {
-            match (&self.stream).write(&bytes[*written..]) {
-                Ok(0) => return Next::Close,
-                Ok(n) => *written += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
-                Err(_) => return Next::Close,
-            }
+        match sending.write(&self.stream) {
+            Stop::Done => {}
+            Stop::Blocked => return Next::Wait,
+            Stop::Closed => return Next::Close,
         }
         if upgrade.is_some() {
             return Next::Upgrade;
@@ -217,16 +198,8 @@ impl Conn {
 /// closed or failed.
 fn read_head(stream: &TcpStream, buf: &mut Vec<u8>, max_head: usize) -> Result<Option<bool>, ()> {
     let searched = buf.len();
-    let mut chunk = [0u8; 4096];
-    while buf.len() < max_head {
-        let room = (max_head - buf.len()).min(chunk.len());
-        match (&*stream).read(&mut chunk[..room]) {
-            Ok(0) => return Err(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => return Err(()),
-        }
+    if local_server::read_into(stream, buf, max_head) == Stop::Closed {
+        return Err(());
     }
     let full = buf.len() >= max_head;
     Ok((full || request::has_end(buf, searched)).then_some(full))
@@ -235,19 +208,8 @@ fn read_head(stream: &TcpStream, buf: &mut Vec<u8>, max_head: usize) -> Result<O
 /// Reads and drops what the client sends, until it closes (or fails, or
 /// has sent more than [`DRAIN_BYTES`] in all, counted in `read`).
 fn discard(stream: &TcpStream, read: &mut usize) -> Next {
-    let mut chunk = [0u8; 4096];
-    loop {
-        match (&*stream).read(&mut chunk) {
-            Ok(0) => return Next::Close,
-            Ok(n) => {
-                *read += n;
-                if *read > DRAIN_BYTES {
-                    return Next::Close;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
-            Err(_) => return Next::Close,
-        }
+    match local_server::discard(stream, read, DRAIN_BYTES) {
+        Stop::Closed => Next::Close,
+        Stop::Done | Stop::Blocked => Next::Wait,
     }
 }

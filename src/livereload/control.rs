@@ -9,11 +9,11 @@
 //! one not yet taken counts.
 
 use std::io;
-use std::net::UdpSocket;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::status::Report;
+use crate::local_server::{self, Waker, Wakeup};
 
 #[derive(Debug, Default)]
 struct State {
@@ -39,13 +39,9 @@ struct State {
 pub struct Control {
     state: Mutex<State>,
     answered: Condvar,
-    /// Sends to the thread's [`Wakeup`].
-    waker: UdpSocket,
+    /// Wakes the thread's [`Wakeup`].
+    waker: Waker,
 }
-
-/// The thread's end of the waker: a datagram on it ends a poll.
-#[derive(Debug)]
-pub struct Wakeup(UdpSocket);
 
 /// What the thread saw at a look.
 #[derive(Debug, Default)]
@@ -60,25 +56,19 @@ pub struct Seen {
 }
 
 impl Control {
-    /// A control and the thread's end of its waker: a pair of connected
-    /// loopback UDP sockets (they work on every OS, with poll and `WSAPoll`
-    /// alike).
+    /// A control and the thread's end of its waker
+    /// ([`local_server::waker`]).
     ///
     /// # Errors
-    /// When the sockets cannot be made.
+    /// When the waker's sockets cannot be made.
     pub fn new() -> io::Result<(Control, Wakeup)> {
-        let waker = UdpSocket::bind("127.0.0.1:0")?;
-        let wakeup = UdpSocket::bind("127.0.0.1:0")?;
-        waker.connect(wakeup.local_addr()?)?;
-        wakeup.connect(waker.local_addr()?)?;
-        waker.set_nonblocking(true)?;
-        wakeup.set_nonblocking(true)?;
+        let (waker, wakeup) = local_server::waker()?;
         let control = Control {
             state: Mutex::new(State::default()),
             answered: Condvar::new(),
             waker,
         };
-        Ok((control, Wakeup(wakeup)))
+        Ok((control, wakeup))
     }
 
     /// The state; a panic elsewhere while it was held leaves it whole.
@@ -86,15 +76,10 @@ impl Control {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wake(&self) {
-        // A full buffer means a wake-up is pending anyway.
-        let _ = self.waker.send(&[1]);
-    }
-
     /// Hands `report` to the thread. Returns at once.
     pub fn status(&self, report: Report) {
         self.state().status = Some(report);
-        self.wake();
+        self.waker.wake();
     }
 
     /// Asks the thread to send `reload`; returns how many clients it
@@ -104,7 +89,7 @@ impl Control {
         let mut state = self.state();
         state.asked += 1;
         let wanted = state.asked;
-        self.wake();
+        self.waker.wake();
         let (state, _) = self
             .answered
             .wait_timeout_while(state, limit, |s| s.done < wanted && !s.ended)
@@ -121,7 +106,7 @@ impl Control {
     pub fn quit(&self, limit: Duration) -> bool {
         let mut state = self.state();
         state.quit = true;
-        self.wake();
+        self.waker.wake();
         let (state, _) = self
             .answered
             .wait_timeout_while(state, limit, |s| !s.ended)
@@ -158,22 +143,5 @@ impl Control {
     pub fn ended(&self) {
         self.state().ended = true;
         self.answered.notify_all();
-    }
-}
-
-impl Wakeup {
-    /// The socket to poll for reading.
-    pub fn socket(&self) -> &UdpSocket {
-        &self.0
-    }
-
-    /// Reads the pending wake-ups, a bounded number of them.
-    pub fn drain(&self) {
-        let mut buf = [0u8; 16];
-        for _ in 0..64 {
-            if self.0.recv(&mut buf).is_err() {
-                break;
-            }
-        }
     }
 }

@@ -1,61 +1,15 @@
-//! The HTTP answers as bytes on the wire: each a complete HTTP/1.1
-//! response, head and body in one shared buffer, made once when the
-//! thread starts and handed to every connection that needs it without a
-//! copy. The client script is `client.js`, built into the binary.
+//! The HTTP answers as bytes on the wire: each a [`Response`], made once
+//! when the thread starts and handed to every connection that needs it
+//! without a copy. The client script is `client.js`, built into the
+//! binary.
 //!
 //! Every answer closes the connection (`Connection: close`) and is never
 //! cached (`Cache-Control: no-store`).
 
-use std::sync::Arc;
+use crate::local_server::Response;
 
 /// The client script (see the module documentation).
 pub const CLIENT_JS: &str = include_str!("client.js");
-
-/// One complete response, shared.
-#[derive(Clone, Debug)]
-pub struct Response {
-    bytes: Arc<[u8]>,
-    head_len: usize,
-}
-
-impl Response {
-    /// The response `status` (code and reason) with `headers` (each a
-    /// whole line without its CRLF) and `body`.
-    fn new(status: &str, headers: &[&str], body: &[u8]) -> Response {
-        let mut head = format!("HTTP/1.1 {status}\r\n");
-        for header in headers {
-            head.push_str(header);
-            head.push_str("\r\n");
-        }
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        head.push_str("Cache-Control: no-store\r\nConnection: close\r\n\r\n");
-        let mut bytes = Vec::with_capacity(head.len() + body.len());
-        bytes.extend_from_slice(head.as_bytes());
-        bytes.extend_from_slice(body);
-        Response {
-            bytes: bytes.into(),
-            head_len: head.len(),
-        }
-    }
-
-    /// Bytes made elsewhere (the `101` answer), sent whole.
-    pub fn raw(bytes: Vec<u8>) -> Response {
-        let head_len = bytes.len();
-        Response {
-            bytes: bytes.into(),
-            head_len,
-        }
-    }
-
-    /// The bytes to send: the head alone for a `HEAD` request.
-    pub fn bytes(&self, head_only: bool) -> &[u8] {
-        if head_only {
-            &self.bytes[..self.head_len]
-        } else {
-            &self.bytes
-        }
-    }
-}
 
 const PLAIN: &str = "Content-Type: text/plain; charset=utf-8";
 const NOSNIFF: &str = "X-Content-Type-Options: nosniff";

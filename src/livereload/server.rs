@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::client::{self, Client};
 use super::conn::{self, Conn};
-use super::control::{Control, Wakeup};
+use super::control::Control;
 use super::limits::{after, Limits};
 use super::message;
 use super::response::Fixed;
 use super::status::Report;
+use crate::local_server::Wakeup;
 use crate::sys::{self, Interest, PollEntry};
 
 /// How long the listening socket is left alone after an accept failed for
