@@ -54,9 +54,33 @@ struct Running {
 #[derive(Default)]
 pub struct Children {
     running: HashMap<u32, Running>,
+    /// Children systemfd had before it started any (a shell's process
+    /// substitution, forked before it exec'd systemfd): not orphans of a
+    /// command's, so never stopped with them nor taken for a server.
+    #[cfg(target_os = "linux")]
+    foreign: Vec<u32>,
 }
 
 impl Children {
+    /// No child yet; the processes that are already systemfd's children
+    /// are someone else's (Linux).
+    pub fn new() -> Children {
+        #[cfg(target_os = "linux")]
+        let foreign = {
+            let me = std::process::id();
+            sys::linux::processes()
+                .iter()
+                .filter(|p| p.parent == me)
+                .map(|p| p.pid)
+                .collect()
+        };
+        Children {
+            running: HashMap::new(),
+            #[cfg(target_os = "linux")]
+            foreign,
+        }
+    }
+
     /// `pid` leads the group of a new `kind` of child; COMMAND has its
     /// readiness `listener`.
     pub fn insert(&mut self, kind: Kind, pid: u32, listener: Option<Listener>) {
@@ -208,7 +232,11 @@ impl Children {
         let me = std::process::id();
         processes
             .iter()
-            .filter(|p| p.parent == me && !self.running.contains_key(&p.pid))
+            .filter(|p| {
+                p.parent == me
+                    && !self.running.contains_key(&p.pid)
+                    && !self.foreign.contains(&p.pid)
+            })
             .map(|p| p.pid)
             .collect()
     }

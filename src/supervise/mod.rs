@@ -147,12 +147,7 @@ fn live_reload(
 ) -> Result<LiveReload, Failure> {
     let origins = origins(sockets);
     let live = LiveReload::start(at.addr, at.explicit, origins, livereload::Limits::default())
-        .with_context(|| {
-            format!(
-                "--livereload: cannot serve the LiveReload protocol on {}",
-                at.addr
-            )
-        })
+        .context("--livereload")
         .map_err(Failure::setup)?;
     if live.fell_back() {
         printer.status(&format!(

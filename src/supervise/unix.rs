@@ -136,7 +136,7 @@ impl UnixHost {
             watched,
             directory,
             terminal,
-            children: Children::default(),
+            children: Children::new(),
             tx,
             #[cfg(target_os = "linux")]
             adopter,

@@ -135,6 +135,8 @@ pub struct TcpTraffic {
     pub last_data_recv: u32,
     /// Bytes sent and acknowledged by the peer (Linux 4.1).
     pub bytes_acked: u64,
+    /// Bytes received (Linux 4.1).
+    pub bytes_received: u64,
 }
 
 /// `TCP_INFO` of the TCP socket `socket`.
@@ -144,11 +146,12 @@ pub struct TcpTraffic {
 pub fn tcp_traffic(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<TcpTraffic> {
     use std::os::fd::AsRawFd as _;
     // Offsets in struct tcp_info: tcpi_unacked, tcpi_last_data_sent,
-    // tcpi_last_data_recv, tcpi_bytes_acked.
+    // tcpi_last_data_recv, tcpi_bytes_acked, tcpi_bytes_received.
     const UNACKED: usize = 24;
     const LAST_DATA_SENT: usize = 44;
     const LAST_DATA_RECV: usize = 52;
     const BYTES_ACKED: usize = 120;
+    const BYTES_RECEIVED: usize = 128;
     let mut info = [0u8; 136];
     let mut len = info.len() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `info` and the
@@ -165,7 +168,7 @@ pub fn tcp_traffic(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<TcpTraffic
     if rv < 0 {
         return Err(io::Error::last_os_error());
     }
-    if (len as usize) < BYTES_ACKED + 8 {
+    if (len as usize) < BYTES_RECEIVED + 8 {
         return Err(io::Error::other("TCP_INFO is too short"));
     }
     let field =
@@ -179,6 +182,11 @@ pub fn tcp_traffic(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<TcpTraffic
                 .try_into()
                 .expect("8 bytes"),
         ),
+        bytes_received: u64::from_ne_bytes(
+            info[BYTES_RECEIVED..BYTES_RECEIVED + 8]
+                .try_into()
+                .expect("8 bytes"),
+        ),
     })
 }
 
@@ -189,13 +197,19 @@ impl TcpTraffic {
     /// kernel's ticks (1–10 ms), so an answer and a request in the same tick
     /// cannot be put in order: that counts as busy (a request sent at once
     /// after the last answer) until [`SAME_TICK_IDLE`] has passed quietly.
-    /// A connection that has answered nothing yet, or has data in flight,
-    /// is busy.
+    /// A connection that has carried nothing either way since it was
+    /// accepted [`SAME_TICK_IDLE`] ago waits too: a browser's preconnected
+    /// connection, which may never carry a request. Any other connection
+    /// that has answered nothing yet, or has data in flight, is busy.
     pub fn awaits_client(&self) -> bool {
         let answered_last = self.last_data_recv > self.last_data_sent
             || (self.last_data_recv == self.last_data_sent
                 && self.last_data_sent >= SAME_TICK_IDLE);
-        self.bytes_acked > 0 && self.unacked == 0 && answered_last
+        let untouched = self.bytes_received == 0
+            && self.bytes_acked == 0
+            && self.unacked == 0
+            && self.last_data_recv >= SAME_TICK_IDLE;
+        untouched || (self.bytes_acked > 0 && self.unacked == 0 && answered_last)
     }
 }
 

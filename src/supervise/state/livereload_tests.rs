@@ -215,3 +215,33 @@ fn an_old_child_that_listens_on_holds_the_reload_a_second_at_most() {
     }
     assert!(reloaded);
 }
+
+#[test]
+fn the_reload_waits_for_every_old_child_not_only_the_last() {
+    // Two saves in a row: 1 hands over to 2, which hands over to 3 while 1
+    // still drains (it holds a browser's kept-alive connection).
+    let (mut h, _) = Harness::with(live(Readiness::Notify));
+    h.ready(1);
+    h.change();
+    h.ready(2);
+    h.send(Event::Drain {
+        generation: 1,
+        drain: Drain::Busy(1),
+    });
+    h.change();
+    h.ready(3);
+    h.send(Event::Drain {
+        generation: 2,
+        drain: Drain::Stopped,
+    });
+    // 2 is long stopped, but 1 still serves: no reload.
+    assert!(!reloads(&h.exited(2, 0)));
+    h.later(RELOAD_GRACE * 2);
+    assert!(!reloads(&h.send(Event::Tick)));
+    // Once 1 is stopped too, and gone, the pages reload.
+    h.send(Event::Drain {
+        generation: 1,
+        drain: Drain::Stopped,
+    });
+    assert!(reloads(&h.exited(1, 0)));
+}

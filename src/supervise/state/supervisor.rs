@@ -134,14 +134,16 @@ impl Supervisor {
             let unconfirmed = child.notified.filter(|_| child.waiter.is_none());
             [child.next_look, unconfirmed.map(|at| at + CONFIRM)]
         });
-        let reload = match self.reload {
-            Some(Reload::AfterStop {
-                stopped: Some(at),
-                look,
-                ..
-            }) => Some(look.map_or(at + RELOAD_GRACE, |look| look.min(at + RELOAD_MAX))),
-            Some(Reload::AfterSignal { at }) => Some(at + SIGNAL_RELOAD),
-            _ => None,
+        let reload = match &self.reload {
+            Some(Reload::Pending { look, .. }) => {
+                let ends = self.retiring.iter().filter_map(|child| match child.state {
+                    State::Stopping { since, .. } => Some(since + self.reload_wait()),
+                    _ => None,
+                });
+                ends.chain(*look).min()
+            }
+            Some(Reload::AfterSignal { at }) => Some(*at + SIGNAL_RELOAD),
+            None => None,
         };
         graces
             .chain(starting.flatten())
@@ -286,7 +288,7 @@ impl Supervisor {
             Event::StillListening {
                 generation,
                 listening,
-            } => self.still_listening(generation, listening, &mut out),
+            } => self.still_listening(generation, listening),
             Event::Status { generation, text } => {
                 let known = [self.active.as_ref(), self.replacement.as_ref()]
                     .into_iter()
@@ -309,6 +311,9 @@ impl Supervisor {
                     out.push(Action::Signal { pid, signal });
                 }
             }
+        }
+        if !self.shutting_down {
+            self.settle_reload(now, &mut out);
         }
         self.settle_page(&mut out);
         out
@@ -441,6 +446,17 @@ impl Supervisor {
         }
     }
 
+    /// A new child serves: the pages reload once no old one may serve them
+    /// ([`Supervisor::settle_reload`]).
+    fn reload_when_served(&mut self) {
+        if self.policy.livereload {
+            self.reload = Some(Reload::Pending {
+                quiet: Vec::new(),
+                look: None,
+            });
+        }
+    }
+
     /// Tells the pages to reload now (`--livereload`): a new child serves
     /// alone.
     fn reload_now(&mut self, out: &mut Vec<Action>) {
@@ -451,34 +467,66 @@ impl Supervisor {
         }
     }
 
-    /// The old child `generation`, which the pages wait for, was sent its
-    /// stop signal at `now`.
-    fn stop_sent(&mut self, generation: Generation, now: Instant) {
-        if let Some(Reload::AfterStop {
-            old, stopped: None, ..
-        }) = self.reload
-        {
-            if old == generation {
-                self.reload = Some(Reload::AfterStop {
-                    old,
-                    stopped: Some(now),
-                    look: self.looks().then_some(now + LOOK_MIN),
-                });
-            }
-        }
-    }
-
     /// Whether the host can see a child listen (Linux, with sockets).
     fn looks(&self) -> bool {
         matches!(self.policy.ready, Readiness::Listen | Readiness::Auto)
     }
 
-    /// What a look at `generation`, which the pages wait for, found.
-    fn still_listening(&mut self, generation: Generation, listening: bool, out: &mut Vec<Action>) {
-        let waited =
-            matches!(self.reload, Some(Reload::AfterStop { old, .. }) if old == generation);
-        if waited && !listening && !self.shutting_down {
+    /// How long after an old child's stop signal the pages wait at most
+    /// for it to listen no more.
+    fn reload_wait(&self) -> std::time::Duration {
+        if self.looks() {
+            RELOAD_MAX
+        } else {
+            RELOAD_GRACE
+        }
+    }
+
+    /// What a look at the old child `generation` found.
+    fn still_listening(&mut self, generation: Generation, listening: bool) {
+        if let Some(Reload::Pending { quiet, .. }) = &mut self.reload {
+            if !listening && !quiet.contains(&generation) {
+                quiet.push(generation);
+            }
+        }
+    }
+
+    /// A reload that waits is sent once no old child may serve the page
+    /// (see [`Reload::Pending`]); until then the stopping ones are looked at
+    /// every [`LOOK_MIN`], where that shows anything.
+    fn settle_reload(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(Reload::Pending { quiet, look }) = &self.reload else {
+            return;
+        };
+        let wait = self.reload_wait();
+        let mut to_look = Vec::new();
+        let mut done = true;
+        for child in &self.retiring {
+            match child.state {
+                State::Draining { .. } => done = false,
+                State::Stopping { since, .. } => {
+                    if quiet.contains(&child.generation) || now >= since + wait {
+                        continue;
+                    }
+                    done = false;
+                    to_look.push((child.generation, child.pid()));
+                }
+                _ => {}
+            }
+        }
+        if done {
             self.reload_now(out);
+            return;
+        }
+        let looks = self.looks();
+        let due = look.is_none_or(|at| now >= at);
+        if looks && due && !to_look.is_empty() {
+            for (generation, pid) in to_look {
+                out.push(Action::LookOld { generation, pid });
+            }
+            if let Some(Reload::Pending { look, .. }) = &mut self.reload {
+                *look = Some(now + LOOK_MIN);
+            }
         }
     }
 
@@ -655,9 +703,6 @@ impl Supervisor {
                 out.push(Action::Stop { pid: child.pid() });
             }
         }
-        if !matches!(drain, Drain::Busy(_)) {
-            self.stop_sent(generation, now);
-        }
     }
 
     fn start_failed(&mut self, generation: Generation, error: String, out: &mut Vec<Action>) {
@@ -803,29 +848,21 @@ impl Supervisor {
         };
         if is(&self.active) {
             report(self.active.as_mut().expect("checked"));
-            self.reload_now(out);
+            self.reload_when_served();
         } else if is(&self.replacement) {
             let mut new = self.replacement.take().expect("checked");
             report(&mut new);
             let new_pid = new.pid();
-            match self.active.replace(new) {
-                Some(old) if old.is_running() => {
+            if let Some(old) = self.active.replace(new) {
+                if old.is_running() {
                     out.push(Action::Say(Report::Handover {
                         new: new_pid,
                         old: old.pid(),
                     }));
-                    // The pages reload once the old one accepts no more.
-                    if self.policy.livereload {
-                        self.reload = Some(Reload::AfterStop {
-                            old: old.generation,
-                            stopped: None,
-                            look: None,
-                        });
-                    }
                     self.drain(old, now, out);
                 }
-                _ => self.reload_now(out),
             }
+            self.reload_when_served();
         }
     }
 
@@ -836,9 +873,6 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        if matches!(self.reload, Some(Reload::AfterStop { old, .. }) if old == generation) {
-            self.reload_now(out);
-        }
         if let Some(index) = self
             .retiring
             .iter()
@@ -982,43 +1016,10 @@ impl Supervisor {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let reload_due = match self.reload {
-            Some(Reload::AfterStop {
-                stopped: Some(at),
-                look: None,
-                ..
-            }) => now >= at + RELOAD_GRACE,
-            Some(Reload::AfterStop {
-                stopped: Some(at), ..
-            }) => now >= at + RELOAD_MAX,
-            Some(Reload::AfterSignal { at }) => now >= at + SIGNAL_RELOAD,
-            _ => false,
-        };
-        if reload_due && !self.shutting_down {
+        let signalled =
+            matches!(self.reload, Some(Reload::AfterSignal { at }) if now >= at + SIGNAL_RELOAD);
+        if signalled && !self.shutting_down {
             self.reload_now(out);
-        }
-        if let Some(Reload::AfterStop {
-            old,
-            stopped,
-            look: Some(look),
-        }) = self.reload
-        {
-            let pid = self
-                .retiring
-                .iter()
-                .find(|c| c.generation == old)
-                .map(Child::pid);
-            if let (true, Some(pid)) = (now >= look, pid) {
-                self.reload = Some(Reload::AfterStop {
-                    old,
-                    stopped,
-                    look: Some(now + LOOK_MIN),
-                });
-                out.push(Action::LookOld {
-                    generation: old,
-                    pid,
-                });
-            }
         }
         let generations: Vec<Generation> = self.starting().map(|c| c.generation).collect();
         for generation in generations {
@@ -1065,7 +1066,6 @@ impl Supervisor {
                 }
             }
         }
-        let mut stopped = Vec::new();
         for child in &mut self.retiring {
             if let State::Draining { since, next, held } = child.state {
                 let pid = child.pid();
@@ -1074,7 +1074,6 @@ impl Supervisor {
                         since: now,
                         killed: false,
                     };
-                    stopped.push(child.generation);
                     out.push(Action::Say(Report::StillHeld { pid, held, grace }));
                     out.push(Action::Stop { pid });
                 } else if now >= next {
@@ -1105,9 +1104,6 @@ impl Supervisor {
                     out.push(Action::Kill { pid: child.pid() });
                 }
             }
-        }
-        for generation in stopped {
-            self.stop_sent(generation, now);
         }
     }
 

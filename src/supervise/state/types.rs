@@ -91,14 +91,15 @@ pub enum LiveStatus {
 }
 
 /// A page reload that waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reload {
-    /// For the old child `old` to stop accepting (see [`RELOAD_MAX`]): its
-    /// stop signal went out at `stopped` (once sent), and it is looked at
-    /// next at `look`.
-    AfterStop {
-        old: Generation,
-        stopped: Option<std::time::Instant>,
+    /// For every old child to serve no more (see [`RELOAD_MAX`]): none
+    /// drains, and each one stopping has exited, or was seen listening no
+    /// more (`quiet`), or was sent its stop signal long enough ago. The
+    /// stopping ones are looked at next at `look` (Linux). Not one of them
+    /// only: a browser reuses a kept-alive connection to any of them.
+    Pending {
+        quiet: Vec<Generation>,
         look: Option<std::time::Instant>,
     },
     /// For the child signalled at `at` (`--signal`) to reload in place.

@@ -74,6 +74,7 @@ fn an_answer_and_a_request_in_the_same_tick_count_as_busy_until_quiet() {
         last_data_sent: sent,
         last_data_recv: recv,
         bytes_acked: 100,
+        bytes_received: 80,
     };
     // Answered after the last request.
     assert!(traffic(3, 40).awaits_client());
@@ -91,6 +92,21 @@ fn an_answer_and_a_request_in_the_same_tick_count_as_busy_until_quiet() {
     assert!(!TcpTraffic {
         unacked: 1,
         ..traffic(3, 40)
+    }
+    .awaits_client());
+    // Nothing either way: a preconnection, once quiet for a second; a
+    // client about to send its first request before that.
+    let untouched = |since| TcpTraffic {
+        bytes_acked: 0,
+        bytes_received: 0,
+        ..traffic(since, since)
+    };
+    assert!(untouched(SAME_TICK_IDLE).awaits_client());
+    assert!(!untouched(SAME_TICK_IDLE - 1).awaits_client());
+    // A request received and not answered yet is busy, however long ago.
+    assert!(!TcpTraffic {
+        bytes_acked: 0,
+        ..traffic(5000, 5000)
     }
     .awaits_client());
 }
