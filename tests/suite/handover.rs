@@ -559,10 +559,12 @@ fn an_old_server_that_holds_a_connection_for_ever_is_stopped_after_the_timeout()
     let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
     let first = run.started();
     run.wait_for_text(&format!("~> ready: pid {first} "));
-    // A client that connects and says nothing; the server's thread waits
-    // for its request.
+    // A client that sends half a request and no more; the server's thread
+    // waits for the rest. (One that sent nothing at all would be taken
+    // for a browser's preconnection after a second, which holds nothing.)
     let before = sockets_of(first);
     let idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut &idle, b"GET / HTTP/1.1\r\n").unwrap();
     crate::harness::wait_until("the old server accepts the idle client", || {
         sockets_of(first) > before
     });
@@ -594,4 +596,41 @@ fn an_old_server_that_holds_a_connection_for_ever_is_stopped_after_the_timeout()
     );
     assert_eq!(ask(port), Ok(second), "{}", run.report());
     assert_no_stop_reported(&run);
+}
+
+/// A connection that carries nothing (a browser's preconnection) holds an
+/// old server no longer than a second: it is stopped long before its
+/// stop timeout.
+#[test]
+fn a_preconnection_does_not_hold_an_old_server() {
+    let dir = project();
+    dir.write("server.py", SLOW);
+    let mut run = systemfd()
+        .current_dir(dir.root())
+        .args([
+            "-s",
+            "tcp::0",
+            "-w",
+            "watched",
+            "--stop-timeout",
+            "20",
+            "--",
+        ])
+        .args(["python3", "server.py"])
+        .spawn();
+    let port = addr_in(&run.wait_for_text("~> socket 127.0.0.1:")).port();
+    let first = run.started();
+    run.wait_for_text(&format!("~> ready: pid {first} "));
+    let before = sockets_of(first);
+    let _preconnection = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    crate::harness::wait_until("the old server accepts the preconnection", || {
+        sockets_of(first) > before
+    });
+    let hup = Instant::now();
+    run.signal(Signal::HUP);
+    let second = run.started();
+    run.wait_for_text(&format!("~> stopped pid {first}"));
+    assert!(hup.elapsed() < Duration::from_secs(10), "{}", run.report());
+    assert!(!run.saw("still holds"), "{}", run.report());
+    assert_eq!(ask(port), Ok(second), "{}", run.report());
 }
