@@ -272,7 +272,8 @@ fn axum_with_a_build_step() {
         original.replace("Hello from axum", "Hello again from axum"),
     )
     .unwrap();
-    server.wait_for_text("~> handover:");
+    // Until it has stopped, the old server may still take a connection.
+    server.wait_for_text(&format!("~> stopped pid {first}"));
     let body = hello(port, &mut server);
     assert!(body.starts_with("Hello again from axum"), "{body:?}");
     let (status, server) = stop(server);
