@@ -113,12 +113,13 @@ impl Supervisor {
     /// period, check of a draining child, look, or wait for listening after
     /// `READY=1`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let build = self.builds.running().and_then(|build| match build {
-            _ if self.shutting_down => match build.stopping {
-                Some((since, false)) => Some(grace_end(since, self.policy.grace)),
-                _ => None,
-            },
-            _ => build.ended.map(|(at, _)| at + self.policy.settle),
+        let build = self.builds.running().and_then(|build| {
+            if self.shutting_down {
+                let (since, _) = build.stopping.filter(|&(_, killed)| !killed)?;
+                Some(grace_end(since, self.policy.grace))
+            } else {
+                build.ended.map(|(at, _)| at + self.policy.settle)
+            }
         });
         let graces = self.retiring.iter().filter_map(|child| match child.state {
             State::Stopping {
@@ -218,18 +219,9 @@ impl Supervisor {
                 self.builds.discard();
                 self.then = None;
                 let serving = self.serving();
-                if serving.is_none() {
-                    self.outage = Some(Outage {
-                        cause: format!("cannot run the build step: {error}"),
-                        build_failed: false,
-                        trigger: self.trigger.clone(),
-                    });
-                }
-                self.live(
-                    LiveStatus::Failed {
-                        cause: format!("cannot run the build step: {error}"),
-                        build_failed: false,
-                    },
+                self.failed(
+                    format!("cannot run the build step: {error}"),
+                    false,
                     &mut out,
                 );
                 out.push(Action::Say(Report::BuildNotStarted { error, serving }));
@@ -417,26 +409,33 @@ impl Supervisor {
         }
         let cause = format!("the build {status}");
         self.failed_build = Some(cause.clone());
-        self.live(
-            LiveStatus::Failed {
-                cause: cause.clone(),
-                build_failed: true,
-            },
-            out,
-        );
         let serving = self.serving();
-        if serving.is_none() {
-            self.outage = Some(Outage {
-                cause,
-                build_failed: true,
-                trigger: self.trigger.clone(),
-            });
-        }
+        self.failed(cause, true, out);
         out.push(Action::Say(Report::BuildFailed {
             status,
             serving,
             page: serving.is_none() && self.policy.error_page,
         }));
+    }
+
+    /// The new version failed, for `cause` (with the build's output when
+    /// `build_failed`): the pages are told, and with nothing serving, the
+    /// error page will say it.
+    fn failed(&mut self, cause: String, build_failed: bool, out: &mut Vec<Action>) {
+        if self.serving().is_none() {
+            self.outage = Some(Outage {
+                cause: cause.clone(),
+                build_failed,
+                trigger: self.trigger.clone(),
+            });
+        }
+        self.live(
+            LiveStatus::Failed {
+                cause,
+                build_failed,
+            },
+            out,
+        );
     }
 
     /// Tells the pages `status` (`--livereload`).
@@ -542,10 +541,7 @@ impl Supervisor {
     /// Once nothing of COMMAND runs because it ended, and nothing starts,
     /// the host answers with the error page.
     fn settle_page(&mut self, out: &mut Vec<Action>) {
-        let idle = !self.shutting_down
-            && !self.anything_runs()
-            && self.builds.running().is_none()
-            && self.start_after.is_none();
+        let idle = !self.shutting_down && !self.anything_runs() && self.start_after.is_none();
         if !self.policy.error_page || self.page || !idle {
             return;
         }
@@ -706,28 +702,14 @@ impl Supervisor {
     }
 
     fn start_failed(&mut self, generation: Generation, error: String, out: &mut Vec<Action>) {
-        let known = [self.active.as_ref(), self.replacement.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(|c| c.generation == generation);
-        if known {
-            let failed = LiveStatus::Failed {
-                cause: error.clone(),
-                build_failed: false,
-            };
-            self.live(failed, out);
-        }
         if self
             .replacement
             .as_ref()
             .is_some_and(|c| c.generation == generation)
         {
             self.replacement = None;
-            let serving = self
-                .active
-                .as_ref()
-                .filter(|c| c.is_running())
-                .map(Child::pid);
+            let serving = self.serving();
+            self.failed(error.clone(), false, out);
             out.push(Action::Say(Report::StartFailed { error, serving }));
         } else if self
             .active
@@ -735,11 +717,7 @@ impl Supervisor {
             .is_some_and(|c| c.generation == generation)
         {
             self.active = None;
-            self.outage = Some(Outage {
-                cause: error.clone(),
-                build_failed: false,
-                trigger: self.trigger.clone(),
-            });
+            self.failed(error.clone(), false, out);
             out.push(Action::Say(Report::StartFailed {
                 error,
                 serving: None,
