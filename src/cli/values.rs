@@ -45,6 +45,11 @@ pub fn livereload_addr(text: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     }
+    let port = text.rsplit_once(':').map_or(text, |(_, port)| port);
+    let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    if digits && port.parse::<u16>().is_err() {
+        return Err(format!("'{port}' is not a valid port (0-65535)"));
+    }
     text.parse()
         .map_err(|_| "expected IP:PORT (such as 127.0.0.1:35729 or [::1]:35729) or a port".into())
 }

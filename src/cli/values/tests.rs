@@ -113,3 +113,23 @@ fn ignore_patterns_are_checked() {
     );
     assert!(ignore_pattern("# note").is_err());
 }
+
+#[test]
+fn livereload_addresses() {
+    assert_eq!(
+        livereload_addr("35730").unwrap().to_string(),
+        "127.0.0.1:35730"
+    );
+    assert_eq!(livereload_addr("[::1]:9").unwrap().to_string(), "[::1]:9");
+    assert_eq!(
+        livereload_addr("99999").unwrap_err(),
+        "'99999' is not a valid port (0-65535)"
+    );
+    assert_eq!(
+        livereload_addr("127.0.0.1:99999").unwrap_err(),
+        "'99999' is not a valid port (0-65535)"
+    );
+    assert!(livereload_addr("foo")
+        .unwrap_err()
+        .starts_with("expected IP:PORT"));
+}
