@@ -131,17 +131,48 @@ pub struct Cli {
     /// Supervise: stay the parent and restart COMMAND when files under PATH change (repeatable)
     ///
     /// systemfd keeps the sockets, starts COMMAND with them (LISTEN_PID is its pid) and
-    /// restarts it on a change under PATH or on SIGHUP. .gitignore and .ignore files are
-    /// honoured. A ready command (it sent READY=1 to NOTIFY_SOCKET or, on Linux, it waits
+    /// restarts it on a change under PATH or on SIGHUP. .gitignore and .ignore files,
+    /// the repository's info/exclude and git's global excludes file are honoured. A
+    /// directory on a network or FUSE file system (or a mount below PATH on one: NFS, SMB,
+    /// 9p as in WSL2's /mnt/c, VirtualBox and virtiofs shares) is polled as well, since its
+    /// changes made elsewhere send no event (see --poll). A ready command (it sent READY=1 to NOTIFY_SOCKET or, on Linux, it waits
     /// for connections on a socket: see --ready) is replaced only once its successor is
     /// ready; any other is stopped first, while the sockets hold new connections. On Windows a
     /// command is ready once it has fetched its sockets, and file changes alone restart it.
-    #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = values::watch_path, help_heading = "Supervise mode")]
+    #[arg(short = 'w', long = "watch", value_name = "PATH", value_parser = clap::builder::OsStringValueParser::new().try_map(values::watch_path), help_heading = "Supervise mode")]
     watch: Vec<PathBuf>,
 
     /// Ignore changes to paths matching GLOB, in .gitignore syntax (repeatable)
     #[arg(long = "ignore", value_name = "GLOB", value_parser = values::ignore_pattern, help_heading = "Supervise mode")]
     ignore: Vec<String>,
+
+    /// Count only changes to files with one of these extensions (rs,toml; repeatable); with --filter, a change counts if it passes either
+    #[arg(short = 'e', long = "exts", value_name = "LIST", value_delimiter = ',', value_parser = values::extension, help_heading = "Supervise mode")]
+    exts: Vec<String>,
+
+    /// Count only changes to paths matching GLOB, in .gitignore syntax relative to the current directory ('*.toml', 'src/'; repeatable)
+    #[arg(short = 'f', long = "filter", value_name = "GLOB", value_parser = values::filter_pattern, help_heading = "Supervise mode")]
+    filter: Vec<String>,
+
+    /// Don't ignore what systemfd ignores by itself: version control directories, editor files, and what language tools and servers write as they run (__pycache__/, *.sqlite3, crash reports)
+    #[arg(long, help_heading = "Supervise mode")]
+    no_default_ignore: bool,
+
+    /// Don't read git's global excludes file (core.excludesFile, by default ~/.config/git/ignore)
+    #[arg(long, help_heading = "Supervise mode")]
+    no_global_ignore: bool,
+
+    /// Find changes by polling every INTERVAL instead of the system's change notifications (500ms, 1s; plain numbers are ms) [default: 500ms]
+    ///
+    /// Without it, directories on network and FUSE file systems are polled besides being
+    /// watched, and the rest is watched only. A scan that takes long stretches the interval,
+    /// so polling takes at most 5% of the time.
+    #[arg(long, value_name = "INTERVAL", num_args = 0..=1, require_equals = false, value_parser = values::poll_interval, conflicts_with = "no_poll", help_heading = "Supervise mode")]
+    poll: Option<Option<Duration>>,
+
+    /// Never poll: use the system's change notifications only, even on network and FUSE file systems
+    #[arg(long, help_heading = "Supervise mode")]
+    no_poll: bool,
 
     /// Restart once changes have settled for this long (500ms, 1s; plain numbers are ms) [default: 100ms]
     #[arg(long, value_name = "DURATION", value_parser = values::debounce, help_heading = "Supervise mode")]
@@ -324,6 +355,17 @@ impl Cli {
         Ok(Mode::Supervise(Supervise {
             watch: self.watch.clone(),
             ignore: self.ignore.clone(),
+            exts: self.exts.clone(),
+            filter: self.filter.clone(),
+            default_ignore: !self.no_default_ignore,
+            global_ignore: !self.no_global_ignore,
+            poll: match (self.poll, self.no_poll) {
+                (Some(every), _) => {
+                    config::Poll::Always(every.unwrap_or(config::Poll::DEFAULT_INTERVAL))
+                }
+                (None, true) => config::Poll::Never,
+                (None, false) => config::Poll::Auto(config::Poll::DEFAULT_INTERVAL),
+            },
             debounce: self.debounce.unwrap_or(Supervise::DEFAULT_DEBOUNCE),
             stop_signal: self.stop_signal.unwrap_or(Supervise::DEFAULT_STOP_SIGNAL),
             stop_timeout: self.stop_timeout.unwrap_or(Supervise::DEFAULT_STOP_TIMEOUT),
@@ -382,6 +424,12 @@ impl Cli {
         [
             ("--watch", !self.watch.is_empty()),
             ("--ignore", !self.ignore.is_empty()),
+            ("--exts", !self.exts.is_empty()),
+            ("--filter", !self.filter.is_empty()),
+            ("--no-default-ignore", self.no_default_ignore),
+            ("--no-global-ignore", self.no_global_ignore),
+            ("--poll", self.poll.is_some()),
+            ("--no-poll", self.no_poll),
             ("--debounce", self.debounce.is_some()),
             ("--stop-signal", self.stop_signal.is_some()),
             ("--stop-timeout", self.stop_timeout.is_some()),

@@ -100,6 +100,17 @@ pub struct Supervise {
     pub watch: Vec<PathBuf>,
     /// Extra ignore patterns, in `.gitignore` syntax.
     pub ignore: Vec<String>,
+    /// `-e`: extensions without the dot; with `filter`, what a changed file
+    /// must be to count (everything counts when both are empty).
+    pub exts: Vec<String>,
+    /// `--filter` patterns, in `.gitignore` syntax.
+    pub filter: Vec<String>,
+    /// Whether the built-in ignore list applies (`--no-default-ignore`).
+    pub default_ignore: bool,
+    /// Whether git's global excludes file applies (`--no-global-ignore`).
+    pub global_ignore: bool,
+    /// How changes are noticed (`--poll`, `--no-poll`).
+    pub poll: Poll,
     /// How long changes must settle before a restart.
     pub debounce: Duration,
     /// The signal that asks COMMAND's process group to stop. (Windows has
@@ -124,6 +135,24 @@ pub struct Supervise {
     pub error_page: bool,
     /// `--livereload`: where systemfd serves the LiveReload protocol.
     pub livereload: Option<LiveReloadAt>,
+}
+
+/// How supervise mode notices changes (`--poll [INTERVAL]`, `--no-poll`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// The system's change notifications, and polling every interval
+    /// (ms) where they miss edits made elsewhere: network and FUSE file
+    /// systems.
+    Auto(Duration),
+    /// `--poll`: polling everything every interval, and nothing else.
+    Always(Duration),
+    /// `--no-poll`: the system's change notifications only.
+    Never,
+}
+
+impl Poll {
+    /// The interval when none is given: 500 ms.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
 }
 
 /// Where the LiveReload server listens (`--livereload [ADDR]`).

@@ -1,6 +1,7 @@
 //! What systemfd prints on stderr: one `~>` line per event, in systemfd 0.4's style.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 
@@ -124,5 +125,16 @@ impl Printer {
         } else {
             text.to_owned()
         }
+    }
+}
+
+/// `500ms`, `5s`, `1.5s`: the forms `--stop-timeout` accepts.
+pub fn humanize(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}s", duration.as_secs_f64())
     }
 }

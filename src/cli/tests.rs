@@ -41,6 +41,65 @@ fn bad_spec_is_a_usage_error_quoting_it() {
     assert!(err.to_string().contains("'ftp::21'"), "{err}");
 }
 
+#[test]
+fn poll_takes_an_optional_interval_in_ms_and_excludes_no_poll() {
+    use crate::config::Poll;
+    let poll = |args: &[&str]| {
+        let mut all = vec!["systemfd", "-w", "."];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--", "true"]);
+        let config = Cli::try_parse_from(all)?.into_config().unwrap();
+        let Mode::Supervise(supervise) = config.mode else {
+            panic!("-w selects supervise mode");
+        };
+        Ok::<_, clap::Error>(supervise.poll)
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(poll(&["--poll"]).unwrap(), Poll::Always(ms(500)));
+    assert_eq!(poll(&["--poll", "1s"]).unwrap(), Poll::Always(ms(1000)));
+    assert_eq!(poll(&["--poll=250"]).unwrap(), Poll::Always(ms(250)));
+    assert_eq!(poll(&["--no-poll"]).unwrap(), Poll::Never);
+    assert_eq!(poll(&[]).unwrap(), Poll::Auto(ms(500)));
+    assert!(poll(&["--poll", "--no-poll"]).is_err());
+    assert!(poll(&["--poll=0"]).is_err());
+    assert!(poll(&["--poll=soon"]).is_err());
+}
+
+#[test]
+fn exts_split_on_commas_and_filters_are_patterns() {
+    let config = Cli::try_parse_from([
+        "systemfd", "-w", ".", "-e", "rs,.toml", "--exts", "py", "-f", "*.html", "--", "true",
+    ])
+    .unwrap()
+    .into_config()
+    .unwrap();
+    let Mode::Supervise(supervise) = config.mode else {
+        panic!("-w selects supervise mode");
+    };
+    assert_eq!(supervise.exts, ["rs", "toml", "py"]);
+    assert_eq!(supervise.filter, ["*.html"]);
+    for bad in [
+        &["-e", "rs,"][..],
+        &["-e", "*.rs"],
+        &["--filter", "!x"],
+        &["-f", "a{"],
+    ] {
+        let mut args = vec!["systemfd", "-w", "."];
+        args.extend_from_slice(bad);
+        args.extend_from_slice(&["--", "true"]);
+        assert!(Cli::try_parse_from(&args).is_err(), "{bad:?}");
+    }
+    // Without -w, a watching flag says what it needs.
+    let err = Cli::try_parse_from(["systemfd", "-e", "rs", "--", "true"])
+        .unwrap()
+        .into_config()
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--exts applies only in supervise mode"),
+        "{err:#}"
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn supervise_flags() {
@@ -139,6 +198,11 @@ fn defaults_are_applied_once_into_the_config() {
         Supervise {
             watch: vec![PathBuf::from(".")],
             ignore: vec![],
+            exts: vec![],
+            filter: vec![],
+            default_ignore: true,
+            global_ignore: true,
+            poll: crate::config::Poll::Auto(crate::config::Poll::DEFAULT_INTERVAL),
             debounce: Supervise::DEFAULT_DEBOUNCE,
             stop_signal: Signal::TERM,
             stop_timeout: Supervise::DEFAULT_STOP_TIMEOUT,

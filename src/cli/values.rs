@@ -100,8 +100,33 @@ fn duration(text: &str, plain: Unit) -> Result<Duration, String> {
     }
 }
 
+/// `--poll`'s INTERVAL: like `--debounce`, a plain number is
+/// milliseconds; at least 10 ms.
+pub fn poll_interval(text: &str) -> Result<Duration, String> {
+    let interval = duration(text, Unit::Millis)?;
+    if interval < Duration::from_millis(10) {
+        return Err("the interval is too short: at least 10ms".into());
+    }
+    Ok(interval)
+}
+
+/// `--exts`: one extension, with or without its dot (`rs`, `.rs`).
+pub fn extension(text: &str) -> Result<String, String> {
+    let ext = text.trim().strip_prefix('.').unwrap_or(text.trim());
+    if ext.is_empty() {
+        return Err("an empty extension: give them as rs,toml".into());
+    }
+    if ext.contains(['/', '\\', '*', '?', '[']) {
+        return Err(format!(
+            "'{ext}' is not an extension: give them as rs,toml (--filter takes patterns)"
+        ));
+    }
+    Ok(ext.to_owned())
+}
+
 /// `--watch`: the path must exist now (a watch on nothing would never fire).
-pub fn watch_path(text: &str) -> Result<PathBuf, String> {
+/// Any name the system takes, UTF-8 or not.
+pub fn watch_path(text: std::ffi::OsString) -> Result<PathBuf, String> {
     let path = PathBuf::from(text);
     match std::fs::metadata(&path) {
         Ok(_) => Ok(path),
@@ -110,6 +135,14 @@ pub fn watch_path(text: &str) -> Result<PathBuf, String> {
         }
         Err(err) => Err(format!("cannot watch it: {err}")),
     }
+}
+
+/// `--filter`: a pattern in `.gitignore` syntax, checked as `--ignore`'s.
+pub fn filter_pattern(text: &str) -> Result<String, String> {
+    if text.starts_with('!') {
+        return Err("a filter cannot be negated: --ignore takes what to leave out".into());
+    }
+    ignore_pattern(text)
 }
 
 /// `--ignore`: a pattern in `.gitignore` syntax, checked as the watcher

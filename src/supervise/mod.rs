@@ -203,6 +203,11 @@ fn watch_files<T: Send + 'static>(
         watch::Settings {
             paths: &settings.watch,
             ignores: &settings.ignore,
+            exts: &settings.exts,
+            filters: &settings.filter,
+            default_ignore: settings.default_ignore,
+            global_ignore: settings.global_ignore,
+            poll: settings.poll,
             debounce: settings.debounce,
             exclude,
         },

@@ -14,7 +14,9 @@ use std::sync::{Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::events;
+use super::notices::Notices;
 use super::placement::Placement;
+use super::poll::Poller;
 use super::rules::Rules;
 
 /// How often a `-w` path that has disappeared is looked for. A stat call
@@ -99,35 +101,77 @@ fn later(now: Instant, period: Duration) -> Instant {
     now.checked_add(period).unwrap_or(now)
 }
 
+/// The backend that reports changes: a `notify` watcher, or one that
+/// watches nothing when everything is polled.
+pub(super) type Backend = Box<dyn notify::Watcher + Send>;
+
 /// What the watching thread keeps between events.
 pub(super) struct Watching {
     rules: Rules,
     placement: Placement,
     /// The backend, weakly: it ends when the `Watcher` is dropped, which
     /// closes the event channel and so ends the thread.
-    watcher: Weak<Mutex<notify::RecommendedWatcher>>,
+    watcher: Weak<Mutex<Backend>>,
+    /// The directories polled, if any.
+    poller: Option<Poller>,
+    /// What is said of the rules and the polling.
+    notices: Notices,
 }
 
 impl Watching {
     pub(super) fn new(
         rules: Rules,
         placement: Placement,
-        watcher: Weak<Mutex<notify::RecommendedWatcher>>,
+        watcher: Weak<Mutex<Backend>>,
+        poller: Option<Poller>,
+        notices: Notices,
     ) -> Watching {
         Watching {
             rules,
             placement,
             watcher,
+            poller,
+            notices,
         }
     }
 
     /// The paths of `event` that count, after the watches have followed it:
-    /// files found in a new directory count too.
+    /// files found in a new directory count too. The polling takes them in
+    /// so as not to report them again.
     fn follow(&mut self, event: &notify::Event) -> Vec<PathBuf> {
         let mut changed = events::changed_paths(event, &mut self.rules);
         changed.extend(
             self.place(|placement, watcher, rules| placement.follow(watcher, rules, event)),
         );
+        for (source, path) in self.rules.take_first_acts() {
+            self.notices.first_ignored(&source, &path);
+        }
+        if let Some(poller) = &mut self.poller {
+            poller.refresh(&changed, &mut self.rules);
+        }
+        changed
+    }
+
+    /// When the next scan is due, if anything is polled.
+    fn poll_due(&self) -> Option<Instant> {
+        self.poller.as_ref().map(Poller::due)
+    }
+
+    /// Scans the polled directories if a scan is due at `now`; returns the
+    /// paths that count among the changes found.
+    fn poll(&mut self, now: Instant) -> Vec<PathBuf> {
+        let Some(poller) = self.poller.as_mut().filter(|p| now >= p.due()) else {
+            return Vec::new();
+        };
+        let asked = poller.every();
+        let scan = poller.scan(&mut self.rules);
+        if let Some(every) = scan.stretched {
+            self.notices.poll_stretched(asked, every);
+        }
+        let mut changed = Vec::new();
+        for event in &scan.events {
+            changed.extend(self.follow(event));
+        }
         changed
     }
 
@@ -152,7 +196,7 @@ impl Watching {
             return Vec::new();
         };
         let mut watcher = watcher.lock().unwrap_or_else(PoisonError::into_inner);
-        change(&mut self.placement, &mut *watcher, &mut self.rules)
+        change(&mut self.placement, &mut **watcher, &mut self.rules)
     }
 }
 
@@ -169,8 +213,16 @@ pub(super) fn next_batch(
     let mut seen = HashSet::new();
     let mut timing = Timing::new(debounce);
     loop {
-        let poll = state.placement.any_missing().then_some(MISSING_POLL);
-        let received = match timing.wait(Instant::now(), poll) {
+        let now = Instant::now();
+        let missing = state.placement.any_missing().then_some(MISSING_POLL);
+        let scan = state
+            .poll_due()
+            .map(|due| due.saturating_duration_since(now));
+        let poll = match (missing, scan) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let received = match timing.wait(now, poll) {
             None => Some(rx.recv().ok()?),
             Some(wait) => match rx.recv_timeout(wait) {
                 Ok(received) => Some(received),
@@ -180,10 +232,12 @@ pub(super) fn next_batch(
         };
         let changed = match received {
             Some(Ok(event)) => {
-                let changed = state.follow(&event);
+                let mut changed = state.follow(&event);
                 if state.placement.unsettled() {
                     timing.unsettled(Instant::now());
                 }
+                // Events that never pause must not hold off a scan.
+                changed.extend(state.poll(Instant::now()));
                 changed
             }
             Some(Err(err)) => {
@@ -191,7 +245,8 @@ pub(super) fn next_batch(
                 continue;
             }
             None => {
-                let changed = state.look_for_missing();
+                let mut changed = state.poll(Instant::now());
+                changed.extend(state.look_for_missing());
                 if !changed.is_empty() || !timing.is_due(Instant::now()) {
                     changed
                 } else {

@@ -43,7 +43,7 @@ pub(super) fn changed_paths(event: &notify::Event, rules: &mut Rules) -> Vec<Pat
     event
         .paths
         .iter()
-        .filter(|path| !rules.ignores(path, kind))
+        .filter(|path| rules.counts(path, kind))
         .cloned()
         .collect()
 }

@@ -1,36 +1,51 @@
 //! Watching files for supervise mode: which changes restart the command.
 //!
 //! The `notify` crate reports changes under every `--watch` path (inotify on
-//! Linux, FSEvents on macOS, kqueue on the BSDs: no polling). A change counts
-//! unless it is ignored by:
+//! Linux, FSEvents on macOS, kqueue on the BSDs, ReadDirectoryChangesW on
+//! Windows). Where those miss edits made elsewhere (a `-w` directory, or a
+//! mount below one, on a network or FUSE file system), the directory is
+//! polled as well; with `--poll`, everything is polled and nothing else.
+//! A change counts unless it is ignored by:
 //! - systemfd's own private directory (the readiness sockets);
-//! - a built-in list: version-control directories and editor swap files;
 //! - `--ignore` patterns, in `.gitignore` syntax, relative to the current
-//!   directory (a `!pattern` re-includes what an ignore file excludes);
+//!   directory (a `!pattern` re-includes what the rules below exclude);
+//! - a built-in list: version-control directories, editor swap files, and
+//!   what language tools and servers write into the tree as they run
+//!   (`__pycache__/`, a SQLite database, crash reports);
 //! - `.ignore` and `.gitignore` files in the watched directories and their
-//!   parents, up to the top of the Git repository that holds them (the
+//!   parents, up to the top of the Git work tree that holds them (the
 //!   nearest directory with a `.git`), or up to the watched directory outside
-//!   a repository. A deeper file overrides a shallower one, `.ignore`
-//!   overrides `.gitignore`, and nothing inside an ignored directory counts,
-//!   so `target/` in a cargo project's `.gitignore` silences the build.
+//!   one. A deeper file overrides a shallower one, `.ignore` overrides
+//!   `.gitignore`, and nothing inside an ignored directory counts, so
+//!   `target/` in a cargo project's `.gitignore` silences the build;
+//! - in a Git work tree, the repository's `info/exclude`, then git's global
+//!   excludes file (`core.excludesFile`).
 //!
-//! A path named by `-w` is watched even when an ignore rule covers it: only
-//! what lies below it is filtered. Changes that count are debounced: the
-//! restart comes once none has arrived for the debounce period.
+//! With `-e` or `--filter`, a change counts only if it passes one of them
+//! as well. A path named by `-w` is watched even when an ignore rule covers
+//! it: only what lies below it is filtered. Changes that count are
+//! debounced: the restart comes once none has arrived for the debounce
+//! period.
 //!
 //! The parts:
 //! - `rules`: which paths count, from paths and files alone, so that any
-//!   way of noticing changes decides alike;
+//!   way of noticing changes decides alike; `git` finds the repository's
+//!   other ignore files;
 //! - `events`: what a `notify` event means to the rules;
 //! - `placement`: where the watches go and how they follow the tree, which
 //!   decides what watching costs;
+//! - `mounts`: which directories the watches cannot see into, and `poll`,
+//!   which looks at them;
 //! - `notices`: what is said about the watches, in words;
 //! - `debounce`: the watching thread's loop, events in, batches out.
 
 mod debounce;
 mod events;
+mod git;
+mod mounts;
 mod notices;
 mod placement;
+mod poll;
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -43,10 +58,11 @@ use anyhow::{Context as _, Result};
 
 use crate::output::Printer;
 
-use self::debounce::{next_batch, Watching};
+use self::debounce::{next_batch, Backend, Watching};
 use self::notices::Notices;
 use self::placement::Placement;
-use self::rules::Rules;
+use self::poll::{Poller, Target};
+use self::rules::{Options, Rules};
 
 /// A debounced batch of changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,17 +86,33 @@ pub struct Settings<'a> {
     pub paths: &'a [PathBuf],
     /// The `--ignore` patterns.
     pub ignores: &'a [String],
+    /// `-e`: extensions, without the dot; with `filters`, what a changed
+    /// file must be to count (everything counts when both are empty).
+    pub exts: &'a [String],
+    /// `--filter` patterns, in `.gitignore` syntax.
+    pub filters: &'a [String],
+    /// Whether the built-in ignore list applies.
+    pub default_ignore: bool,
+    /// Whether git's global excludes file applies.
+    pub global_ignore: bool,
+    /// How changes are noticed.
+    pub poll: Poll,
     /// How long changes must pause before a batch is handed on.
     pub debounce: Duration,
     /// Directories whose changes never count (systemfd's own).
     pub exclude: Vec<PathBuf>,
 }
 
+pub use crate::config::Poll;
+
 /// Watches until dropped.
 pub struct Watcher {
     /// The watching thread holds a weak reference: dropping this one ends
     /// the backend, which closes its channel, which ends the thread.
-    _inner: Arc<Mutex<notify::RecommendedWatcher>>,
+    _inner: Arc<Mutex<Backend>>,
+    /// The thread's channel, held open while everything is polled (the
+    /// backend then holds none).
+    _open: mpsc::Sender<notify::Result<notify::Event>>,
 }
 
 /// Starts watching; `on_change` is called on a thread of its own for every
@@ -106,16 +138,68 @@ pub fn start(
         .iter()
         .map(|p| canonicalize(p).unwrap_or_else(|_| p.clone()))
         .collect();
-    let mut rules = Rules::new(&roots, settings.ignores, &base, exclude)?;
+    let mut rules = Rules::new(
+        &roots,
+        Options {
+            ignores: settings.ignores,
+            exts: settings.exts,
+            filters: settings.filters,
+            base: &base,
+            exclude,
+            default_ignore: settings.default_ignore,
+            global_ignore: settings.global_ignore,
+        },
+    )?;
+    let notices = Notices::new(printer, base.clone());
 
     let (tx, rx) = mpsc::channel();
-    let mut inner = notify::recommended_watcher(tx).context("cannot start watching files")?;
+    let every = match settings.poll {
+        Poll::Auto(every) | Poll::Always(every) => every,
+        Poll::Never => Poll::DEFAULT_INTERVAL,
+    };
+    let (mut inner, targets): (Backend, Vec<Target>) = match settings.poll {
+        Poll::Always(_) => {
+            let targets = roots
+                .iter()
+                .enumerate()
+                .map(|(root, path)| Target {
+                    root,
+                    path: path.clone(),
+                })
+                .collect();
+            (Box::new(notify::NullWatcher), targets)
+        }
+        Poll::Auto(_) | Poll::Never => {
+            let native =
+                notify::recommended_watcher(tx.clone()).context("cannot start watching files")?;
+            let mut targets = Vec::new();
+            if matches!(settings.poll, Poll::Auto(_)) {
+                let dirs: Vec<PathBuf> = rules
+                    .roots()
+                    .iter()
+                    .map(|root| root.target().to_owned())
+                    .collect();
+                for found in mounts::unreported_dirs(&dirs, &mounts::mounts(&dirs)) {
+                    if found.dir != dirs[found.root] && !rules.wants_dir(&found.dir) {
+                        continue;
+                    }
+                    notices.polling(&found.dir, every, &found.kind);
+                    targets.push(Target {
+                        root: found.root,
+                        path: found.dir,
+                    });
+                }
+            }
+            (Box::new(native), targets)
+        }
+    };
     let mut placement =
         Placement::new(settings.paths.to_vec(), Notices::new(printer, base.clone()));
-    placement.place_all(&mut inner, &mut rules)?;
+    placement.place_all(&mut *inner, &mut rules)?;
+    let poller = (!targets.is_empty()).then(|| Poller::new(targets, every, &mut rules));
 
     let inner = Arc::new(Mutex::new(inner));
-    let mut state = Watching::new(rules, placement, Arc::downgrade(&inner));
+    let mut state = Watching::new(rules, placement, Arc::downgrade(&inner), poller, notices);
     let debounce = settings.debounce;
     std::thread::Builder::new()
         .name("watch".into())
@@ -127,7 +211,10 @@ pub fn start(
             }
         })
         .context("cannot start the watching thread")?;
-    Ok(Watcher { _inner: inner })
+    Ok(Watcher {
+        _inner: inner,
+        _open: tx,
+    })
 }
 
 /// The change a non-empty batch reports: its paths, shown relative to

@@ -6,7 +6,10 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::output::Printer;
+use std::time::Duration;
+
+use super::rules::Source;
+use crate::output::{humanize, Printer};
 
 /// Says what happens to the watches, each warning about a directory once.
 pub(super) struct Notices {
@@ -72,6 +75,54 @@ impl Notices {
         self.printer.warn(&format!("{:#}", explain(err, held)));
     }
 
+    /// `dir` is polled every `every`, because its file system, of type
+    /// `kind`, does not report changes made elsewhere.
+    pub(super) fn polling(&self, dir: &Path, every: Duration, kind: &str) {
+        let shown = dir.strip_prefix(&self.base).unwrap_or(dir);
+        let shown = if shown.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            shown
+        };
+        self.printer.status(&format!(
+            "polling {} every {}: {kind} does not report changes made outside this system",
+            shown.display(),
+            humanize(every)
+        ));
+    }
+
+    /// Scans take so long that the interval grew from `asked` to `every`.
+    pub(super) fn poll_stretched(&self, asked: Duration, every: Duration) {
+        self.printer.status(&format!(
+            "polling every {} instead of {}: a scan takes {} here, and scans take at most 5%              of the time (ignore more, or watch less, to poll more often)",
+            humanize(every),
+            humanize(asked),
+            humanize(every / 20)
+        ));
+    }
+
+    /// A change to `path` was ignored by `source`, a rule that did not
+    /// apply before; said the first time each source acts.
+    pub(super) fn first_ignored(&self, source: &Source, path: &Path) {
+        let shown = path.strip_prefix(&self.base).unwrap_or(path);
+        let why = match source {
+            Source::BuiltIn(pattern, what) => format!(
+                "{what} ({pattern}, built in; --no-default-ignore or --ignore '!{pattern}' \
+                 counts it)"
+            ),
+            Source::InfoExclude(file) => format!(
+                "ignored by {} (--ignore '!PATTERN' counts it)",
+                file.display()
+            ),
+            Source::Global(file) => format!(
+                "ignored by {}, git's global excludes (--no-global-ignore counts it)",
+                file.display()
+            ),
+        };
+        self.printer
+            .status(&format!("not restarting for {}: {why}", shown.display()));
+    }
+
     /// An error the backend reported on its own.
     pub(super) fn backend_failed(&self, err: notify::Error, held: usize) {
         self.printer
@@ -115,12 +166,12 @@ pub(super) fn limit_message(limit: Option<u64>, held: usize) -> String {
             "the system's limit{limit} inotify watches per user is reached \
              (systemfd holds {held}, one per watched directory): raise \
              fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288), \
-             or ignore more directories"
+             ignore more directories, or poll instead (--poll)"
         )
     } else {
         format!(
             "the system's limit on watched files is reached (systemfd holds {held} \
-             watches): raise it, or ignore more directories"
+             watches): raise it, ignore more directories, or poll instead (--poll)"
         )
     }
 }

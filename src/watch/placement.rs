@@ -285,7 +285,7 @@ impl Placement {
                         stack.push(path);
                     }
                 } else if let Some(files) = files.as_deref_mut() {
-                    if !rules.ignores(&path, Kind::File) {
+                    if rules.counts(&path, Kind::File) {
                         files.push(path);
                     }
                 }

@@ -10,7 +10,7 @@ use super::debounce::{batch_limit, next_batch, Timing, Watching};
 use super::events::changed_paths;
 use super::notices::{self, Notices};
 use super::placement::Placement;
-use super::rules::{Kind, Rules};
+use super::rules::{Kind, Options, Rules};
 use crate::config::{Color, Output};
 use crate::output::Printer;
 
@@ -32,7 +32,21 @@ fn rules(root: &Path, watched: &[&str], patterns: &[&str]) -> Rules {
         .map(|w| fs::canonicalize(root.join(w)).unwrap())
         .collect();
     let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-    Rules::new(&roots, &patterns, &root, Vec::new()).unwrap()
+    Rules::new(&roots, options(&patterns, &root)).unwrap()
+}
+
+/// The rules' options with `--ignore` `patterns` and defaults otherwise
+/// (git's global excludes left out: they are the machine's).
+fn options<'a>(patterns: &'a [String], base: &'a Path) -> Options<'a> {
+    Options {
+        ignores: patterns,
+        exts: &[],
+        filters: &[],
+        base,
+        exclude: Vec::new(),
+        default_ignore: true,
+        global_ignore: false,
+    }
 }
 
 fn notices(base: PathBuf) -> Notices {
@@ -136,9 +150,7 @@ fn an_invalid_ignore_flag_is_named() {
     let root = fs::canonicalize(dir.path()).unwrap();
     let err = Rules::new(
         std::slice::from_ref(&root),
-        &["a{".to_owned()],
-        &root,
-        Vec::new(),
+        options(&["a{".to_owned()], &root),
     )
     .unwrap_err();
     assert!(
@@ -182,9 +194,10 @@ fn own_directories_never_count() {
     let root = fs::canonicalize(dir.path()).unwrap();
     let mut r = Rules::new(
         std::slice::from_ref(&root),
-        &[],
-        &root,
-        vec![root.join("private")],
+        Options {
+            exclude: vec![root.join("private")],
+            ..options(&[], &root)
+        },
     )
     .unwrap();
     assert!(r.ignores(&root.join("private/notify-1"), Kind::Unknown));
@@ -231,6 +244,8 @@ fn batches_keep_the_order_drop_repeats_and_skip_ignored_paths() {
         rules(dir.path(), &["."], &[]),
         Placement::new(vec![PathBuf::from(".")], notices(root.clone())),
         Weak::new(),
+        None,
+        notices(root.clone()),
     );
     let debounce = Duration::from_millis(50);
     let (tx, rx) = mpsc::channel();

@@ -89,9 +89,9 @@ fn bad_durations_say_why() {
 
 #[test]
 fn watch_paths_must_exist() {
-    assert!(watch_path(".").is_ok());
+    assert!(watch_path(".".into()).is_ok());
     assert_eq!(
-        watch_path("/nonexistent/systemfd-test").unwrap_err(),
+        watch_path("/nonexistent/systemfd-test".into()).unwrap_err(),
         "no such file or directory"
     );
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::types::{Plan, Source, Status, Waiter, CONFIRM};
 use crate::config::Readiness;
+use crate::output::humanize;
 use crate::signal::Signal;
 
 /// One line for the user.
@@ -367,17 +368,6 @@ fn write_waiter(f: &mut fmt::Formatter<'_>, pid: u32, waiter: &Waiter) -> fmt::R
         write!(f, "pid {} ", waiter.pid)?;
     }
     write!(f, "listening on fd {}", waiter.fd)
-}
-
-/// `500ms`, `5s`, `1.5s`: the forms `--stop-timeout` accepts.
-pub(super) fn humanize(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
-        format!("{}s", duration.as_secs())
-    } else if duration.as_secs() == 0 {
-        format!("{}ms", duration.as_millis())
-    } else {
-        format!("{}s", duration.as_secs_f64())
-    }
 }
 
 /// When a stop that began at `since` runs out of `grace`. The command line

@@ -814,7 +814,7 @@ fn statuses_read_as_sentences() {
         Status::Signal(Signal(libc::SIGSEGV)).to_string(),
         "was killed by SIGSEGV"
     );
-    use super::report::humanize;
+    use crate::output::humanize;
     assert_eq!(humanize(Duration::from_millis(500)), "500ms");
     assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
 }
