@@ -20,7 +20,7 @@ fn main() {
     println!(
         "cargo::rustc-check-cfg=cfg(has_wine, has_systemd, has_ss, has_man, has_node, \
          has_express, has_go, has_go_systemd, has_php, has_recipes_venv, \
-         has_browser, has_python_websocket, has_user_namespaces, has_ipv6_loopback)"
+         has_browser, has_python_websocket, has_bindfs, has_git, has_user_namespaces, has_ipv6_loopback)"
     );
     for var in [
         "PATH",
@@ -108,6 +108,14 @@ fn main() {
                 &["-c", "from websocket import create_connection, ABNF"],
             ),
         ),
+        // A FUSE file system to poll (tests/suite/changes.rs): bindfs, and
+        // fusermount to let a user mount it.
+        (
+            "has_bindfs",
+            on_path("bindfs") && (on_path("fusermount") || on_path("fusermount3")),
+        ),
+        // A real repository, and git's own reading of its configuration.
+        ("has_git", on_path("git")),
     ];
     for (cfg, found) in installed {
         if found || require_all {

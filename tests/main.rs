@@ -21,6 +21,9 @@ mod harness;
 #[cfg(target_os = "linux")]
 #[path = "suite/adopt.rs"]
 mod adopt;
+#[cfg(target_os = "linux")]
+#[path = "suite/changes.rs"]
+mod changes;
 #[path = "suite/error_page.rs"]
 mod error_page;
 #[path = "suite/exec.rs"]

@@ -389,6 +389,13 @@ impl Running {
         }
     }
 
+    /// Takes in the lines that arrive for `period`, for [`Running::count`]
+    /// to see: how a test makes sure something did not happen.
+    pub fn gather(&mut self, period: Duration) {
+        let end = Instant::now() + period;
+        while let Next::Line(_) = self.next_line(end) {}
+    }
+
     /// Waits for a line containing `needle`.
     pub fn wait_for_text(&mut self, needle: &str) -> String {
         self.wait_for(&format!("containing {needle:?}"), |l| l.contains(needle))
