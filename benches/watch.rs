@@ -29,6 +29,16 @@
 //! and one source edit, timed from the write to the next `started` line. The
 //! figures are medians over the runs, and the watchers take turns within
 //! each run, so a noisy machine weighs on all of them alike.
+//!
+//! Then polling (`--poll 500ms`), per number of watched files
+//! (`POLL_SIZES`, default 1000, 10000 and 50000, 100 to a directory, and as
+//! many again in an ignored `target/`): the CPU the watcher uses over
+//! `POLL_SECS` seconds (default 10) once it is quiet, as a share of one
+//! core (`utime` + `stime` from `/proc/PID/stat`), its resident memory,
+//! and the median and longest of `POLL_EDITS` edit-to-restart times
+//! (default 5), which may be up to the interval plus the debounce. With
+//! `SYSTEMFD_COMPARE_WATCHER`, `watchexec --poll 500ms` runs on the same
+//! trees, in turn.
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -156,6 +166,7 @@ mod bench {
             }
             println!("{:>8} ({wanted} directories not ignored, {runs} runs)", "");
         }
+        poll::run(&contenders);
     }
 
     /// Builds the tree; returns how many directories are not ignored.
@@ -318,6 +329,167 @@ mod bench {
             0 => f64::NAN,
             n if n % 2 == 1 => values[n / 2],
             n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        }
+    }
+
+    /// The polling rows.
+    mod poll {
+        use super::*;
+
+        /// The interval every watcher is given.
+        const INTERVAL: &str = "500ms";
+
+        pub fn run(contenders: &[Contender]) {
+            let sizes: Vec<usize> = std::env::var("POLL_SIZES")
+                .unwrap_or_else(|_| "1000,10000,50000".into())
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .expect("POLL_SIZES: numbers separated by commas")
+                })
+                .collect();
+            let secs: u64 = std::env::var("POLL_SECS")
+                .ok()
+                .map(|s| s.parse().expect("POLL_SECS: a number"))
+                .unwrap_or(10);
+            let edits: usize = std::env::var("POLL_EDITS")
+                .ok()
+                .map(|s| s.parse().expect("POLL_EDITS: a number"))
+                .unwrap_or(5);
+            println!();
+            println!(
+                "{:>8} {:<26} {:>10} {:>8} {:>14} {:>14}",
+                "files",
+                "watcher (--poll 500ms)",
+                "CPU % core",
+                "RSS MB",
+                "edit median ms",
+                "edit max ms"
+            );
+            for &size in &sizes {
+                let tree = tempfile::tempdir().expect("a temporary directory");
+                let tmp = tempfile::tempdir().expect("a temporary directory");
+                build_tree(tree.path(), size);
+                for contender in contenders {
+                    let polled = Contender {
+                        label: contender.label.clone(),
+                        program: contender.program.clone(),
+                        args: [
+                            &["--poll".to_owned(), INTERVAL.to_owned()][..],
+                            &contender.args,
+                        ]
+                        .concat(),
+                    };
+                    let (cpu, rss_kb, times) =
+                        measure(&polled, tree.path(), tmp.path(), secs, edits);
+                    let mut sorted = times.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    println!(
+                        "{:>8} {:<26} {:>10.2} {:>8.1} {:>14.1} {:>14.1}",
+                        size,
+                        polled.label,
+                        cpu,
+                        rss_kb as f64 / 1024.0,
+                        median(times.into_iter()),
+                        sorted.last().copied().unwrap_or(f64::NAN)
+                    );
+                }
+            }
+            println!(
+                "{:>8} (a restart is due within {INTERVAL} + {DEBOUNCE} debounce + 50 ms)",
+                ""
+            );
+        }
+
+        /// `files` watched files, 100 to a directory under `src/`, and as
+        /// many in an ignored `target/`.
+        fn build_tree(top: &Path, files: usize) {
+            std::fs::write(top.join(".gitignore"), "target/\n").unwrap();
+            std::fs::create_dir(top.join(".git")).unwrap();
+            for (dir, count) in [("src", files), ("target", files)] {
+                for i in 0..count {
+                    let group = top.join(dir).join(format!("g{}", i / 100));
+                    if i % 100 == 0 {
+                        std::fs::create_dir_all(&group).unwrap();
+                    }
+                    std::fs::write(group.join(format!("f{i}.rs")), "fn f() {}\n").unwrap();
+                }
+            }
+        }
+
+        /// The CPU share of a core over `secs` seconds, the resident memory
+        /// after, and `edits` edit-to-restart times in ms.
+        fn measure(
+            contender: &Contender,
+            tree: &Path,
+            tmp: &Path,
+            secs: u64,
+            edits: usize,
+        ) -> (f64, u64, Vec<f64>) {
+            let mut child = Command::new(&contender.program)
+                .args(&contender.args)
+                .args(["--", "echo", "started"])
+                .current_dir(tree)
+                .env("TMPDIR", tmp)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", contender.program.display()));
+            let (tx, lines) = mpsc::channel();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if line.contains("started") && tx.send(Instant::now()).is_err() {
+                        return;
+                    }
+                }
+            });
+            wait_started(&lines, &mut child, contender);
+            // A full interval and more, so that a start-up scan is over.
+            std::thread::sleep(Duration::from_secs(1));
+            quiet(&lines, &mut child, contender);
+
+            let before = (cpu_ticks(child.id()), Instant::now());
+            std::thread::sleep(Duration::from_secs(secs));
+            let ticks = cpu_ticks(child.id()) - before.0;
+            // /proc counts in USER_HZ, 100 a second on Linux.
+            let cpu = ticks as f64 / 100.0 / before.1.elapsed().as_secs_f64() * 100.0;
+            let rss_kb = rss_kb(child.id());
+
+            let mut times = Vec::new();
+            for edit in 0..edits {
+                let edited = tree.join("src/g0/f0.rs");
+                let at = Instant::now();
+                std::fs::write(&edited, format!("fn f() {{}} // {edit} {at:?}\n")).unwrap();
+                let restarted = wait_started(&lines, &mut child, contender);
+                times.push(ms(restarted - at));
+                quiet(&lines, &mut child, contender);
+                // Edits at different points of the interval, and more than
+                // a second apart: notify's PollWatcher, which watchexec
+                // polls with, compares modification times in whole
+                // seconds, and misses a second edit within the same one.
+                std::thread::sleep(Duration::from_millis(1100 + 137 * edit as u64 % 500));
+            }
+            stop(&mut child);
+            (cpu, rss_kb, times)
+        }
+
+        /// `utime` + `stime` of `pid`, in clock ticks.
+        fn cpu_ticks(pid: u32) -> u64 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The fields after the command name, which ends with the last ')'.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15; `rest` starts at field 3.
+            let field = |n: usize| {
+                fields
+                    .get(n - 3)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            field(14) + field(15)
         }
     }
 }

@@ -86,6 +86,8 @@ pub enum Color {
 
 /// What systemfd does once the sockets are open.
 #[derive(Clone, Debug)]
+// Made once per run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Mode {
     /// Hand the sockets to COMMAND and end with it (exec on Unix).
     Exec,

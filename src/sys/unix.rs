@@ -361,3 +361,54 @@ pub fn poll(
     }
     Ok(ready)
 }
+
+/// The mounted file systems, from getfsstat(2): per mount, where it is
+/// mounted, its type (`apfs`, `smbfs`, `nfs`, `macfuse`, …) and whether
+/// the system calls it local (`MNT_LOCAL`). Empty when they cannot be
+/// read.
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+pub fn mounts() -> Vec<(std::path::PathBuf, String, bool)> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    // SAFETY: a null buffer asks getfsstat for the count only.
+    let count = unsafe { libc::getfsstat(std::ptr::null_mut(), 0, libc::MNT_NOWAIT) };
+    let Ok(count) = usize::try_from(count) else {
+        return Vec::new();
+    };
+    // Room for mounts made in between.
+    let mut all: Vec<libc::statfs> = Vec::with_capacity(count + 8);
+    let Ok(size) = (all.capacity() * std::mem::size_of::<libc::statfs>()).try_into() else {
+        return Vec::new();
+    };
+    // SAFETY: `all` has room for `size` bytes of statfs entries, which
+    // getfsstat fills, returning how many.
+    let filled = unsafe { libc::getfsstat(all.as_mut_ptr(), size, libc::MNT_NOWAIT) };
+    let Ok(filled) = usize::try_from(filled) else {
+        return Vec::new();
+    };
+    // SAFETY: getfsstat initialised the first `filled` entries, no more
+    // than the capacity it was told of.
+    unsafe { all.set_len(filled.min(all.capacity())) };
+    let text = |chars: &[libc::c_char]| {
+        // SAFETY: c_char and u8 have the same size and alignment.
+        let bytes: &[u8] = unsafe { &*(std::ptr::from_ref(chars) as *const [u8]) };
+        CStr::from_bytes_until_nul(bytes)
+            .map_or(&[][..], CStr::to_bytes)
+            .to_vec()
+    };
+    all.iter()
+        .map(|fs| {
+            let point = std::ffi::OsStr::from_bytes(&text(&fs.f_mntonname)).into();
+            let kind = String::from_utf8_lossy(&text(&fs.f_fstypename)).into_owned();
+            #[allow(clippy::unnecessary_cast)] // u32 on macOS, u64 on FreeBSD.
+            let local = fs.f_flags as u64 & libc::MNT_LOCAL as u64 != 0;
+            (point, kind, local)
+        })
+        .collect()
+}
+
+/// Elsewhere the mounts are not read: nothing is polled without `--poll`.
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "freebsd")))]
+pub fn mounts() -> Vec<(std::path::PathBuf, String, bool)> {
+    Vec::new()
+}

@@ -236,6 +236,30 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     Ok((info.dwVolumeSerialNumber.into(), index))
 }
 
+/// Whether `path` (absolute) is on a network drive: a share
+/// (`\\server\share`) or a drive letter mapped to one (GetDriveTypeW's
+/// `DRIVE_REMOTE`).
+pub fn is_network_drive(path: &std::path::Path) -> bool {
+    use std::os::windows::ffi::OsStrExt as _;
+    use windows_sys::Win32::Storage::FileSystem::GetDriveTypeW;
+    /// winbase.h's DRIVE_REMOTE.
+    const DRIVE_REMOTE: u32 = 4;
+    let Some(std::path::Component::Prefix(prefix)) = path.components().next() else {
+        return false;
+    };
+    let drive = match prefix.kind() {
+        std::path::Prefix::UNC(..) | std::path::Prefix::VerbatimUNC(..) => return true,
+        std::path::Prefix::Disk(letter) | std::path::Prefix::VerbatimDisk(letter) => letter,
+        _ => return false,
+    };
+    let root: Vec<u16> = std::ffi::OsStr::new(&format!("{}:\\", char::from(drive)))
+        .encode_wide()
+        .chain([0])
+        .collect();
+    // SAFETY: `root` is a NUL-terminated wide string that outlives the call.
+    unsafe { GetDriveTypeW(root.as_ptr()) == DRIVE_REMOTE }
+}
+
 /// The full path of the program the process `pid` runs.
 fn program(pid: u32) -> io::Result<PathBuf> {
     // SAFETY: opening a process by id reads no memory of ours.

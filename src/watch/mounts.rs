@@ -113,6 +113,8 @@ pub(super) fn unreported_dirs(roots: &[PathBuf], mounts: &[Mount]) -> Vec<Unrepo
 /// backslash written as octal escapes such as `\040`), and the first field
 /// after the lone `-` is the file system type. Lines that do not parse are
 /// skipped.
+// Read on Linux; the parser is tested everywhere.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(super) fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
     text.split(|&b| b == b'\n')
         .filter_map(|line| {
@@ -130,6 +132,8 @@ pub(super) fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
 }
 
 /// A mountinfo field with its octal escapes (`\040`) decoded.
+// Read on Linux; the parser is tested everywhere.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
@@ -152,12 +156,16 @@ fn unescape(field: &[u8]) -> Vec<u8> {
     out
 }
 
+// Read on Linux; the parser is tested everywhere.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[cfg(unix)]
 fn path_of(bytes: Vec<u8>) -> PathBuf {
     use std::os::unix::ffi::OsStringExt as _;
     PathBuf::from(std::ffi::OsString::from_vec(bytes))
 }
 
+// Read on Linux; the parser is tested everywhere.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[cfg(not(unix))]
 fn path_of(bytes: Vec<u8>) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())

@@ -94,7 +94,8 @@ impl Notices {
     /// Scans take so long that the interval grew from `asked` to `every`.
     pub(super) fn poll_stretched(&self, asked: Duration, every: Duration) {
         self.printer.status(&format!(
-            "polling every {} instead of {}: a scan takes {} here, and scans take at most 5%              of the time (ignore more, or watch less, to poll more often)",
+            "polling every {} instead of {}: a scan takes {} here, and scans take at most 5% \
+             of the time (ignore more, or watch less, to poll more often)",
             humanize(every),
             humanize(asked),
             humanize(every / 20)

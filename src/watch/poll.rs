@@ -18,13 +18,14 @@
 //! report them again.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind};
 use notify::EventKind;
 
-use super::rules::{is_ignore_file, Rules};
+use super::rules::{is_ignore_file, Kind, Rules};
 
 /// At most this share of the time goes to scanning: the interval grows to
 /// this many times a scan's length when that is longer.
@@ -96,6 +97,26 @@ fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
+/// What a polled directory held at the last scan, by name: the rules'
+/// verdict on each entry, and the stamp of those that count. While the
+/// rules stay the same, a scan asks them only about new names.
+type Listing = HashMap<OsString, Slot>;
+
+/// An entry, and whether the scan under way has seen it.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    entry: Entry,
+    seen: bool,
+}
+
+/// One entry of a [`Listing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    Counts(Stamp),
+    /// Ignored, or filtered out.
+    Left,
+}
+
 /// The state of the polled trees and when to look again.
 pub(super) struct Poller {
     targets: Vec<Target>,
@@ -104,10 +125,14 @@ pub(super) struct Poller {
     /// The interval in use: longer when scans take long.
     every: Duration,
     due: Instant,
-    /// Every path that counts, as the last scan (or an event since) left it.
-    snapshot: HashMap<PathBuf, Stamp>,
-    /// The ignore rules changed since the last scan: paths that appear or
-    /// vanish because of that are taken in silently.
+    /// Every polled directory that counts, as the last scan (or an event
+    /// since) left it.
+    dirs: HashMap<PathBuf, Listing>,
+    /// The `-w` files polled, as the last scan left them.
+    files: HashMap<PathBuf, Option<Stamp>>,
+    /// The ignore rules changed since the last scan: they are asked about
+    /// every path again, and paths that appear or vanish because of that
+    /// are taken in silently.
     rules_changed: bool,
     /// The interval was stretched, and it has been said.
     stretched: Option<Duration>,
@@ -131,11 +156,12 @@ impl Poller {
             interval,
             every: interval,
             due: Instant::now(),
-            snapshot: HashMap::new(),
+            dirs: HashMap::new(),
+            files: HashMap::new(),
             rules_changed: false,
             stretched: None,
         };
-        poller.snapshot = poller.look(rules);
+        poller.look(rules, None);
         poller.due = Instant::now() + interval;
         poller
     }
@@ -150,50 +176,20 @@ impl Poller {
         self.every
     }
 
-    /// Scans now: the changes since the last scan, as events. The next scan
-    /// is due an interval from the end of this one, or later when this one
-    /// took long.
+    /// Scans now: the changes since the last scan, as events, in path
+    /// order. The next scan is due an interval from the end of this one,
+    /// or later when this one took long.
     pub(super) fn scan(&mut self, rules: &mut Rules) -> Scan {
         let started = Instant::now();
-        let now = self.look(rules);
-        let old = std::mem::replace(&mut self.snapshot, now);
-        let silent = std::mem::take(&mut self.rules_changed);
-        let mut events = Vec::new();
-        let mut paths: Vec<&PathBuf> = self.snapshot.keys().chain(old.keys()).collect();
-        paths.sort_unstable();
-        paths.dedup();
-        for path in paths {
-            let event = match (old.get(path), self.snapshot.get(path)) {
-                (None, Some(_)) if silent => continue,
-                (Some(_), None) if silent => continue,
-                (None, Some(stamp)) => EventKind::Create(if stamp.is_dir {
-                    CreateKind::Folder
-                } else {
-                    CreateKind::File
-                }),
-                (Some(stamp), None) => EventKind::Remove(if stamp.is_dir {
-                    RemoveKind::Folder
-                } else {
-                    RemoveKind::File
-                }),
-                (Some(before), Some(after)) if before != after => {
-                    if before.is_dir != after.is_dir || after.is_dir {
-                        // Replaced: made anew in its place.
-                        EventKind::Create(if after.is_dir {
-                            CreateKind::Folder
-                        } else {
-                            CreateKind::File
-                        })
-                    } else {
-                        EventKind::Modify(ModifyKind::Data(DataChange::Any))
-                    }
-                }
-                _ => continue,
-            };
-            events.push(notify::Event::new(event).add_path(path.clone()));
-        }
+        let mut changes = Vec::new();
+        self.look(rules, Some(&mut changes));
+        changes.sort_unstable_by(|a: &(PathBuf, EventKind), b| a.0.cmp(&b.0));
+        let events = changes
+            .into_iter()
+            .map(|(path, kind)| notify::Event::new(kind).add_path(path))
+            .collect();
         let took = started.elapsed();
-        self.every = self.interval.max(took.saturating_mul(SHARE));
+        self.every = self.interval.max(round_up(took.saturating_mul(SHARE)));
         let stretched = (self.every > self.interval && self.stretched.is_none()).then(|| {
             self.stretched = Some(self.every);
             self.every
@@ -204,80 +200,226 @@ impl Poller {
 
     /// Takes into the snapshot the state of `paths`, which events reported
     /// as changed, so that the next scan does not report them again: a
-    /// path gone is dropped with everything below it, a directory read
+    /// path gone is dropped with everything below it, a new directory read
     /// whole.
     pub(super) fn refresh(&mut self, paths: &[PathBuf], rules: &mut Rules) {
         for path in paths {
             if is_ignore_file(path) {
                 self.rules_changed = true;
             }
-            let Some(index) = self.targets.iter().position(|t| path.starts_with(&t.path)) else {
+            if let Some(stamp) = self.files.get_mut(path) {
+                *stamp = std::fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m));
+                continue;
+            }
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
                 continue;
             };
-            let root = self.targets[index].root;
+            let Some(root) = self
+                .targets
+                .iter()
+                .find(|t| path.starts_with(&t.path))
+                .map(|t| t.root)
+            else {
+                continue;
+            };
+            let Some(listing) = self.dirs.get_mut(parent) else {
+                continue;
+            };
             match std::fs::symlink_metadata(path) {
-                Ok(metadata) if metadata.is_dir() => {
-                    let mut found = HashMap::new();
-                    walk(root, path, rules, &mut found);
-                    self.snapshot.extend(found);
-                }
                 Ok(metadata) => {
-                    self.snapshot.insert(path.clone(), Stamp::of(&metadata));
+                    let entry = Entry::Counts(Stamp::of(&metadata));
+                    listing.insert(name.to_owned(), Slot { entry, seen: false });
+                    if metadata.is_dir() && !self.dirs.contains_key(path) {
+                        let mut found = HashMap::new();
+                        Walk {
+                            root,
+                            rules,
+                            old: &mut HashMap::new(),
+                            new: &mut found,
+                            ask_all: true,
+                            changes: None,
+                        }
+                        .dir(path);
+                        self.dirs.extend(found);
+                    }
                 }
-                Err(_) => self.snapshot.retain(|known, _| !known.starts_with(path)),
+                Err(_) => {
+                    listing.remove(name);
+                    self.dirs.retain(|dir, _| !dir.starts_with(path));
+                }
             }
         }
     }
 
-    /// Every path under the targets that counts, with its stamp.
-    fn look(&self, rules: &mut Rules) -> HashMap<PathBuf, Stamp> {
-        let mut found = HashMap::with_capacity(self.snapshot.len());
+    /// Walks the targets, bringing the snapshot up to date; with
+    /// `changes`, collects what differs from it.
+    fn look(&mut self, rules: &mut Rules, mut changes: Option<&mut Vec<(PathBuf, EventKind)>>) {
+        let ask_all = std::mem::take(&mut self.rules_changed);
+        let mut old = std::mem::take(&mut self.dirs);
+        let mut new = HashMap::with_capacity(old.len());
         for target in &self.targets {
-            match std::fs::symlink_metadata(&target.path) {
-                Ok(metadata) if metadata.is_dir() => {
-                    walk(target.root, &target.path, rules, &mut found);
+            let found = std::fs::symlink_metadata(&target.path);
+            if found.as_ref().is_ok_and(|m| m.is_dir()) {
+                let mut walk = Walk {
+                    root: target.root,
+                    rules: &mut *rules,
+                    old: &mut old,
+                    new: &mut new,
+                    ask_all,
+                    changes: changes.as_deref_mut(),
+                };
+                walk.dir(&target.path);
+                continue;
+            }
+            // A `-w` file, or a `-w` directory gone (the watches look for
+            // it).
+            let stamp = found.ok().map(|m| Stamp::of(&m));
+            let before = self.files.insert(target.path.clone(), stamp).flatten();
+            let kind = match (before, stamp) {
+                (None, Some(after)) => created(&after),
+                (Some(before), None) => removed(&before),
+                (Some(before), Some(after)) if before != after => {
+                    EventKind::Modify(ModifyKind::Data(DataChange::Any))
                 }
-                Ok(metadata) => {
-                    found.insert(target.path.clone(), Stamp::of(&metadata));
-                }
-                // Gone: reported as removed; the watches look for it.
-                Err(_) => {}
+                _ => continue,
+            };
+            if let Some(changes) = changes.as_deref_mut() {
+                changes.push((target.path.clone(), kind));
             }
         }
-        found
+        self.dirs = new;
     }
 }
 
-/// Adds to `found` the directory `dir` (below `-w` path number `root`)
-/// and every path under it that counts. Links are not followed.
-fn walk(root: usize, dir: &Path, rules: &mut Rules, found: &mut HashMap<PathBuf, Stamp>) {
-    if let Ok(metadata) = std::fs::symlink_metadata(dir) {
-        found.insert(dir.to_owned(), Stamp::of(&metadata));
-    }
-    let mut stack = vec![dir.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
+/// The event for `stamp`'s path appearing.
+fn created(stamp: &Stamp) -> EventKind {
+    EventKind::Create(if stamp.is_dir {
+        CreateKind::Folder
+    } else {
+        CreateKind::File
+    })
+}
+
+/// The event for `stamp`'s path going.
+fn removed(stamp: &Stamp) -> EventKind {
+    EventKind::Remove(if stamp.is_dir {
+        RemoveKind::Folder
+    } else {
+        RemoveKind::File
+    })
+}
+
+/// `duration` rounded up to a tenth of a second, for the line that says the
+/// interval grew.
+fn round_up(duration: Duration) -> Duration {
+    let tenths = duration.as_millis().div_ceil(100);
+    Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
+}
+
+/// One walk of a tree below a `-w` directory.
+struct Walk<'a> {
+    /// The `-w` path, by index.
+    root: usize,
+    rules: &'a mut Rules,
+    /// The listings of the last scan; taken out as the walk reaches them.
+    old: &'a mut HashMap<PathBuf, Listing>,
+    /// The listings made.
+    new: &'a mut HashMap<PathBuf, Listing>,
+    /// Ask the rules about every entry, not only the new ones (they
+    /// changed); what appears or vanishes then is not a change.
+    ask_all: bool,
+    /// Where the differences go, if anywhere.
+    changes: Option<&'a mut Vec<(PathBuf, EventKind)>>,
+}
+
+impl Walk<'_> {
+    /// Lists `top` and every directory below it that counts. Links are not
+    /// followed.
+    fn dir(&mut self, top: &Path) {
+        let mut stack = vec![top.to_owned()];
+        while let Some(dir) = stack.pop() {
+            let mut listing = self.old.remove(&dir).unwrap_or_default();
+            let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
-            let path = entry.path();
-            let is_dir = kind.is_dir();
-            if rules.ignores_entry(root, &path, is_dir) {
-                continue;
-            }
-            if is_dir {
-                if let Ok(metadata) = entry.metadata() {
-                    found.insert(path.clone(), Stamp::of(&metadata));
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let name = entry.file_name();
+                let slot = listing.get_mut(&name);
+                let was = slot.as_ref().map(|slot| slot.entry);
+                let counts = match was {
+                    Some(Entry::Counts(_)) if !self.ask_all => true,
+                    Some(Entry::Left) if !self.ask_all => false,
+                    _ => {
+                        let path = dir.join(&name);
+                        !self.rules.ignores_entry(self.root, &path, kind.is_dir())
+                            && (kind.is_dir() || self.rules.passes(&path, Kind::File))
+                    }
+                };
+                let now = if counts {
+                    let Ok(metadata) = entry.metadata() else {
+                        continue;
+                    };
+                    Entry::Counts(Stamp::of(&metadata))
+                } else {
+                    Entry::Left
+                };
+                match slot {
+                    Some(slot) => {
+                        *slot = Slot {
+                            entry: now,
+                            seen: true,
+                        }
+                    }
+                    None => {
+                        listing.insert(
+                            name.clone(),
+                            Slot {
+                                entry: now,
+                                seen: true,
+                            },
+                        );
+                    }
                 }
-                stack.push(path);
-            } else if rules.passes(&path, super::rules::Kind::File) {
-                if let Ok(metadata) = entry.metadata() {
-                    found.insert(path, Stamp::of(&metadata));
+                let Entry::Counts(stamp) = now else {
+                    continue;
+                };
+                let change = match was {
+                    Some(Entry::Counts(before)) if before == stamp => None,
+                    // Replaced: made anew in its place.
+                    Some(Entry::Counts(before)) if before.is_dir || stamp.is_dir => {
+                        Some(created(&stamp))
+                    }
+                    Some(Entry::Counts(_)) => {
+                        Some(EventKind::Modify(ModifyKind::Data(DataChange::Any)))
+                    }
+                    _ if self.ask_all => None,
+                    _ => Some(created(&stamp)),
+                };
+                if stamp.is_dir || change.is_some() {
+                    let path = dir.join(&name);
+                    if let (Some(changes), Some(change)) = (self.changes.as_deref_mut(), change) {
+                        changes.push((path.clone(), change));
+                    }
+                    if stamp.is_dir {
+                        stack.push(path);
+                    }
                 }
             }
+            let mut changes = self.changes.as_deref_mut().filter(|_| !self.ask_all);
+            listing.retain(|name, slot| {
+                if std::mem::replace(&mut slot.seen, false) {
+                    return true;
+                }
+                if let (Some(changes), Entry::Counts(stamp)) = (changes.as_deref_mut(), slot.entry)
+                {
+                    changes.push((dir.join(name), removed(&stamp)));
+                }
+                false
+            });
+            self.new.insert(dir, listing);
         }
     }
 }

@@ -235,7 +235,7 @@ impl Filters {
         let mut current = Some(path);
         let mut is_dir = is_dir;
         while let Some(at) = current {
-            match self.patterns.matched(&glob_path(at), is_dir) {
+            match self.patterns.matched(glob_path(at), is_dir) {
                 Match::Ignore(_) => return true,
                 Match::Whitelist(_) => return false,
                 Match::None => {}
