@@ -149,6 +149,7 @@ fn defaults_are_applied_once_into_the_config() {
             ready: crate::config::Readiness::Notify,
             error_page: true,
             livereload: None,
+            idle_stop: None,
         }
     );
     assert!(config.launch.set_pid);

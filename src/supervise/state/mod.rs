@@ -55,4 +55,4 @@ mod types;
 
 pub use event::{Action, Event};
 pub use supervisor::Supervisor;
-pub use types::{Drain, Generation, LiveStatus, Outage, Policy, Status, Waiter};
+pub use types::{Drain, Generation, LiveStatus, Names, Outage, Policy, Status, Waiter};

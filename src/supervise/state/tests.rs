@@ -21,6 +21,8 @@ pub(super) fn policy(stop_first: bool, ready: Readiness) -> Policy {
         settle: Duration::from_millis(150),
         error_page: false,
         livereload: false,
+        on_demand: false,
+        idle_stop: None,
     }
 }
 

@@ -55,6 +55,48 @@ pub struct Policy {
     /// `--livereload`: pages are told to reload once a new child serves
     /// alone, and told how builds and starts go.
     pub livereload: bool,
+    /// `--on-demand`: the first start (and its build) waits for a
+    /// connection; a change while nothing runs only marks COMMAND stale,
+    /// and the next connection starts it.
+    pub on_demand: bool,
+    /// `--idle-stop`: a child serving whose stream sockets have had no
+    /// connection for this long is stopped, and the next connection
+    /// starts COMMAND again (Linux, where the host can count them).
+    pub idle_stop: Option<Duration>,
+}
+
+/// What the lines name: the sockets, as their `~> socket` lines show them
+/// (`http://127.0.0.1:5000/`, `/tmp/app.sock (unix listener)`), in `-s`
+/// order, and COMMAND as typed (`python3 app.py`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names {
+    pub sockets: Vec<String>,
+    pub command: String,
+}
+
+/// Why nothing runs while a connection would start COMMAND: the host waits
+/// for one on the sockets, without accepting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dormant {
+    /// `--on-demand`: nothing has started yet.
+    First,
+    /// Stopped by `--idle-stop`.
+    Idle,
+    /// `--on-demand`: COMMAND had ended (crashed, or its build failed), and
+    /// files changed since.
+    Changed,
+}
+
+/// While `--idle-stop` watches a child serving, its connections are
+/// counted every tenth of the idle time, at least this far apart…
+pub const IDLE_LOOK_MIN: Duration = Duration::from_millis(100);
+/// … and at most this far apart: reading `/proc/net/tcp`, `tcp6` and
+/// `unix` costs a line per socket of the machine.
+pub const IDLE_LOOK_MAX: Duration = Duration::from_secs(1);
+
+/// How far apart connections are counted for an idle time of `after`.
+pub fn idle_look(after: Duration) -> Duration {
+    (after / 10).clamp(IDLE_LOOK_MIN, IDLE_LOOK_MAX)
 }
 
 /// After a handover the pages reload once the old child accepts no more:
