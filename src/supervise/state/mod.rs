@@ -44,6 +44,8 @@ mod build;
 #[cfg(test)]
 mod build_tests;
 mod child;
+#[cfg(test)]
+mod demand_tests;
 mod event;
 #[cfg(test)]
 mod livereload_tests;

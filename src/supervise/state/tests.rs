@@ -45,7 +45,10 @@ impl Harness {
 
     pub(super) fn with(policy: Policy) -> (Harness, Vec<Action>) {
         let mut harness = Harness {
-            supervisor: Supervisor::new(policy),
+            supervisor: Supervisor::new(policy).named(Names {
+                sockets: vec!["http://127.0.0.1:5000/".into()],
+                command: "app".into(),
+            }),
             now: Instant::now(),
         };
         let actions = harness.supervisor.begin(harness.now);
@@ -133,6 +136,14 @@ impl Harness {
         assert!(deadline >= self.now, "a deadline in the past");
         self.now = deadline;
         self.send(Event::Tick)
+    }
+
+    pub(super) fn supervisor_now(&self) -> Instant {
+        self.now
+    }
+
+    pub(super) fn supervisor_deadline(&self) -> Option<Instant> {
+        self.supervisor.next_deadline()
     }
 
     pub(super) fn active(&self) -> (Generation, State) {
