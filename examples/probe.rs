@@ -50,6 +50,13 @@ fn main() {
         let value = std::env::var(name).unwrap_or_else(|_| "<unset>".into());
         out.push_str(&format!("{name}={value}\n"));
     }
+    // Every LISTEN_* variable by name, known or not, for parity checks.
+    let mut listen: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("LISTEN_"))
+        .collect();
+    listen.sort();
+    out.push_str(&format!("listen_vars={}\n", listen.join(",")));
     #[cfg(unix)]
     out.push_str(&format!("fds={}\n", unix::open_fds()));
     #[cfg(windows)]

@@ -95,6 +95,7 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     match &config.mode {
         Mode::Exec => {
             let command = output::command_line(&config.launch.command, None);
+            let command = output::one_line(command.as_ref());
             let wait = config.launch.on_demand;
             if wait && !exec::wait_for_connection(&sockets, &command, &printer)? {
                 return Ok(0);

@@ -101,7 +101,9 @@ pub fn run(
     };
     let names = state::Names {
         sockets: sockets.sockets.iter().map(|open| open.describe()).collect(),
-        command: crate::output::command_line(&invocation.command, None),
+        command: crate::output::one_line(
+            crate::output::command_line(&invocation.command, None).as_ref(),
+        ),
     };
     let program = invocation.program().to_owned();
     // The loop keeps `tx` too, so its channel never closes while it runs.
