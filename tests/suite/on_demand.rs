@@ -5,8 +5,8 @@
 //! and the next connection starts it again, and the error page where a
 //! crash meets these states.
 
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::error_page::{answering, assert_app, assert_page, get, project, start_http};
 use crate::harness::{number_after, Running, Signal};
@@ -101,7 +101,7 @@ fn an_idle_command_is_stopped_and_the_next_connection_starts_it_again() {
     let (mut s, addr) = start_http(&dir, &["--idle-stop", "1s"]);
     let first = started(&mut s);
     assert_eq!(app_pid(addr, &s), first);
-    let answered = Instant::now();
+    let answered = std::time::Instant::now();
     s.wait_for_text(&format!(
         "~> pid {first} had no connection for 1s: stopping it (--idle-stop)"
     ));
@@ -140,7 +140,7 @@ fn an_open_connection_holds_the_idle_stop_off() {
     let first = started(&mut s);
     s.wait_for_text(&format!("~> ready: pid {first}"));
     // Connected, sending nothing: open as long as the client keeps it.
-    let client = TcpStream::connect(addr).unwrap();
+    let client = std::net::TcpStream::connect(addr).unwrap();
     assert!(
         !s.shows_within("had no connection", Duration::from_millis(2500)),
         "stopped while a connection was open\n{}",

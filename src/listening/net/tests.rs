@@ -109,7 +109,7 @@ fn a_wildcard_listener_counts_by_port_and_a_dual_stack_one_its_ipv4_clients() {
 fn unix_connections_bear_the_listeners_name() {
     let none = HashSet::new();
     let path = Endpoint::Unix(b"/tmp/app.sock".to_vec());
-    assert_eq!(count(&[path.clone()], &none, [], unix()), 1);
+    assert_eq!(count(std::slice::from_ref(&path), &none, [], unix()), 1);
     assert_eq!(count(&[path], &HashSet::from([1002]), [], unix()), 0);
     let abs = Endpoint::Unix(b"@abs".to_vec());
     assert_eq!(count(&[abs], &none, [], unix()), 0);
