@@ -785,6 +785,9 @@ c.sendall(b"HTTP/1.0 200 OK\r\n\r\npid %d" % os.getpid())
 c.close()
 "#;
 
+/// Python's HTTP client: prints the body of `GET` on the URL it is given.
+const PY_GET: &str = "import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())";
+
 #[test]
 fn on_demand_a_first_connection_starts_the_command_which_answers_it() {
     let mut s = systemfd()
@@ -799,14 +802,14 @@ fn on_demand_a_first_connection_starts_the_command_which_answers_it() {
         "nothing starts without a connection\n{}",
         s.report()
     );
-    // curl, a real client, waits in the backlog while the command starts.
-    let curl = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "20", &format!("http://{addr}/")])
+    // Python's HTTP client waits in the backlog while the command starts.
+    let client = std::process::Command::new("python3")
+        .args(["-c", PY_GET, &format!("http://{addr}/")])
         .output()
-        .expect("run curl");
-    assert!(curl.status.success(), "{curl:?}\n{}", s.report());
+        .expect("run python3");
+    assert!(client.status.success(), "{client:?}\n{}", s.report());
     assert_eq!(
-        String::from_utf8_lossy(&curl.stdout),
+        String::from_utf8_lossy(&client.stdout),
         format!("pid {}", s.pid()),
         "answered by the command, which has systemfd's pid (exec)"
     );
