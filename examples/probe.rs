@@ -2,8 +2,9 @@
 //! integration tests to see exactly what a server started by systemfd gets.
 //!
 //! `probe` prints a report and exits (the socket-passing variables, each
-//! `LISTEN_*` variable's name in `listen_vars=`, the fds, the sockets); `probe serve` then answers every TCP
-//! connection on its first socket with its pid and the request's first line.
+//! `LISTEN_*` variable's name in `listen_vars=`, the fds, the sockets);
+//! `probe serve` then answers every TCP connection on its first socket
+//! with its pid and the request's first line.
 //! With `poll` as well, it accepts in
 //! non-blocking mode, taking a connection only once one is there: Wine
 //! loses a connection it accepts for a process that is being terminated
