@@ -153,17 +153,20 @@ pub enum First {
 /// of `sockets` (duplicates of the passed sockets, in `-s` order), or
 /// systemfd was asked to stop. Neither is taken: the connection is left for
 /// the command, and the signal is reported rather than acted on.
+/// `announce` is called once the signals are handled, just before the
+/// wait: a signal sent after what it says is caught.
 ///
 /// # Errors
 /// When the signals cannot be handled or the doorbell cannot start.
-pub fn first(sockets: Vec<socket2::Socket>) -> io::Result<First> {
+pub fn first(sockets: Vec<socket2::Socket>, announce: impl FnOnce()) -> io::Result<First> {
     let (tx, rx) = std::sync::mpsc::channel();
     let rung = tx.clone();
+    let stop = stop_signals(tx)?;
     let doorbell = Doorbell::start(sockets, move |index| {
         rung.send(First::Connection(index)).is_ok()
     })?;
+    announce();
     doorbell.arm(true);
-    let stop = stop_signals(tx)?;
     let first = rx.recv().map_err(io::Error::other);
     stop.close();
     drop(doorbell);

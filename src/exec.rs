@@ -31,10 +31,6 @@ pub fn wait_for_connection(
     use crate::demand::{self, First};
 
     let names: Vec<String> = sockets.sockets.iter().map(|s| s.describe()).collect();
-    printer.status(&format!(
-        "waiting for the first connection on {} to start {command}",
-        names.join(" or ")
-    ));
     let copies = sockets
         .sockets
         .iter()
@@ -42,7 +38,13 @@ pub fn wait_for_connection(
         .collect::<Result<Vec<_>, _>>()
         .context("cannot duplicate a socket to wait for connections")
         .map_err(Failure::setup)?;
-    let first = demand::first(copies)
+    let announce = || {
+        printer.status(&format!(
+            "waiting for the first connection on {} to start {command}",
+            names.join(" or ")
+        ))
+    };
+    let first = demand::first(copies, announce)
         .context("cannot wait for the first connection")
         .map_err(Failure::setup)?;
     match first {

@@ -78,7 +78,7 @@ fn first_returns_the_socket_with_a_connection() {
         std::thread::sleep(Duration::from_millis(50));
         TcpStream::connect(addr).unwrap()
     });
-    let got = first(vec![listener.try_clone().unwrap().into()]).unwrap();
+    let got = first(vec![listener.try_clone().unwrap().into()], || {}).unwrap();
     assert_eq!(got, First::Connection(0));
     let _client = client.join().unwrap();
 }
