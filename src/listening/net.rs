@@ -20,9 +20,13 @@ use super::tables::Endpoint;
 
 /// TCP states as the tables number them (`include/net/tcp_states.h`).
 pub mod state {
+    /// A connection open both ways.
     pub const ESTABLISHED: u8 = 0x01;
+    /// A connection being set up (the handshake's last step awaited).
     pub const SYN_RECV: u8 = 0x03;
+    /// Closed by the client, not yet by the server.
     pub const CLOSE_WAIT: u8 = 0x08;
+    /// A listener.
     pub const LISTEN: u8 = 0x0A;
 }
 

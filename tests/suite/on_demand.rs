@@ -197,3 +197,45 @@ fn a_unix_connection_holds_the_idle_stop_off_and_a_unix_client_starts_it_again()
     assert_ne!(started(&mut s), first);
     stop(s);
 }
+
+/// An HTTP server on fd 3 answering each request with its pid, which
+/// takes a second to stop on SIGTERM, accepting nothing meanwhile.
+#[cfg(target_os = "linux")]
+const PY_SLOW_STOP: &str = r#"
+import os, signal, socket, sys, time
+def slow(*_):
+    print("stopping slowly", flush=True)
+    time.sleep(1)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, slow)
+s = socket.socket(fileno=3)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\n\r\napp says hello from pid %d" % os.getpid())
+    c.close()
+"#;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_connection_during_the_idle_stop_starts_the_command_once_it_has_exited() {
+    let dir = project("serve");
+    let mut s = crate::harness::systemfd()
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
+        .args(["-s", "http::0", "-w", "src", "--idle-stop", "1s", "--"])
+        .args(["python3", "-c", PY_SLOW_STOP])
+        .spawn();
+    let addr = crate::harness::net::addr_in(&s.wait_for_text("~> socket http://127.0.0.1:"));
+    let first = started(&mut s);
+    s.wait_for_text(&format!("~> pid {first} had no connection for 1s"));
+    s.wait_for_text("stopping slowly");
+    // It no longer accepts, and has not exited: the request waits in the
+    // backlog, and the next command answers it.
+    let pid = app_pid(addr, &s);
+    assert_ne!(pid, first);
+    s.wait_for_text(&format!("~> stopped pid {first}"));
+    s.wait_for_text(&format!("~> connection on http://{addr}/: starting"));
+    assert_eq!(started(&mut s), pid);
+    stop(s);
+}
