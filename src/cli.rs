@@ -39,6 +39,9 @@ Examples:
   while no server runs, the browser gets an error page with the build's output:
     $ systemfd -s http::5000 -w src --build 'cargo build' -- target/debug/app
 
+  Start the server at the first request, and stop it after 5 minutes without one (Linux):
+    $ systemfd -s http::5000 -w src --on-demand --idle-stop 5m -- cargo run
+
   Supervise, ignoring generated files and stopping the old server first:
     $ systemfd -s http::5000 -w . --ignore '*.gen.rs' --stop-first -- ./run.sh
 
@@ -126,8 +129,9 @@ pub struct Cli {
     /// socket's backlog and COMMAND takes it. With --build the build runs then too, just before
     /// COMMAND, so it builds the newest files. In supervise mode a change while COMMAND is not
     /// running only marks it stale: the next connection starts the newest code (SIGHUP starts it
-    /// at once). SIGINT, SIGTERM (Windows: Ctrl-C) before the first connection end systemfd
-    /// with status 0. Works on every platform.
+    /// at once); a COMMAND that crashed starts again at a connection only after a change (until
+    /// then the error page answers). SIGINT, SIGTERM (Windows: Ctrl-C) before the first
+    /// connection end systemfd with status 0. Works on every platform.
     #[arg(long)]
     on_demand: bool,
 
