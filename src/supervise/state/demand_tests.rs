@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::event::{Action, Event};
+use super::idle::IDLE_LOOK_MIN;
 use super::tests::{deeds, policy, reports, Harness, BUILD};
-use super::types::{Drain, Policy, Status, IDLE_LOOK_MIN};
+use super::types::{Drain, Policy, Status};
 use crate::config::Readiness;
 use crate::signal::Signal;
 

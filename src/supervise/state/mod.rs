@@ -47,6 +47,7 @@ mod child;
 #[cfg(test)]
 mod demand_tests;
 mod event;
+mod idle;
 #[cfg(test)]
 mod livereload_tests;
 mod report;

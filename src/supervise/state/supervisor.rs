@@ -7,11 +7,12 @@ use std::time::Instant;
 use super::build::{After, Builds, During};
 use super::child::{grace_end, Child, State};
 use super::event::{Action, Event};
+use super::idle::Idle;
 use super::report::Report;
 use super::types::{
-    idle_look, Dormant, Drain, Generation, LiveStatus, Names, Outage, Plan, Policy, Reload, Source,
-    Status, Waiter, CONFIRM, DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE,
-    RELOAD_MAX, SIGNAL_RELOAD,
+    Dormant, Drain, Generation, LiveStatus, Names, Outage, Plan, Policy, Reload, Source, Status,
+    Waiter, CONFIRM, DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX,
+    SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -59,17 +60,6 @@ pub struct Supervisor {
     /// `--idle-stop` stopped this generation: once it has exited, the
     /// host waits for a connection.
     idle_stopping: Option<Generation>,
-}
-
-/// `--idle-stop`'s count of the child serving.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Idle {
-    /// The generation counted; the count starts afresh for another.
-    generation: Generation,
-    /// Since when it has had no connection, as far as the counts tell.
-    quiet_since: Option<Instant>,
-    /// When to count next.
-    next: Option<Instant>,
 }
 
 /// What a build leads to once it succeeds.
@@ -181,7 +171,7 @@ impl Supervisor {
             Some(Reload::AfterSignal { at }) => Some(*at + SIGNAL_RELOAD),
             None => None,
         };
-        let count = self.counted().and(self.idle.next);
+        let count = self.counted().and(self.idle.next());
         graces
             .chain(starting.flatten())
             .chain(build)
@@ -441,20 +431,10 @@ impl Supervisor {
         (alone && active.state == State::Ready).then_some((active.generation, active.pid?))
     }
 
-    /// Keeps `--idle-stop`'s count for the child it counts: a count at once
-    /// for a child newly counted, none for a child no longer counted.
+    /// Keeps `--idle-stop`'s clock on the child it counts.
     fn settle_idle(&mut self, now: Instant) {
-        match self.counted() {
-            Some((generation, _)) if self.idle.generation == generation => {}
-            Some((generation, _)) => {
-                self.idle = Idle {
-                    generation,
-                    quiet_since: None,
-                    next: Some(now),
-                }
-            }
-            None => self.idle = Idle::default(),
-        }
+        let counted = self.counted().map(|(generation, _)| generation);
+        self.idle.follow(counted, now);
     }
 
     /// What a count of `generation`'s connections found: with none for
@@ -469,15 +449,7 @@ impl Supervisor {
         let (Some((counted, pid)), Some(after)) = (self.counted(), self.policy.idle_stop) else {
             return;
         };
-        if counted != generation || self.idle.generation != generation {
-            return;
-        }
-        if count != Some(0) {
-            self.idle.quiet_since = None;
-            return;
-        }
-        let since = *self.idle.quiet_since.get_or_insert(now);
-        if now.saturating_duration_since(since) >= after {
+        if counted == generation && self.idle.counted(generation, count, now, after) {
             out.push(Action::StopIfIdle { generation, pid });
         }
     }
@@ -498,7 +470,7 @@ impl Supervisor {
         }
         if drain != Drain::Stopped {
             // A connection came after all, or the tree cannot be seen.
-            self.idle.quiet_since = None;
+            self.idle.busy();
             return;
         }
         let Some(mut active) = self.active.take() else {
@@ -1215,8 +1187,7 @@ impl Supervisor {
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let (Some((generation, _)), Some(after)) = (self.counted(), self.policy.idle_stop) {
-            if self.idle.next.is_some_and(|at| now >= at) {
-                self.idle.next = Some(now + idle_look(after));
+            if self.idle.due(now, after) {
                 out.push(Action::CountConnections { generation });
             }
         }

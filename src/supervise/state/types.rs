@@ -87,18 +87,6 @@ pub enum Dormant {
     Changed,
 }
 
-/// While `--idle-stop` watches a child serving, its connections are
-/// counted every tenth of the idle time, at least this far apart…
-pub const IDLE_LOOK_MIN: Duration = Duration::from_millis(100);
-/// … and at most this far apart: reading `/proc/net/tcp`, `tcp6` and
-/// `unix` costs a line per socket of the machine.
-pub const IDLE_LOOK_MAX: Duration = Duration::from_secs(1);
-
-/// How far apart connections are counted for an idle time of `after`.
-pub fn idle_look(after: Duration) -> Duration {
-    (after / 10).clamp(IDLE_LOOK_MIN, IDLE_LOOK_MAX)
-}
-
 /// After a handover the pages reload once the old child accepts no more:
 /// when it has exited, or, where listening can be seen (Linux), when no
 /// process of its tree is seen waiting on a passed socket after its stop
