@@ -33,7 +33,10 @@ pub mod state {
 /// One row of `/proc/net/tcp` or `tcp6`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpRow {
+    /// The socket's own address: for a connection a listener accepted,
+    /// the listener's address and port.
     pub local: SocketAddr,
+    /// Its TCP state (see [`state`]).
     pub state: u8,
     /// For a listener, the connections waiting in its backlog; otherwise
     /// the bytes not yet read.
@@ -93,6 +96,7 @@ pub struct UnixRow {
     pub listening: bool,
     /// Connected (`SS_CONNECTED`): a connection, accepted or in a backlog.
     pub connected: bool,
+    /// 0 for a connection no process holds yet (in a backlog).
     pub inode: u64,
     /// The name as bound: a path, `@` and an abstract name, or empty.
     pub name: Vec<u8>,
