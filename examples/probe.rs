@@ -1,8 +1,10 @@
 //! A socket-activation consumer built on the `listenfd` crate, used by the
 //! integration tests to see exactly what a server started by systemfd gets.
 //!
-//! `probe` prints a report and exits; `probe serve` then answers every TCP
-//! connection on its first socket with its pid and the request's first line.
+//! `probe` prints a report and exits (the socket-passing variables, each
+//! `LISTEN_*` variable's name in `listen_vars=`, the fds, the sockets);
+//! `probe serve` then answers every TCP connection on its first socket
+//! with its pid and the request's first line.
 //! With `poll` as well, it accepts in
 //! non-blocking mode, taking a connection only once one is there: Wine
 //! loses a connection it accepts for a process that is being terminated
@@ -50,6 +52,13 @@ fn main() {
         let value = std::env::var(name).unwrap_or_else(|_| "<unset>".into());
         out.push_str(&format!("{name}={value}\n"));
     }
+    // Every LISTEN_* variable by name, known or not, for parity checks.
+    let mut listen: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("LISTEN_"))
+        .collect();
+    listen.sort();
+    out.push_str(&format!("listen_vars={}\n", listen.join(",")));
     #[cfg(unix)]
     out.push_str(&format!("fds={}\n", unix::open_fds()));
     #[cfg(windows)]

@@ -39,6 +39,9 @@ Examples:
   while no server runs, the browser gets an error page with the build's output:
     $ systemfd -s http::5000 -w src --build 'cargo build' -- target/debug/app
 
+  Start the server at the first request, and stop it after 5 minutes without one (Linux):
+    $ systemfd -s http::5000 -w src --on-demand --idle-stop 5m -- cargo run
+
   Supervise, ignoring generated files and stopping the old server first:
     $ systemfd -s http::5000 -w . --ignore '*.gen.rs' --stop-first -- ./run.sh
 
@@ -119,6 +122,18 @@ pub struct Cli {
     /// sent only after a build that succeeded.
     #[arg(long, value_name = "COMMAND_LINE", value_parser = clap::builder::OsStringValueParser::new().try_map(values::build_line))]
     build: Option<OsString>,
+
+    /// Start COMMAND only when the first connection (or datagram) arrives, as systemd's socket units do
+    ///
+    /// systemfd opens the sockets and waits, without accepting: the connection waits in the
+    /// socket's backlog and COMMAND takes it. With --build the build runs then too, just before
+    /// COMMAND, so it builds the newest files. In supervise mode a change while COMMAND is not
+    /// running only marks it stale: the next connection starts the newest code (SIGHUP starts it
+    /// at once); a COMMAND that crashed starts again at a connection only after a change (until
+    /// then the error page answers). SIGINT, SIGTERM (Windows: Ctrl-C) before the first
+    /// connection end systemfd with status 0. Works on every platform.
+    #[arg(long)]
+    on_demand: bool,
 
     /// Print nothing but errors
     #[arg(short, long)]
@@ -235,6 +250,19 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", num_args = 0..=1, value_parser = values::livereload_addr, help_heading = "Supervise mode")]
     livereload: Option<Option<std::net::SocketAddr>>,
 
+    /// Stop COMMAND once its stream sockets have had no connection for DURATION; the next one starts it again (Linux) (30s, 5m; plain numbers are seconds)
+    ///
+    /// A connection counts while it is open (established, being set up, or closed by the client
+    /// but not yet by COMMAND) or waits in the socket's backlog, as /proc/net/tcp, tcp6 and unix
+    /// show them; TIME_WAIT and FIN_WAIT2 do not, nor systemfd's own. Before the stop signal,
+    /// COMMAND's processes are held still and looked at once more, so a connection that has just
+    /// come is not cut. Once COMMAND has stopped, the next connection (one that came meanwhile
+    /// too) starts it again; changes meanwhile only mark it stale. Datagram sockets (udp::,
+    /// unix-dgram::) have no connections: they do not count, and a run with only those is
+    /// refused. Linux only: elsewhere systemfd cannot see connections.
+    #[arg(long, value_name = "DURATION", value_parser = values::idle_stop, help_heading = "Supervise mode")]
+    idle_stop: Option<Duration>,
+
     /// Print a man page or a shell completion script on stdout, and exit
     #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
     generate: Option<Generate>,
@@ -283,6 +311,7 @@ impl Cli {
         }
         let mode = self.mode()?;
         let adopt = self.adopt(&mode)?;
+        self.check_on_demand()?;
         let defaults = socket::Options::default();
         Ok(Config {
             sockets: self.sockets,
@@ -297,6 +326,7 @@ impl Cli {
                 set_pid: !self.no_pid,
                 adopt,
                 build: self.build,
+                on_demand: self.on_demand,
             },
             output: Output {
                 quiet: self.quiet,
@@ -378,7 +408,37 @@ impl Cli {
                 addr: addr.unwrap_or(config::LiveReloadAt::DEFAULT),
                 explicit: addr.is_some(),
             }),
+            idle_stop: self.idle_stop()?,
         }))
+    }
+
+    /// `--on-demand` waits for a connection on a socket: it needs one.
+    fn check_on_demand(&self) -> Result<(), Failure> {
+        if self.on_demand && self.sockets.is_empty() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--on-demand needs a socket (-s): COMMAND starts at the first connection to one"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `--idle-stop`, checked (`None` when not given): connections can be
+    /// counted only on Linux, and only on stream sockets.
+    fn idle_stop(&self) -> Result<Option<Duration>, Failure> {
+        let Some(after) = self.idle_stop else {
+            return Ok(None);
+        };
+        if cfg!(not(target_os = "linux")) {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--idle-stop needs Linux: systemfd counts connections in /proc/net, and cannot see them on this system"
+            )));
+        }
+        if !self.sockets.iter().any(|spec| spec.kind.listens()) {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--idle-stop needs a stream socket (tcp::, http::, https::, unix::, unix-seqpacket::): a datagram socket has no connections to count"
+            )));
+        }
+        Ok(Some(after))
     }
 
     /// `--ready`, which names Unix's readiness protocols. (The signal flags
@@ -439,6 +499,7 @@ impl Cli {
             ("--ready", self.ready.is_some()),
             ("--no-error-page", self.no_error_page),
             ("--livereload", self.livereload.is_some()),
+            ("--idle-stop", self.idle_stop.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))

@@ -43,6 +43,10 @@ pub struct Launch {
     /// `--build`: a shell command line run before COMMAND (in supervise
     /// mode, before each start); never empty.
     pub build: Option<OsString>,
+    /// `--on-demand`: COMMAND (and its build) starts only once a
+    /// connection or a datagram waits on a socket, as systemd's socket
+    /// units do by default; never without a socket.
+    pub on_demand: bool,
 }
 
 /// Adoption of COMMAND's binds (`--adopt`, `--no-adopt`; Linux only).
@@ -137,6 +141,10 @@ pub struct Supervise {
     pub error_page: bool,
     /// `--livereload`: where systemfd serves the LiveReload protocol.
     pub livereload: Option<LiveReloadAt>,
+    /// `--idle-stop`: stop COMMAND once its stream sockets have had no
+    /// connection open and none waiting for this long; the next connection
+    /// starts it again (Linux, with a stream socket).
+    pub idle_stop: Option<Duration>,
 }
 
 /// How supervise mode notices changes (`--poll [INTERVAL]`, `--no-poll`).

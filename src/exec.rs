@@ -12,6 +12,56 @@ use crate::error::Failure;
 use crate::output::Printer;
 use crate::socket::Sockets;
 
+/// `--on-demand` in exec mode: says what it waits for, then waits until a
+/// connection or a datagram waits on one of `sockets`, leaving it for
+/// COMMAND (shown as `command`). Returns false when a signal asked
+/// systemfd to stop first (Unix: SIGINT, SIGTERM, SIGHUP, SIGQUIT;
+/// Windows: Ctrl-C): then nothing is to run.
+///
+/// # Errors
+/// A set-up [`Failure`] when a socket cannot be duplicated or the wait
+/// cannot be set up.
+pub fn wait_for_connection(
+    sockets: &Sockets,
+    command: &str,
+    printer: &Printer,
+) -> Result<bool, Failure> {
+    use anyhow::Context as _;
+
+    use crate::demand::{self, First};
+
+    let names: Vec<String> = sockets.sockets.iter().map(|s| s.describe()).collect();
+    let copies = sockets
+        .sockets
+        .iter()
+        .map(|open| open.socket.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot duplicate a socket to wait for connections")
+        .map_err(Failure::setup)?;
+    let announce = || {
+        printer.status(&format!(
+            "waiting for the first connection on {} to start {command}",
+            names.join(" or ")
+        ))
+    };
+    let first = demand::first(copies, announce)
+        .context("cannot wait for the first connection")
+        .map_err(Failure::setup)?;
+    match first {
+        First::Connection(index) => {
+            let on = names.get(index).map_or("", String::as_str);
+            printer.status(&format!("connection on {on}: starting {command}"));
+            Ok(true)
+        }
+        First::Signal(signal) => {
+            printer.status(&format!(
+                "{signal}: stopping before the first connection; nothing ran"
+            ));
+            Ok(false)
+        }
+    }
+}
+
 /// `--build` in exec mode: runs `line` once through the shell (see
 /// [`activation::build_step`]) in a process group of its own, with stdin
 /// closed and its output on systemfd's stderr, and returns once it

@@ -9,8 +9,8 @@
 //! 2. `exec` (hand over once) and `supervise` (restart on changes): the two
 //!    modes.
 //! 3. `watch`, `sd_notify` (readiness messages), `listening`, `adopt`,
-//!    `error_page`, `livereload`: what supervise mode listens to, looks at
-//!    and answers.
+//!    `error_page`, `livereload`, `demand` (waiting for the first
+//!    connection): what supervise mode listens to, looks at and answers.
 //! 4. `output`: the status lines.
 //! 5. `config`, `activation`: the settings, and the variables a command
 //!    receives.
@@ -31,6 +31,7 @@ pub mod error;
 
 mod activation;
 mod adopt;
+mod demand;
 mod error_page;
 mod exec;
 #[cfg(unix)]
@@ -93,6 +94,12 @@ pub fn run(config: Config) -> Result<i32, Failure> {
     );
     match &config.mode {
         Mode::Exec => {
+            let command = output::command_line(&config.launch.command, None);
+            let command = output::one_line(command.as_ref());
+            let wait = config.launch.on_demand;
+            if wait && !exec::wait_for_connection(&sockets, &command, &printer)? {
+                return Ok(0);
+            }
             if let Some(line) = &config.launch.build {
                 exec::build(line, invocation.program(), &printer)?;
             }
@@ -104,6 +111,7 @@ pub fn run(config: Config) -> Result<i32, Failure> {
             sockets,
             config.launch.adopt,
             config.launch.build.as_ref(),
+            config.launch.on_demand,
             &described,
             &printer,
         ),

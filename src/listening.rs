@@ -23,6 +23,11 @@
 //! which of those a process holds. Supervise mode stops the old child only
 //! once its tree holds none, so that the requests it serves are not cut.
 //!
+//! The same tables tell when the sockets are idle (`--idle-stop`): the
+//! connections open to a passed listener, and those in its backlog, are
+//! counted in `/proc/net/tcp`, `tcp6` and `unix` (`listening/net.rs`
+//! parses them, `listening/traffic.rs` reads them).
+//!
 //! `listening/proc.rs` and `listening/tables.rs` hold the parsing of what
 //! `/proc` shows, portable and tested on every platform;
 //! `listening/linux.rs` reads `/proc` to find a waiting process, and
@@ -35,10 +40,15 @@ mod held;
 #[cfg(target_os = "linux")]
 mod linux;
 // Parsed on every platform, so it is tested everywhere; read on Linux only.
+mod net;
 mod proc;
 mod tables;
+#[cfg(target_os = "linux")]
+mod traffic;
 
 #[cfg(target_os = "linux")]
 pub use held::{any_stopped, held, settle, with_descendants};
 #[cfg(target_os = "linux")]
 pub use linux::{find, Watched};
+#[cfg(target_os = "linux")]
+pub use traffic::connections;

@@ -16,6 +16,34 @@ const WARN: Style = Style::new()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
     .bold();
 
+/// COMMAND and the build step as a user would type them: `target/debug/app
+/// (built by: cargo build)`. Arguments with blanks or quotes are quoted.
+pub fn command_line(command: &[std::ffi::OsString], build: Option<&std::ffi::OsString>) -> String {
+    let quoted: Vec<String> = command
+        .iter()
+        .map(|arg| {
+            let arg = arg.to_string_lossy();
+            // The characters a shell (Windows: a command line) reads.
+            let special = if cfg!(windows) { "\"" } else { "'\"\\$`" };
+            let plain = !arg.is_empty()
+                && !arg.contains(|c: char| c.is_whitespace() || special.contains(c));
+            if plain {
+                arg.into_owned()
+            } else if cfg!(windows) {
+                // The convention Windows programs split their command line by.
+                format!("\"{}\"", arg.replace('"', "\\\""))
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    let mut text = quoted.join(" ");
+    if let Some(build) = build {
+        text.push_str(&format!(" (built by: {})", build.to_string_lossy()));
+    }
+    text
+}
+
 /// `text` (a command line) as one status line shows it: its first line,
 /// with ` …` when more follow.
 pub fn one_line(text: &std::ffi::OsStr) -> String {

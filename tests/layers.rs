@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
         "adopt",
         "error_page",
         "livereload",
+        "demand",
     ],
     &["output"],
     &["config", "activation"],

@@ -36,6 +36,8 @@ mod handover;
 #[cfg(target_os = "linux")]
 #[path = "suite/livereload.rs"]
 mod livereload;
+#[path = "suite/on_demand.rs"]
+mod on_demand;
 #[cfg(target_os = "linux")]
 #[path = "suite/recipes.rs"]
 mod recipes;

@@ -213,6 +213,7 @@ fn defaults_are_applied_once_into_the_config() {
             ready: crate::config::Readiness::Notify,
             error_page: true,
             livereload: None,
+            idle_stop: None,
         }
     );
     assert!(config.launch.set_pid);
@@ -360,4 +361,88 @@ fn no_error_page_is_a_supervise_mode_flag() {
         panic!("-w selects supervise mode");
     };
     assert!(!supervise.error_page);
+}
+
+/// The config of `args` (between `systemfd` and `-- true`), or its failure.
+fn config_of(args: &[&str]) -> Result<Config, Failure> {
+    let mut all = vec!["systemfd"];
+    all.extend_from_slice(args);
+    all.extend(["--", "true"]);
+    Cli::try_parse_from(all).unwrap().into_config()
+}
+
+#[test]
+fn on_demand_in_both_modes_needs_a_socket() {
+    assert!(
+        config_of(&["-s", "0", "--on-demand"])
+            .unwrap()
+            .launch
+            .on_demand
+    );
+    let supervised = config_of(&["-s", "0", "-w", ".", "--on-demand"]).unwrap();
+    assert!(supervised.launch.on_demand);
+    assert!(!config_of(&["-s", "0"]).unwrap().launch.on_demand);
+    let err = config_of(&["--on-demand"]).unwrap_err();
+    assert_eq!(err.code, crate::error::EXIT_USAGE);
+    assert_eq!(
+        err.to_string(),
+        "--on-demand needs a socket (-s): COMMAND starts at the first connection to one"
+    );
+}
+
+#[test]
+fn idle_stop_is_checked() {
+    let idle = |args: &[&str]| -> Result<Option<Duration>, Failure> {
+        match config_of(args)?.mode {
+            Mode::Supervise(supervise) => Ok(supervise.idle_stop),
+            Mode::Exec => panic!("--idle-stop is a supervise-mode flag"),
+        }
+    };
+    let err = config_of(&["-s", "0", "--idle-stop", "5"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--idle-stop applies only in supervise mode: add --watch PATH"
+    );
+    for (value, message) in [
+        ("0", "the idle time must be more than 0, such as 30s or 5m"),
+        ("soon", "not a duration"),
+    ] {
+        let err = Cli::try_parse_from(["systemfd", "--idle-stop", value, "--", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--idle-stop"), "{err}");
+        assert!(err.contains(message), "{err}");
+    }
+    let dgram = idle(&["-w", ".", "-s", "udp::0", "--idle-stop", "5"]).unwrap_err();
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            idle(&["-w", ".", "-s", "0", "--idle-stop", "5"]).unwrap(),
+            Some(Duration::from_secs(5)),
+            "a plain number is seconds"
+        );
+        assert_eq!(
+            idle(&[
+                "-w",
+                ".",
+                "-s",
+                "udp::0",
+                "-s",
+                "0",
+                "--idle-stop",
+                "1500ms"
+            ])
+            .unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            dgram.to_string(),
+            "--idle-stop needs a stream socket (tcp::, http::, https::, unix::, unix-seqpacket::): a datagram socket has no connections to count"
+        );
+    } else {
+        assert_eq!(
+            dgram.to_string(),
+            "--idle-stop needs Linux: systemfd counts connections in /proc/net, and cannot see them on this system"
+        );
+    }
+    assert_eq!(dgram.code, crate::error::EXIT_USAGE);
 }

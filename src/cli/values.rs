@@ -59,6 +59,15 @@ pub fn stop_timeout(text: &str) -> Result<Duration, String> {
     duration(text, Unit::Seconds)
 }
 
+/// `--idle-stop`: like `--stop-timeout` (a plain number is seconds), and
+/// more than nothing.
+pub fn idle_stop(text: &str) -> Result<Duration, String> {
+    match duration(text, Unit::Seconds)? {
+        Duration::ZERO => Err("the idle time must be more than 0, such as 30s or 5m".into()),
+        after => Ok(after),
+    }
+}
+
 /// `--debounce`: like `--stop-timeout`, but a plain number is milliseconds.
 pub fn debounce(text: &str) -> Result<Duration, String> {
     duration(text, Unit::Millis)

@@ -11,28 +11,41 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use super::host::{Host, Input};
-use super::state::{Action, Event, LiveStatus, Policy, Supervisor};
+use super::state::{Action, Event, LiveStatus, Names, Policy, Supervisor};
+use crate::demand::Doorbell;
 use crate::error::Failure;
 use crate::livereload::{self, LiveReload};
 use crate::output::Printer;
 
+/// What the loop steers besides the host: the LiveReload server
+/// (`--livereload`) and the doorbell that waits for a connection
+/// (`--on-demand`, `--idle-stop`).
+pub struct Aids<'a> {
+    pub live: Option<&'a LiveReload>,
+    pub doorbell: Option<&'a Doorbell>,
+}
+
 /// Runs the supervisor under `policy` until it decides to exit; returns the
 /// status systemfd exits with. `program` is COMMAND's program, named when a
 /// start fails; `described`, the sockets' lines, stays in sight when the
-/// terminal is cleared.
+/// terminal is cleared; `names`, the sockets and COMMAND as lines name
+/// them.
 ///
 /// # Errors
 /// A [`Failure`] when the first start fails: COMMAND cannot run at all.
+#[allow(clippy::too_many_arguments)]
 pub fn run<H: Host>(
     host: &mut H,
     inputs: &Receiver<Input<H::News>>,
     policy: Policy,
-    live: Option<&LiveReload>,
+    aids: Aids<'_>,
     program: &OsStr,
     described: &str,
+    names: Names,
     printer: &Printer,
 ) -> Result<i32, Failure> {
-    let mut supervisor = Supervisor::new(policy);
+    let live = aids.live;
+    let mut supervisor = Supervisor::new(policy).named(names);
     let mut actions: VecDeque<Action> = supervisor.begin(Instant::now()).into();
     loop {
         while let Some(action) = actions.pop_front() {
@@ -104,6 +117,20 @@ pub fn run<H: Host>(
                     host.kill(pid);
                     None
                 }
+                Action::AwaitConnection(armed) => {
+                    if let Some(doorbell) = aids.doorbell {
+                        doorbell.arm(armed);
+                    }
+                    None
+                }
+                Action::CountConnections { generation } => Some(Event::Connections {
+                    generation,
+                    count: host.connections(),
+                }),
+                Action::StopIfIdle { generation, pid } => Some(Event::IdleChecked {
+                    generation,
+                    drain: host.stop_if_idle(pid),
+                }),
                 Action::Signal { pid, signal } => {
                     host.signal(pid, signal);
                     None
@@ -148,6 +175,7 @@ pub fn run<H: Host>(
                 paths: change.paths,
             }],
             Some(Input::Host(news)) => host.events(Some(news)),
+            Some(Input::Connection(socket)) => vec![Event::Connection { socket }],
             None => host.events(None),
         };
         let events: Vec<Event> = events

@@ -22,6 +22,9 @@ pub enum Input<T> {
     Change(Change),
     /// The host's own news, turned into events by [`Host::events`].
     Host(T),
+    /// A connection or a datagram waits on the socket at this position,
+    /// while the loop waited for one (the doorbell of `crate::demand`).
+    Connection(usize),
 }
 
 /// A platform's way of running children. Every method is called from the
@@ -72,6 +75,17 @@ pub trait Host {
     /// be seen. The check must not race a connection being accepted
     /// meanwhile.
     fn stop_when_idle(&mut self, pid: u32) -> Drain;
+
+    /// Like [`Host::stop_when_idle`], for a child serving alone that has
+    /// had no connection for `--idle-stop`'s time: its tree is held still
+    /// while its connections are counted, and never left stopped.
+    /// [`Drain::Unknown`] where connections cannot be seen.
+    fn stop_if_idle(&mut self, pid: u32) -> Drain;
+
+    /// How many connections are open to the passed stream sockets or wait
+    /// in their backlogs, systemfd's own left out (`--idle-stop`); `None`
+    /// where that cannot be seen (not Linux, or `/proc` unreadable).
+    fn connections(&mut self) -> Option<usize>;
 
     /// Ends the child `pid` and its whole process tree at once.
     fn kill(&mut self, pid: u32);

@@ -34,6 +34,7 @@ use anyhow::Context as _;
 
 use crate::activation::{self, Invocation};
 use crate::config::{Adopt, LiveReloadAt, Supervise};
+use crate::demand::Doorbell;
 use crate::error::Failure;
 use crate::livereload::{self, LiveReload};
 use crate::output::Printer;
@@ -52,17 +53,20 @@ const SETTLE_MARGIN: std::time::Duration = std::time::Duration::from_millis(50);
 /// SIGTERM (Windows: Ctrl-C); returns the status systemfd exits with.
 /// `described` is the sockets' lines, shown again after `--clear`;
 /// `adopt`, whether COMMAND's binds are adopted (Linux); `build`, the
-/// build step's command line (`--build`).
+/// build step's command line (`--build`); `on_demand`, whether COMMAND
+/// waits for the first connection (`--on-demand`).
 ///
 /// # Errors
 /// A [`Failure`] when supervision cannot be set up (watching, signals, the
 /// socket server), or when the first start of COMMAND fails.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     settings: &Supervise,
     invocation: Invocation,
     sockets: Sockets,
     adopt: Adopt,
     build: Option<&OsString>,
+    on_demand: bool,
     described: &str,
     printer: &Printer,
 ) -> Result<i32, Failure> {
@@ -92,10 +96,22 @@ pub fn run(
         settle: settings.debounce + SETTLE_MARGIN,
         error_page: page.is_some(),
         livereload: live.is_some(),
+        on_demand,
+        idle_stop: settings.idle_stop,
+    };
+    let names = state::Names {
+        sockets: sockets.sockets.iter().map(|open| open.describe()).collect(),
+        command: crate::output::one_line(
+            crate::output::command_line(&invocation.command, None).as_ref(),
+        ),
     };
     let program = invocation.program().to_owned();
     // The loop keeps `tx` too, so its channel never closes while it runs.
     let (tx, rx) = mpsc::channel();
+    let doorbell = match policy.on_demand || policy.idle_stop.is_some() {
+        true => Some(doorbell(&sockets, tx.clone())?),
+        false => None,
+    };
     #[cfg(unix)]
     let mut host = unix::UnixHost::new(
         policy,
@@ -118,15 +134,14 @@ pub fn run(
     let exclude = Vec::new();
     // Started before the first child, so that no change goes unseen.
     let _watcher = watch_files(settings, exclude, *printer, tx.clone())?;
+    let aids = driver::Aids {
+        live: live.as_ref(),
+        doorbell: doorbell.as_ref(),
+    };
     let status = driver::run(
-        &mut host,
-        &rx,
-        policy,
-        live.as_ref(),
-        &program,
-        described,
-        printer,
+        &mut host, &rx, policy, aids, &program, described, names, printer,
     );
+    drop(doorbell);
     drop(tx);
     // On Unix the sockets' files go once every child is gone.
     #[cfg(unix)]
@@ -189,6 +204,30 @@ fn origins(sockets: &Sockets) -> Vec<String> {
         }
     }
     origins
+}
+
+/// The doorbell that tells the loop, over `tx`, when a connection or a
+/// datagram waits on one of `sockets` (`--on-demand`, `--idle-stop`).
+///
+/// # Errors
+/// A set-up [`Failure`] when a socket cannot be duplicated or the thread
+/// cannot start.
+fn doorbell<T: Send + 'static>(
+    sockets: &Sockets,
+    tx: mpsc::Sender<Input<T>>,
+) -> Result<Doorbell, Failure> {
+    let copies = sockets
+        .sockets
+        .iter()
+        .map(|open| open.socket.try_clone())
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot duplicate a socket to wait for connections")
+        .map_err(Failure::setup)?;
+    Doorbell::start(copies, move |socket| {
+        tx.send(Input::Connection(socket)).is_ok()
+    })
+    .context("cannot start waiting for connections")
+    .map_err(Failure::setup)
 }
 
 /// Starts watching the `-w` paths, leaving out `exclude`; every debounced

@@ -75,7 +75,7 @@ impl Page {
         Ok(Some(Page {
             server,
             urls,
-            command: shown(command, build),
+            command: crate::output::command_line(command, build),
             said: false,
             script,
             printer,
@@ -114,34 +114,6 @@ impl Page {
     }
 }
 
-/// COMMAND and the build step as a user would type them: `target/debug/app
-/// (built by: cargo build)`. Arguments with blanks or quotes are quoted.
-fn shown(command: &[OsString], build: Option<&OsString>) -> String {
-    let quoted: Vec<String> = command
-        .iter()
-        .map(|arg| {
-            let arg = arg.to_string_lossy();
-            // The characters a shell (Windows: a command line) reads.
-            let special = if cfg!(windows) { "\"" } else { "'\"\\$`" };
-            let plain = !arg.is_empty()
-                && !arg.contains(|c: char| c.is_whitespace() || special.contains(c));
-            if plain {
-                arg.into_owned()
-            } else if cfg!(windows) {
-                // The convention Windows programs split their command line by.
-                format!("\"{}\"", arg.replace('"', "\\\""))
-            } else {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            }
-        })
-        .collect();
-    let mut text = quoted.join(" ");
-    if let Some(build) = build {
-        text.push_str(&format!(" (built by: {})", build.to_string_lossy()));
-    }
-    text
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -153,7 +125,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(
-            shown(&command, Some(&OsString::from("make all"))),
+            crate::output::command_line(&command, Some(&OsString::from("make all"))),
             r#"python3 -c 'print('\''hi'\'')' '' (built by: make all)"#
         );
     }

@@ -259,6 +259,70 @@ impl UnixHost {
         }
         let _ = self.children.reap(&self.printer);
     }
+
+    /// Freezes the child's tree (SIGSTOP to its group and strays), so that
+    /// no process of it can accept a connection from the shared queue
+    /// while its connections are counted. None: the stop signal goes out
+    /// while it is frozen, then SIGCONT (left at its default action, a
+    /// fatal signal ends even a stopped process at once, so it never runs
+    /// again to accept one; a server that catches it stops as it sees fit).
+    /// Some: the tree stays frozen until the next check, which continues it
+    /// and looks again at the one after. So while it drains, the old child
+    /// runs half of the time to finish the requests it holds, and the new
+    /// one, always running, takes most new connections: even a busy old
+    /// child comes to an idle moment.
+    ///
+    /// Its stops are systemfd's own: `reap` does not report them as a
+    /// stopped child (no warning, no lending of the terminal).
+    ///
+    /// `hold`: a busy tree stays stopped until the next call (a drain);
+    /// otherwise it is continued at once (`--idle-stop`'s check of a child
+    /// serving alone).
+    #[cfg(target_os = "linux")]
+    fn stop_if_quiet(&mut self, pid: u32, hold: bool) -> Drain {
+        if !self.watched.accepts() {
+            // No passed socket accepts connections: none can be held.
+            self.stop(pid);
+            return Drain::Stopped;
+        }
+        let tree = self.children.tree(pid);
+        if let Some(held) = self.frozen.remove(&pid) {
+            // Left frozen by the last check: its turn to run.
+            if let Err(err) = tree.signal(&[Signal::CONT]) {
+                self.printer
+                    .warn(&format!("cannot signal pid {pid}: {err}"));
+            }
+            return Drain::Busy(held);
+        }
+        if listening::any_stopped(tree.members()) {
+            // Stopped by something else (a debugger, SIGTTIN): it serves
+            // nothing, and continuing it is not systemfd's to do.
+            return Drain::Unknown;
+        }
+        if let Err(err) = tree.signal(&[Signal::STOP]) {
+            self.printer
+                .warn(&format!("cannot signal pid {pid}: {err}"));
+            let _ = tree.signal(&[Signal::CONT]);
+            return Drain::Unknown;
+        }
+        let members = listening::with_descendants(tree.members());
+        let settled = listening::settle(&members, FREEZE_LIMIT);
+        let held = listening::held(&members, &self.watched);
+        let (signals, drain): (&[Signal], _) = match held {
+            Some(0) if settled => (&[self.policy.stop_signal, Signal::CONT], Drain::Stopped),
+            Some(held) if hold => (&[], Drain::Busy(held)),
+            Some(held) => (&[Signal::CONT], Drain::Busy(held)),
+            None => (&[Signal::CONT], Drain::Unknown),
+        };
+        if let (Drain::Busy(held), true) = (drain, hold) {
+            self.frozen.insert(pid, held);
+        }
+        if let Err(err) = tree.signal(signals) {
+            self.printer
+                .warn(&format!("cannot signal pid {pid}: {err}"));
+        }
+        drain
+    }
 }
 
 impl Host for UnixHost {
@@ -403,69 +467,43 @@ impl Host for UnixHost {
         self.send(pid, &[self.policy.stop_signal, Signal::CONT]);
     }
 
-    /// Freezes the child's tree (SIGSTOP to its group and strays), so that
-    /// no process of it can accept a connection from the shared queue
-    /// while its connections are counted. None: the stop signal goes out
-    /// while it is frozen, then SIGCONT (left at its default action, a
-    /// fatal signal ends even a stopped process at once, so it never runs
-    /// again to accept one; a server that catches it stops as it sees fit).
-    /// Some: the tree stays frozen until the next check, which continues it
-    /// and looks again at the one after. So while it drains, the old child
-    /// runs half of the time to finish the requests it holds, and the new
-    /// one, always running, takes most new connections: even a busy old
-    /// child comes to an idle moment.
-    ///
-    /// Its stops are systemfd's own: `reap` does not report them as a
-    /// stopped child (no warning, no lending of the terminal).
     #[cfg(target_os = "linux")]
     fn stop_when_idle(&mut self, pid: u32) -> Drain {
-        if !self.watched.accepts() {
-            // No passed socket accepts connections: none can be held.
-            self.stop(pid);
-            return Drain::Stopped;
-        }
-        let tree = self.children.tree(pid);
-        if let Some(held) = self.frozen.remove(&pid) {
-            // Left frozen by the last check: its turn to run.
-            if let Err(err) = tree.signal(&[Signal::CONT]) {
-                self.printer
-                    .warn(&format!("cannot signal pid {pid}: {err}"));
-            }
-            return Drain::Busy(held);
-        }
-        if listening::any_stopped(tree.members()) {
-            // Stopped by something else (a debugger, SIGTTIN): it serves
-            // nothing, and continuing it is not systemfd's to do.
-            return Drain::Unknown;
-        }
-        if let Err(err) = tree.signal(&[Signal::STOP]) {
-            self.printer
-                .warn(&format!("cannot signal pid {pid}: {err}"));
-            let _ = tree.signal(&[Signal::CONT]);
-            return Drain::Unknown;
-        }
-        let members = listening::with_descendants(tree.members());
-        let settled = listening::settle(&members, FREEZE_LIMIT);
-        let held = listening::held(&members, &self.watched);
-        let (signals, drain): (&[Signal], _) = match held {
-            Some(0) if settled => (&[self.policy.stop_signal, Signal::CONT], Drain::Stopped),
-            Some(held) => (&[], Drain::Busy(held)),
-            None => (&[Signal::CONT], Drain::Unknown),
-        };
-        if let Drain::Busy(held) = drain {
-            self.frozen.insert(pid, held);
-        }
-        if let Err(err) = tree.signal(signals) {
-            self.printer
-                .warn(&format!("cannot signal pid {pid}: {err}"));
-        }
-        drain
+        self.stop_if_quiet(pid, true)
     }
 
     // Connections are seen through Linux's /proc only.
     #[cfg(not(target_os = "linux"))]
     fn stop_when_idle(&mut self, _pid: u32) -> Drain {
         Drain::Unknown
+    }
+
+    #[cfg(target_os = "linux")]
+    fn stop_if_idle(&mut self, pid: u32) -> Drain {
+        self.stop_if_quiet(pid, false)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn stop_if_idle(&mut self, _pid: u32) -> Drain {
+        Drain::Unknown
+    }
+
+    #[cfg(target_os = "linux")]
+    fn connections(&mut self) -> Option<usize> {
+        match listening::connections(&self.watched) {
+            Ok(count) => Some(count),
+            Err(err) => {
+                self.printer.warn(&format!(
+                    "cannot count the connections in /proc/net ({err}): --idle-stop stops nothing"
+                ));
+                None
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn connections(&mut self) -> Option<usize> {
+        None
     }
 
     fn kill(&mut self, pid: u32) {

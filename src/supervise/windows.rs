@@ -386,6 +386,15 @@ impl Host for WindowsHost {
         Drain::Unknown
     }
 
+    // `--idle-stop` is refused here (cli): connections are not counted.
+    fn stop_if_idle(&mut self, _pid: u32) -> Drain {
+        Drain::Unknown
+    }
+
+    fn connections(&mut self) -> Option<usize> {
+        None
+    }
+
     fn kill(&mut self, pid: u32) {
         if !self.end_build(pid) {
             self.terminate(pid);

@@ -396,6 +396,27 @@ impl Running {
         while let Next::Line(_) = self.next_line(end) {}
     }
 
+    /// Whether a line containing `needle` that no earlier wait returned
+    /// comes within `limit` (false once the output ends): for what must
+    /// not happen, such as a start before the first connection.
+    pub fn shows_within(&mut self, needle: &str, limit: Duration) -> bool {
+        let fresh = |i: &usize, seen: &[Line]| seen[*i].text().contains(needle);
+        if (0..self.seen.len()).any(|i| !self.matched.contains(&i) && fresh(&i, &self.seen)) {
+            return true;
+        }
+        let end = Instant::now() + limit;
+        loop {
+            match self.next_line(end) {
+                Next::Line(line) if line.text().contains(needle) => {
+                    self.matched.insert(self.seen.len() - 1);
+                    return true;
+                }
+                Next::Line(_) => {}
+                Next::Ended | Next::TimedOut => return false,
+            }
+        }
+    }
+
     /// Waits for a line containing `needle`.
     pub fn wait_for_text(&mut self, needle: &str) -> String {
         self.wait_for(&format!("containing {needle:?}"), |l| l.contains(needle))

@@ -20,7 +20,7 @@ use crate::harness::{probe, systemfd, Project, Running, DEADLINE};
 /// `slow S` sleeps S seconds, then serves; `serve` serves `GET` on fd 3,
 /// answering `app says hello from pid PID` in an HTML page. `tick` on its
 /// own line after the mode prints `tick` every 100 ms while it serves.
-const APP: &str = r#"
+pub(crate) const APP: &str = r#"
 import http.server, os, socket, sys, threading, time
 mode = open("src/mode.txt").read().split()
 if mode[0] == "crash":
@@ -62,7 +62,7 @@ const FAILING_BUILD: &str = "echo \"<b>boom</b>\"\nprintf \"\\033[31mred\\033[0m
 
 /// A project whose `src/` holds the app and its mode, with `tmp/` for
 /// systemfd's TMPDIR.
-fn project(mode: &str) -> Project {
+pub(crate) fn project(mode: &str) -> Project {
     let dir = Project::new(&["tmp"]);
     dir.write("src/app.py", APP);
     dir.write("src/mode.txt", mode);
@@ -70,7 +70,7 @@ fn project(mode: &str) -> Project {
 }
 
 /// `systemfd SOCKETS -w src ARGS -- python3 src/app.py`, in the project.
-fn start(dir: &Project, sockets: &[&str], args: &[&str]) -> Running {
+pub(crate) fn start(dir: &Project, sockets: &[&str], args: &[&str]) -> Running {
     let mut command = systemfd()
         .current_dir(dir.root())
         .env("TMPDIR", dir.path("tmp"));
@@ -85,38 +85,38 @@ fn start(dir: &Project, sockets: &[&str], args: &[&str]) -> Running {
 }
 
 /// systemfd on one `http::` socket, as [`start`]; and the socket's address.
-fn start_http(dir: &Project, args: &[&str]) -> (Running, SocketAddr) {
+pub(crate) fn start_http(dir: &Project, args: &[&str]) -> (Running, SocketAddr) {
     let mut s = start(dir, &["http::0"], args);
     let addr = addr_in(&s.wait_for_text("~> socket http://127.0.0.1:"));
     (s, addr)
 }
 
 /// The line that says the page answers on `addr`.
-fn answering(addr: SocketAddr) -> String {
+pub(crate) fn answering(addr: SocketAddr) -> String {
     format!("~> answering http://{addr}/ with an error page until a server is ready")
 }
 
 /// `GET /` with `Host` naming `addr` and `Accept: accept`, answered within
 /// the deadline.
-fn get(addr: SocketAddr, accept: &str, s: &Running) -> Answer {
+pub(crate) fn get(addr: SocketAddr, accept: &str, s: &Running) -> Answer {
     ask(addr, "GET", &[&format!("Host: {addr}"), accept], s)
 }
 
 /// A request answered within the deadline; a failure shows systemfd's
 /// output.
-fn ask(addr: SocketAddr, method: &str, headers: &[&str], s: &Running) -> Answer {
+pub(crate) fn ask(addr: SocketAddr, method: &str, headers: &[&str], s: &Running) -> Answer {
     http::request(addr, method, "/", headers, DEADLINE)
         .unwrap_or_else(|e| panic!("{e}\n{}", s.report()))
 }
 
 /// Asserts that `answer` is the error page's: `503` with the headers it
 /// promises and `content_type`.
-fn assert_page(answer: &Answer, content_type: &str, s: &Running) {
+pub(crate) fn assert_page(answer: &Answer, content_type: &str, s: &Running) {
     http::assert_error_page(answer, content_type, || s.report());
 }
 
 /// Asserts that `answer` is the app's `200`, from pid `pid` when given.
-fn assert_app(answer: &Answer, pid: Option<u32>, s: &Running) {
+pub(crate) fn assert_app(answer: &Answer, pid: Option<u32>, s: &Running) {
     let expected = match pid {
         Some(pid) => format!("app says hello from pid {pid}"),
         None => "app says hello from pid ".to_owned(),

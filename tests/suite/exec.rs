@@ -656,3 +656,239 @@ fn help_and_version() {
         format!("systemfd {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// How long a command that was not to start is given to show up anyway.
+const NOT_STARTED: Duration = Duration::from_millis(500);
+
+/// Connects to 127.0.0.1:`port` until it answers (the provider may not
+/// listen yet), within the deadline.
+fn connect_when_listening(port: u16) -> TcpStream {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => return stream,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(err) => panic!("cannot connect to port {port}: {err}"),
+        }
+    }
+}
+
+/// The LISTEN_* variables a report names, as a set, less `extras`.
+fn listen_vars<'a>(
+    report: &'a std::collections::BTreeMap<String, String>,
+    extras: &[&str],
+) -> std::collections::BTreeSet<&'a str> {
+    report["listen_vars"]
+        .split(',')
+        .filter(|name| !name.is_empty() && !extras.contains(name))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(has_systemd),
+    ignore = "needs systemd-socket-activate (Debian: systemd)"
+)]
+fn on_demand_parity_with_systemd_socket_activate() {
+    let activate = SYSTEMD_SOCKET_ACTIVATE.require();
+    // Both hold the sockets and start the probe at the first connection
+    // only, which it leaves unaccepted.
+    let (port, other) = (free_port(), free_port());
+    let mut reference = TestCommand::new(activate)
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .args([
+            "-l",
+            &format!("127.0.0.1:{other}"),
+            "--fdname=web:api",
+            "--",
+        ])
+        .arg(probe())
+        .spawn();
+    reference.wait_for_text(&format!("Listening on 127.0.0.1:{other} as 4."));
+    assert!(
+        !reference.shows_within("pid=", NOT_STARTED),
+        "systemd-socket-activate started without a connection?\n{}",
+        reference.report()
+    );
+    // Either socket wakes it: the second here.
+    let _client = connect_when_listening(other);
+    assert!(reference.wait().success(), "{}", reference.report());
+    let theirs = reference.probe_report();
+
+    let (port, other) = (free_port(), free_port());
+    let mut ours = launched(
+        "",
+        &[
+            "--on-demand",
+            "-s",
+            &format!("web=tcp::127.0.0.1:{port}"),
+            "-s",
+            &format!("api=127.0.0.1:{other}"),
+            "--",
+        ],
+    )
+    .arg(probe())
+    .spawn();
+    ours.wait_for_text(&format!(
+        "~> waiting for the first connection on 127.0.0.1:{port} (tcp listener) or 127.0.0.1:{other} (tcp listener) to start "
+    ));
+    assert!(
+        !ours.shows_within("pid=", NOT_STARTED),
+        "started before any connection\n{}",
+        ours.report()
+    );
+    let _client = connect_when_listening(other);
+    ours.wait_for_text(&format!(
+        "~> connection on 127.0.0.1:{other} (tcp listener): starting "
+    ));
+    assert!(ours.wait().success(), "{}", ours.report());
+    let ours = ours.probe_report();
+
+    for key in ["LISTEN_FDS", "LISTEN_FDNAMES", "count"] {
+        assert_eq!(ours[key], theirs[key], "{key} differs");
+    }
+    assert_eq!(theirs["LISTEN_PID"], theirs["pid"]);
+    assert_eq!(ours["LISTEN_PID"], ours["pid"], "exec keeps systemfd's pid");
+    // The same fd table: numbers, kinds and close-on-exec flags.
+    assert_eq!(fd_numbers(&ours["fds"]), fd_numbers(&theirs["fds"]));
+    assert_eq!(socket_fds(&ours["fds"]), socket_fds(&theirs["fds"]));
+    // The same standard variables. systemfd adds LISTEN_FDS_FIRST_FD (read
+    // by listenfd and watchexec); LISTEN_PIDFDID (systemd 258) may be set
+    // by either side, and Debian's older systemd does not set it.
+    let pidfdid = "LISTEN_PIDFDID";
+    assert!(
+        listen_vars(&ours, &[]).contains("LISTEN_FDS_FIRST_FD"),
+        "{}",
+        ours["listen_vars"]
+    );
+    assert_eq!(
+        listen_vars(&ours, &["LISTEN_FDS_FIRST_FD", pidfdid]),
+        listen_vars(&theirs, &[pidfdid]),
+    );
+    assert_eq!(
+        listen_vars(&theirs, &[pidfdid]),
+        ["LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID"].into(),
+    );
+}
+
+/// A Python command that prints `running` the moment it runs, then answers
+/// one HTTP request on fd 3 with its pid.
+const PY_ONE_ANSWER: &str = r#"
+import os, socket, sys
+print("run" + "ning", flush=True)
+s = socket.socket(fileno=3)
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"HTTP/1.0 200 OK\r\n\r\npid %d" % os.getpid())
+c.close()
+"#;
+
+/// Python's HTTP client: prints the body of `GET` on the URL it is given.
+const PY_GET: &str = "import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())";
+
+#[test]
+fn on_demand_a_first_connection_starts_the_command_which_answers_it() {
+    let mut s = systemfd()
+        .args(["--on-demand", "-s", "http::0", "--", "python3", "-c"])
+        .arg(PY_ONE_ANSWER)
+        .spawn();
+    let line = s.wait_for_text("~> waiting for the first connection on http://127.0.0.1:");
+    let addr = addr_in(&line);
+    assert!(line.ends_with(" to start python3 -c ' …"), "{line}");
+    assert!(
+        !s.shows_within("running", NOT_STARTED),
+        "nothing starts without a connection\n{}",
+        s.report()
+    );
+    // Python's HTTP client waits in the backlog while the command starts.
+    let client = std::process::Command::new("python3")
+        .args(["-c", PY_GET, &format!("http://{addr}/")])
+        .output()
+        .expect("run python3");
+    assert!(client.status.success(), "{client:?}\n{}", s.report());
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout),
+        format!("pid {}", s.pid()),
+        "answered by the command, which has systemfd's pid (exec)"
+    );
+    s.wait_for_text(&format!(
+        "~> connection on http://{addr}/: starting python3"
+    ));
+    assert!(s.wait().success(), "{}", s.report());
+}
+
+#[test]
+fn on_demand_a_datagram_starts_the_command_which_reads_it() {
+    let script = "import socket\nprint('run' + 'ning', flush=True)\ns = socket.socket(fileno=3)\nprint('got', s.recv(100).decode(), flush=True)";
+    let mut s = systemfd()
+        .args(["--on-demand", "-s", "udp::0", "--", "python3", "-c", script])
+        .spawn();
+    let addr = addr_in(&s.wait_for_text("~> waiting for the first connection on 127.0.0.1:"));
+    assert!(!s.shows_within("running", NOT_STARTED), "{}", s.report());
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"hello", addr).unwrap();
+    s.wait_for_text("got hello");
+    assert!(s.wait().success(), "{}", s.report());
+}
+
+#[test]
+fn on_demand_a_unix_client_starts_the_command() {
+    let dir = temp_dir();
+    let path = dir.path().join("app.sock");
+    let script = "import socket\nprint('run' + 'ning', flush=True)\ns = socket.socket(fileno=3)\nc, _ = s.accept()\nc.sendall(b'hello from the command')\nc.close()";
+    let mut s = systemfd()
+        .args(["--on-demand", "-s"])
+        .arg(format!("unix::{}", path.display()))
+        .args(["--", "python3", "-c", script])
+        .spawn();
+    s.wait_for_text(&format!(
+        "~> waiting for the first connection on {} (unix listener)",
+        path.display()
+    ));
+    assert!(!s.shows_within("running", NOT_STARTED), "{}", s.report());
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut client, &mut answer).unwrap();
+    assert_eq!(answer, "hello from the command");
+    assert!(s.wait().success(), "{}", s.report());
+}
+
+#[test]
+fn on_demand_a_signal_before_the_first_connection_exits_cleanly() {
+    let mut s = systemfd()
+        .args(["--on-demand", "-s", "http::0", "--", "python3", "-c"])
+        .arg(PY_ONE_ANSWER)
+        .spawn();
+    s.wait_for_text("~> waiting for the first connection on ");
+    s.signal(crate::harness::Signal::TERM);
+    let ran = s.finish();
+    assert_eq!(ran.code(), Some(0), "{}", ran.report());
+    assert!(
+        ran.stderr()
+            .contains("~> SIGTERM: stopping before the first connection; nothing ran"),
+        "{}",
+        ran.report()
+    );
+    assert!(!ran.stdout().contains("running"), "{}", ran.report());
+}
+
+#[test]
+fn on_demand_the_build_runs_at_the_first_connection() {
+    let dir = temp_dir();
+    let marker = dir.path().join("built");
+    let build = format!("echo built > {}", marker.display());
+    let mut s = systemfd()
+        .args(["--on-demand", "-s", "http::0", "--build", &build, "--"])
+        .args(["python3", "-c", PY_ONE_ANSWER])
+        .spawn();
+    let addr = addr_in(&s.wait_for_text("~> waiting for the first connection on "));
+    assert!(!s.shows_within("~> build:", NOT_STARTED), "{}", s.report());
+    assert!(!marker.exists(), "built before the first connection");
+    let answer = exchange(addr.port(), b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    assert!(answer.ends_with(&format!("pid {}", s.pid())), "{answer:?}");
+    assert!(marker.exists());
+    assert!(s.wait().success(), "{}", s.report());
+}

@@ -1104,3 +1104,62 @@ fn a_failed_build_or_an_ended_command_gets_the_error_page_until_a_server_serves(
     assert_eq!(run.count("~> answering"), 2, "{}", run.report());
     drop(dir);
 }
+
+#[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
+fn on_demand_the_first_connection_starts_the_command_which_answers_it() {
+    let wine = wine();
+    let mut run = wine
+        .systemfd([
+            "--on-demand",
+            "-s",
+            "tcp::0",
+            "--",
+            "examples\\probe.exe",
+            "serve",
+        ])
+        .spawn();
+    let line = run.wait_for_text("~> waiting for the first connection on 127.0.0.1:");
+    let addr = addr_in(&line);
+    assert!(
+        !run.shows_within("pid=", Duration::from_secs(1)),
+        "started before any connection\n{}",
+        run.report()
+    );
+    // The connection waits in the backlog while the command starts and
+    // fetches its socket; the command answers it.
+    let answer = ask(addr, "first");
+    run.wait_for_text("~> connection on 127.0.0.1:");
+    let pid = number_after(&run.wait_for_text("pid="), "pid=");
+    assert_eq!(answer, format!("{pid} first"), "{}", run.report());
+}
+
+#[test]
+#[cfg_attr(
+    not(has_wine),
+    ignore = "needs Wine, mingw-w64 and the x86_64-pc-windows-gnu target (see .ci/run)"
+)]
+fn on_demand_in_supervise_mode_a_change_waits_for_the_connection() {
+    let wine = wine();
+    let (dir, src) = project();
+    let (mut run, addr) = supervise(
+        wine,
+        &src,
+        &["--on-demand", "--", "examples\\probe.exe", "serve"],
+    );
+    run.wait_for_text("~> waiting for the first connection on ");
+    dir.touch("src/main.rs");
+    run.wait_for_text("~> not running: the next connection starts the new version");
+    assert!(
+        !run.shows_within("~> started pid", Duration::from_secs(1)),
+        "{}",
+        run.report()
+    );
+    let answer = ask(addr, "first");
+    let pid = run.started();
+    assert_eq!(answering_pid(&answer), pid, "{}", run.report());
+    drop(dir);
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::run;
+use super::{run, Aids};
 use crate::config::{Color, Output, Readiness};
 use crate::error::EXIT_NOT_FOUND;
 use crate::output::Printer;
@@ -26,6 +26,8 @@ enum Call {
     Build,
     /// The error page answers (`true`) or stops (`false`).
     Page(bool),
+    StopIfIdle(u32),
+    Count,
     Finish(i32),
 }
 
@@ -46,6 +48,8 @@ struct FakeHost {
     /// Set: every stop and look is answered, as a real host's threads
     /// would, by one more scripted turn.
     answer: Option<mpsc::Sender<Input<()>>>,
+    /// What each count of connections finds, in turn (then none).
+    counts: Vec<usize>,
 }
 
 impl FakeHost {
@@ -94,6 +98,20 @@ impl Host for FakeHost {
         self.drains.remove(0)
     }
 
+    fn stop_if_idle(&mut self, pid: u32) -> Drain {
+        self.calls.push(Call::StopIfIdle(pid));
+        self.respond();
+        Drain::Stopped
+    }
+
+    fn connections(&mut self) -> Option<usize> {
+        self.calls.push(Call::Count);
+        Some(match self.counts.is_empty() {
+            true => 0,
+            false => self.counts.remove(0),
+        })
+    }
+
     fn kill(&mut self, pid: u32) {
         self.calls.push(Call::Kill(pid));
     }
@@ -139,6 +157,8 @@ fn policy(ready: Readiness) -> Policy {
         settle: Duration::from_millis(150),
         error_page: false,
         livereload: false,
+        on_demand: false,
+        idle_stop: None,
     }
 }
 
@@ -149,6 +169,8 @@ enum Turn {
     Change,
     /// The next scripted batch of the host's events.
     Host,
+    /// A connection waits on the first socket.
+    Connection,
 }
 
 /// Runs the loop over `host` with `turns` queued; with `answer`, the host
@@ -169,6 +191,7 @@ fn drive(
                 paths: vec!["src/main.rs".into()],
             }),
             Turn::Host => Input::Host(()),
+            Turn::Connection => Input::Connection(0),
         })
         .unwrap();
     }
@@ -179,13 +202,19 @@ fn drive(
         quiet: true,
         color: Color::Never,
     });
+    let aids = Aids {
+        live: None,
+        doorbell: None,
+    };
+    let names = crate::supervise::state::Names::default();
     let status = run(
         &mut host,
         &rx,
         policy,
-        None,
+        aids,
         "server".as_ref(),
         "",
+        names,
         &printer,
     );
     (status.map_err(|failure| failure.code), host.calls)
@@ -439,6 +468,90 @@ fn a_host_that_cannot_tell_stops_the_old_child_at_once() {
             Call::Stop(101),
             Call::Stop(102),
             Call::Finish(0),
+        ]
+    );
+}
+
+#[test]
+fn on_demand_starts_at_the_connection_only() {
+    let host = FakeHost {
+        script: vec![vec![Event::Shutdown { signal: INT }], vec![exited(1, 0)]],
+        ..FakeHost::default()
+    };
+    let turns = [Turn::Connection, Turn::Host, Turn::Host];
+    let policy = Policy {
+        on_demand: true,
+        ..policy(Readiness::Notify)
+    };
+    let (status, calls) = drive(host, &turns, false, policy);
+    assert_eq!(status, Ok(0));
+    assert_eq!(calls, [Call::Start(1), Call::Stop(101), Call::Finish(0)]);
+}
+
+#[test]
+fn idle_stop_counts_then_stops_and_the_next_connection_starts_again() {
+    // Generation 1 is ready with one connection open; the counts (in real
+    // time, a tenth of the idle time apart) find it gone, then the child is
+    // stopped; once it has exited, a connection starts generation 2.
+    let host = FakeHost {
+        counts: vec![1],
+        script: vec![
+            vec![Event::Ready { generation: 1 }],
+            vec![exited(1, 0)],
+            vec![Event::Shutdown { signal: INT }],
+            vec![exited(2, 0)],
+        ],
+        ..FakeHost::default()
+    };
+    let policy = Policy {
+        idle_stop: Some(Duration::from_millis(300)),
+        ..policy(Readiness::Notify)
+    };
+    let (tx, rx) = mpsc::channel();
+    tx.send(Input::Host(())).unwrap();
+    let mut host = FakeHost {
+        answer: Some(tx.clone()),
+        ..host
+    };
+    // The connection comes once the loop waits for one.
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        tx.send(Input::Connection(0)).unwrap();
+        tx.send(Input::Host(())).unwrap();
+    });
+    let printer = Printer::new(Output {
+        quiet: true,
+        color: Color::Never,
+    });
+    let aids = Aids {
+        live: None,
+        doorbell: None,
+    };
+    let names = crate::supervise::state::Names::default();
+    let status = run(
+        &mut host,
+        &rx,
+        policy,
+        aids,
+        "server".as_ref(),
+        "",
+        names,
+        &printer,
+    );
+    feeder.join().unwrap();
+    assert_eq!(status.map_err(|f| f.code), Ok(0));
+    let calls = host.calls;
+    let counts = calls.iter().filter(|c| **c == Call::Count).count();
+    assert!(counts >= 2, "{calls:?}");
+    let rest: Vec<&Call> = calls.iter().filter(|c| **c != Call::Count).collect();
+    assert_eq!(
+        rest,
+        [
+            &Call::Start(1),
+            &Call::StopIfIdle(101),
+            &Call::Start(2),
+            &Call::Stop(102),
+            &Call::Finish(0),
         ]
     );
 }

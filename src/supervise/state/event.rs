@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::report::Report;
 use super::types::{Drain, Generation, LiveStatus, Outage, Status, Waiter};
+
 use crate::signal::Signal;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +100,22 @@ pub enum Event {
     /// systemfd received a signal meant for the command (SIGUSR1, SIGUSR2).
     #[cfg_attr(windows, allow(dead_code))]
     Forward { signal: Signal },
+    /// A connection (or a datagram) waits on the socket at position
+    /// `socket` (0 is the first `-s`), while the host waited for one
+    /// ([`Action::AwaitConnection`]).
+    Connection { socket: usize },
+    /// What [`Action::CountConnections`] found for `generation`: the
+    /// connections open or waiting on the stream sockets, `None` when the
+    /// host cannot see them.
+    Connections {
+        generation: Generation,
+        count: Option<usize>,
+    },
+    /// What [`Action::StopIfIdle`] found for `generation`.
+    IdleChecked {
+        generation: Generation,
+        drain: Drain,
+    },
 }
 
 /// What to do.
@@ -136,6 +153,17 @@ pub enum Action {
     Look { generation: Generation, pid: u32 },
     /// Send `signal` to the process `pid` alone (`--signal`).
     Signal { pid: u32, signal: Signal },
+    /// Wait for a connection or a datagram on any socket, without
+    /// accepting it, and report [`Event::Connection`] once one waits
+    /// (`true`); or stop waiting (`false`).
+    AwaitConnection(bool),
+    /// Count the connections open or waiting on the stream sockets, and
+    /// report [`Event::Connections`] for `generation` (`--idle-stop`).
+    CountConnections { generation: Generation },
+    /// Send the stop signal to the process group of `pid` only if no
+    /// process of its tree holds an accepted connection, never leaving it
+    /// stopped, and report [`Event::IdleChecked`] (`--idle-stop`).
+    StopIfIdle { generation: Generation, pid: u32 },
     /// Tell the user.
     Say(Report),
     /// Leave with this status.

@@ -44,7 +44,10 @@ mod build;
 #[cfg(test)]
 mod build_tests;
 mod child;
+#[cfg(test)]
+mod demand_tests;
 mod event;
+mod idle;
 #[cfg(test)]
 mod livereload_tests;
 mod report;
@@ -55,4 +58,4 @@ mod types;
 
 pub use event::{Action, Event};
 pub use supervisor::Supervisor;
-pub use types::{Drain, Generation, LiveStatus, Outage, Policy, Status, Waiter};
+pub use types::{Drain, Generation, LiveStatus, Names, Outage, Policy, Status, Waiter};

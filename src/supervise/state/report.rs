@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::types::{Plan, Source, Status, Waiter, CONFIRM};
+use super::types::{Dormant, Plan, Source, Status, Waiter, CONFIRM};
 use crate::config::Readiness;
 use crate::output::humanize;
 use crate::signal::Signal;
@@ -131,6 +131,26 @@ pub enum Report {
     },
     KillingAll {
         signal: Signal,
+    },
+    /// Nothing runs, and a connection on `sockets` starts `command`.
+    Dormant {
+        why: Dormant,
+        sockets: Vec<String>,
+        command: String,
+    },
+    /// A change while nothing runs: the next connection starts the new
+    /// version.
+    Stale,
+    /// A connection waits on `on`: `command` starts.
+    Connection {
+        on: String,
+        command: String,
+    },
+    /// The child `pid` had no connection for `after`: it was sent its
+    /// stop signal (`--idle-stop`).
+    IdleStop {
+        pid: u32,
+        after: Duration,
     },
 }
 
@@ -343,6 +363,38 @@ impl fmt::Display for Report {
                 "{signal}: stopping the build (again to kill it at once)"
             ),
             Report::KillingAll { signal } => write!(f, "{signal} again: killing the command"),
+            Report::Dormant {
+                why,
+                sockets,
+                command,
+            } => {
+                let sockets = sockets.join(" or ");
+                match why {
+                    Dormant::First => write!(
+                        f,
+                        "waiting for the first connection on {sockets} to start {command}"
+                    ),
+                    Dormant::Idle => write!(
+                        f,
+                        "waiting for the next connection on {sockets} to start {command} again"
+                    ),
+                    Dormant::Changed => write!(
+                        f,
+                        "waiting for a connection on {sockets} to start {command} anew"
+                    ),
+                }
+            }
+            Report::Stale => f.write_str(
+                "not running: the next connection starts the new version",
+            ),
+            Report::Connection { on, command } => {
+                write!(f, "connection on {on}: starting {command}")
+            }
+            Report::IdleStop { pid, after } => write!(
+                f,
+                "pid {pid} had no connection for {}: stopping it (--idle-stop)",
+                humanize(*after)
+            ),
         }
     }
 }

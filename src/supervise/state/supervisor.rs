@@ -7,10 +7,12 @@ use std::time::Instant;
 use super::build::{After, Builds, During};
 use super::child::{grace_end, Child, State};
 use super::event::{Action, Event};
+use super::idle::Idle;
 use super::report::Report;
 use super::types::{
-    Drain, Generation, LiveStatus, Outage, Plan, Policy, Reload, Source, Status, Waiter, CONFIRM,
-    DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX, SIGNAL_RELOAD,
+    Dormant, Drain, Generation, LiveStatus, Names, Outage, Plan, Policy, Reload, Source, Status,
+    Waiter, CONFIRM, DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX,
+    SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -48,6 +50,16 @@ pub struct Supervisor {
     /// The build waits for this generation, which runs what it replaces,
     /// to exit (Windows).
     build_after: Option<Generation>,
+    /// What the lines name.
+    names: Names,
+    /// Nothing runs, and the host waits for a connection that starts
+    /// COMMAND (`--on-demand`, `--idle-stop`).
+    dormant: Option<Dormant>,
+    /// The connections of the child serving, as `--idle-stop` counts them.
+    idle: Idle,
+    /// `--idle-stop` stopped this generation: once it has exited, the
+    /// host waits for a connection.
+    idle_stopping: Option<Generation>,
 }
 
 /// What a build leads to once it succeeds.
@@ -80,13 +92,26 @@ impl Supervisor {
             failed_build: None,
             reload: None,
             build_after: None,
+            names: Names::default(),
+            dormant: None,
+            idle: Idle::default(),
+            idle_stopping: None,
         }
     }
 
-    /// Starts the first child, or the build before it.
+    /// The supervisor, naming the sockets and COMMAND as `names` say in
+    /// its lines.
+    pub fn named(self, names: Names) -> Supervisor {
+        Supervisor { names, ..self }
+    }
+
+    /// Starts the first child, or the build before it; with `--on-demand`,
+    /// waits for a connection to do so.
     pub fn begin(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.policy.build {
+        if self.policy.on_demand {
+            self.go_dormant(Dormant::First, &mut out);
+        } else if self.policy.build {
             self.build(now, Then::First, &mut out);
         } else {
             self.active = Some(self.start(now, &mut out));
@@ -146,10 +171,12 @@ impl Supervisor {
             Some(Reload::AfterSignal { at }) => Some(*at + SIGNAL_RELOAD),
             None => None,
         };
+        let count = self.counted().and(self.idle.next());
         graces
             .chain(starting.flatten())
             .chain(build)
             .chain(reload)
+            .chain(count)
             .min()
     }
 
@@ -197,10 +224,15 @@ impl Supervisor {
                     more => format!("{} (and {more} more)", path.display()),
                 });
                 out.push(Action::Say(Report::Change { path, more }));
-                self.asked(Then::Change, during, now, &mut out);
+                if self.stays_stale() {
+                    self.stale(&mut out);
+                } else {
+                    self.asked(Then::Change, during, now, &mut out);
+                }
             }
             Event::Hangup => {
                 if !self.shutting_down {
+                    self.wake(&mut out);
                     let during = self.builds.running().is_some();
                     if during {
                         self.builds.ask_again();
@@ -303,12 +335,157 @@ impl Supervisor {
                     out.push(Action::Signal { pid, signal });
                 }
             }
+            Event::Connection { socket } => self.connection(socket, now, &mut out),
+            Event::Connections { generation, count } => {
+                self.connections(generation, count, now, &mut out)
+            }
+            Event::IdleChecked { generation, drain } => {
+                self.idle_checked(generation, drain, now, &mut out)
+            }
         }
         if !self.shutting_down {
             self.settle_reload(now, &mut out);
         }
         self.settle_page(&mut out);
+        self.settle_idle(now);
         out
+    }
+
+    /// Whether a change only marks COMMAND stale: nothing runs because
+    /// `--idle-stop` stopped it, or, with `--on-demand`, because it has
+    /// not started or has ended; the next connection starts the new
+    /// version.
+    fn stays_stale(&self) -> bool {
+        if self.dormant.is_some() || self.idle_stopping.is_some() {
+            return true;
+        }
+        self.policy.on_demand
+            && !self.anything_runs()
+            && self.start_after.is_none()
+            && self.build_after.is_none()
+    }
+
+    /// A change while nothing runs: said, and the host waits for a
+    /// connection (an ended COMMAND's error page stops). Pages that
+    /// `--livereload` reaches reload: their request is that connection.
+    fn stale(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::Say(Report::Stale));
+        if self.dormant.is_none() && self.idle_stopping.is_none() {
+            self.go_dormant(Dormant::Changed, out);
+        }
+        self.reload_now(out);
+    }
+
+    /// Nothing runs, for `why`: the host waits for a connection to start
+    /// COMMAND, and the error page, if it answered, stops.
+    fn go_dormant(&mut self, why: Dormant, out: &mut Vec<Action>) {
+        self.page_off(out);
+        self.dormant = Some(why);
+        out.push(Action::Say(Report::Dormant {
+            why,
+            sockets: self.names.sockets.clone(),
+            command: self.names.command.clone(),
+        }));
+        out.push(Action::AwaitConnection(true));
+    }
+
+    /// Stops waiting for a connection, if the host waited: something else
+    /// (SIGHUP) starts COMMAND.
+    fn wake(&mut self, out: &mut Vec<Action>) {
+        if self.dormant.take().is_some() {
+            out.push(Action::AwaitConnection(false));
+        }
+    }
+
+    /// A connection waits on the socket at `socket`: if nothing runs for
+    /// want of one, COMMAND starts (after its build), and takes it.
+    fn connection(&mut self, socket: usize, now: Instant, out: &mut Vec<Action>) {
+        if self.shutting_down || self.dormant.is_none() {
+            return;
+        }
+        self.wake(out);
+        let on = self.names.sockets.get(socket).cloned().unwrap_or_default();
+        out.push(Action::Say(Report::Connection {
+            on,
+            command: self.names.command.clone(),
+        }));
+        if self.policy.build {
+            self.live(LiveStatus::Building, out);
+            self.build(now, Then::First, out);
+        } else {
+            self.active = Some(self.start(now, out));
+        }
+    }
+
+    /// The child `--idle-stop` counts connections of: the active one,
+    /// ready, with nothing else under way (no replacement, no old child,
+    /// no build). Its generation and pid.
+    fn counted(&self) -> Option<(Generation, u32)> {
+        self.policy.idle_stop?;
+        let active = self.active.as_ref()?;
+        let alone = self.replacement.is_none()
+            && self.retiring.is_empty()
+            && self.builds.running().is_none()
+            && self.start_after.is_none()
+            && !self.shutting_down;
+        (alone && active.state == State::Ready).then_some((active.generation, active.pid?))
+    }
+
+    /// Keeps `--idle-stop`'s clock on the child it counts.
+    fn settle_idle(&mut self, now: Instant) {
+        let counted = self.counted().map(|(generation, _)| generation);
+        self.idle.follow(counted, now);
+    }
+
+    /// What a count of `generation`'s connections found: with none for
+    /// the idle time, the child is stopped if it holds none either.
+    fn connections(
+        &mut self,
+        generation: Generation,
+        count: Option<usize>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let (Some((counted, pid)), Some(after)) = (self.counted(), self.policy.idle_stop) else {
+            return;
+        };
+        if counted == generation && self.idle.counted(generation, count, now, after) {
+            out.push(Action::StopIfIdle { generation, pid });
+        }
+    }
+
+    /// What asking the idle `generation` to stop found.
+    fn idle_checked(
+        &mut self,
+        generation: Generation,
+        drain: Drain,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some((counted, pid)) = self.counted() else {
+            return;
+        };
+        if counted != generation {
+            return;
+        }
+        if drain != Drain::Stopped {
+            // A connection came after all, or the tree cannot be seen.
+            self.idle.busy();
+            return;
+        }
+        let Some(mut active) = self.active.take() else {
+            return;
+        };
+        out.push(Action::Say(Report::IdleStop {
+            pid,
+            after: self.policy.idle_stop.unwrap_or_default(),
+        }));
+        active.state = State::Stopping {
+            since: now,
+            killed: false,
+        };
+        self.retiring.push(active);
+        self.idle_stopping = Some(generation);
     }
 
     /// The active child's pid, while it runs.
@@ -541,7 +718,10 @@ impl Supervisor {
     /// Once nothing of COMMAND runs because it ended, and nothing starts,
     /// the host answers with the error page.
     fn settle_page(&mut self, out: &mut Vec<Action>) {
-        let idle = !self.shutting_down && !self.anything_runs() && self.start_after.is_none();
+        let idle = !self.shutting_down
+            && !self.anything_runs()
+            && self.start_after.is_none()
+            && self.dormant.is_none();
         if !self.policy.error_page || self.page || !idle {
             return;
         }
@@ -563,6 +743,10 @@ impl Supervisor {
     }
 
     fn restart(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some(stopping) = self.idle_stopping.take() {
+            // Stopped for being idle: start once it has exited.
+            self.start_after = Some(stopping);
+        }
         if let Some(old) = self.start_after {
             let old = self.retiring.iter().find(|c| c.generation == old);
             let old = old.map_or(0, Child::pid);
@@ -873,6 +1057,14 @@ impl Supervisor {
                     out.push(Action::Build);
                 }
             }
+            if self.idle_stopping == Some(generation) {
+                self.idle_stopping = None;
+                if !self.shutting_down && self.start_after.is_none() {
+                    // A connection that came during the stop wakes the
+                    // host at once.
+                    self.go_dormant(Dormant::Idle, out);
+                }
+            }
             self.finish_shutdown(out);
         } else if self
             .replacement
@@ -994,6 +1186,11 @@ impl Supervisor {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let (Some((generation, _)), Some(after)) = (self.counted(), self.policy.idle_stop) {
+            if self.idle.due(now, after) {
+                out.push(Action::CountConnections { generation });
+            }
+        }
         let signalled =
             matches!(self.reload, Some(Reload::AfterSignal { at }) if now >= at + SIGNAL_RELOAD);
         if signalled && !self.shutting_down {
@@ -1100,6 +1297,8 @@ impl Supervisor {
         self.shutting_down = true;
         self.start_after = None;
         self.reload = None;
+        self.dormant = None;
+        self.idle_stopping = None;
         if self.anything_runs() {
             let children = self.active.as_ref().is_some_and(Child::is_running)
                 || self.replacement.is_some()

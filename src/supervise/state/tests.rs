@@ -21,6 +21,8 @@ pub(super) fn policy(stop_first: bool, ready: Readiness) -> Policy {
         settle: Duration::from_millis(150),
         error_page: false,
         livereload: false,
+        on_demand: false,
+        idle_stop: None,
     }
 }
 
@@ -43,7 +45,10 @@ impl Harness {
 
     pub(super) fn with(policy: Policy) -> (Harness, Vec<Action>) {
         let mut harness = Harness {
-            supervisor: Supervisor::new(policy),
+            supervisor: Supervisor::new(policy).named(Names {
+                sockets: vec!["http://127.0.0.1:5000/".into()],
+                command: "app".into(),
+            }),
             now: Instant::now(),
         };
         let actions = harness.supervisor.begin(harness.now);
@@ -131,6 +136,14 @@ impl Harness {
         assert!(deadline >= self.now, "a deadline in the past");
         self.now = deadline;
         self.send(Event::Tick)
+    }
+
+    pub(super) fn supervisor_now(&self) -> Instant {
+        self.now
+    }
+
+    pub(super) fn supervisor_deadline(&self) -> Option<Instant> {
+        self.supervisor.next_deadline()
     }
 
     pub(super) fn active(&self) -> (Generation, State) {

@@ -55,6 +55,36 @@ pub struct Policy {
     /// `--livereload`: pages are told to reload once a new child serves
     /// alone, and told how builds and starts go.
     pub livereload: bool,
+    /// `--on-demand`: the first start (and its build) waits for a
+    /// connection; a change while nothing runs only marks COMMAND stale,
+    /// and the next connection starts it.
+    pub on_demand: bool,
+    /// `--idle-stop`: a child serving whose stream sockets have had no
+    /// connection for this long is stopped, and the next connection
+    /// starts COMMAND again (Linux, where the host can count them).
+    pub idle_stop: Option<Duration>,
+}
+
+/// What the lines name: the sockets, as their `~> socket` lines show them
+/// (`http://127.0.0.1:5000/`, `/tmp/app.sock (unix listener)`), in `-s`
+/// order, and COMMAND as typed (`python3 app.py`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names {
+    pub sockets: Vec<String>,
+    pub command: String,
+}
+
+/// Why nothing runs while a connection would start COMMAND: the host waits
+/// for one on the sockets, without accepting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dormant {
+    /// `--on-demand`: nothing has started yet.
+    First,
+    /// Stopped by `--idle-stop`.
+    Idle,
+    /// `--on-demand`: COMMAND had ended (crashed, or its build failed), and
+    /// files changed since.
+    Changed,
 }
 
 /// After a handover the pages reload once the old child accepts no more:
