@@ -40,9 +40,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     // beside the source (PEP 3147): the first start of an app would restart
     // it, and every edit of an imported module restart it twice.
     ("__pycache__/", "written by Python when it imports a module"),
-    // Python 2, and Python 3 under `PYTHONPYCACHEPREFIX`-less legacy
-    // layouts (`python -m compileall -b`), write bytecode next to the
-    // source; `.pyo` is Python 2's optimised bytecode (`python -O`).
+    // Python 2 writes bytecode next to the source (`.pyo` under `python
+    // -O`), and so does `python3 -m compileall -b`.
     ("*.pyc", "Python bytecode"),
     ("*.pyo", "Python bytecode"),
     // A development server's SQLite database in the project (Django's
