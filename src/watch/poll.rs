@@ -312,7 +312,7 @@ fn removed(stamp: &Stamp) -> EventKind {
 /// `duration` rounded up to a tenth of a second, for the line that says the
 /// interval grew.
 fn round_up(duration: Duration) -> Duration {
-    let tenths = duration.as_millis().div_ceil(100);
+    let tenths = duration.as_nanos().div_ceil(100_000_000);
     Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
 }
 

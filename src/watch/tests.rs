@@ -10,7 +10,8 @@ use super::debounce::{batch_limit, next_batch, Timing, Watching};
 use super::events::changed_paths;
 use super::notices::{self, Notices};
 use super::placement::Placement;
-use super::rules::{Kind, Options, Rules};
+use super::poll::{Poller, Target};
+use super::rules::{glob_text, Kind, Options, Rules, Source};
 use crate::config::{Color, Output};
 use crate::output::Printer;
 
@@ -371,4 +372,260 @@ fn other_errors_keep_their_reason_without_notify_s_path_list() {
     let expected = denied.to_string();
     let err = notify::Error::io(denied).add_path(PathBuf::from("/x"));
     assert_eq!(notices::reason(&err), expected);
+}
+
+#[test]
+fn built_in_rules_leave_out_what_python_and_servers_write() {
+    let dir = tree(&[]);
+    let mut r = rules(dir.path(), &["."], &[]);
+    assert!(!counts(
+        &mut r,
+        dir.path(),
+        "__pycache__/helper.cpython-313.pyc"
+    ));
+    assert!(!counts(
+        &mut r,
+        dir.path(),
+        "app/__pycache__/m.cpython-313.pyc.140234"
+    ));
+    assert!(!counts(&mut r, dir.path(), "legacy.pyc"));
+    assert!(!counts(&mut r, dir.path(), "db.sqlite3"));
+    assert!(!counts(&mut r, dir.path(), "db.sqlite3-journal"));
+    assert!(!counts(&mut r, dir.path(), "erl_crash.dump"));
+    assert!(!counts(&mut r, dir.path(), "hs_err_pid4242.log"));
+    assert!(counts(&mut r, dir.path(), "app/views.py"));
+    // The first ignored change of a new entry is kept to be said, once.
+    let root = fs::canonicalize(dir.path()).unwrap();
+    assert!(!r.counts(&root.join("__pycache__/a.pyc"), Kind::File));
+    assert!(!r.counts(&root.join("__pycache__/b.pyc"), Kind::File));
+    assert!(!r.counts(&root.join(".git/index"), Kind::File));
+    let said = r.take_first_acts();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(matches!(said[0].0, Source::BuiltIn("__pycache__/", _)));
+}
+
+#[test]
+fn the_built_in_list_can_be_dropped_or_overridden() {
+    let dir = tree(&[]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let none = Rules::new(
+        std::slice::from_ref(&root),
+        Options {
+            default_ignore: false,
+            ..options(&[], &root)
+        },
+    );
+    let mut none = none.unwrap();
+    assert!(counts(&mut none, dir.path(), "__pycache__/a.pyc"));
+    let mut r = rules(dir.path(), &["."], &["!db.sqlite3"]);
+    assert!(counts(&mut r, dir.path(), "db.sqlite3"));
+    assert!(!counts(&mut r, dir.path(), "other.sqlite3"));
+}
+
+#[test]
+fn exts_and_filters_pass_what_they_name_and_ignores_come_first() {
+    let dir = tree(&[(".gitignore", "gen/\n"), ("src/a.rs", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let exts = ["rs".to_owned()];
+    let filters = ["templates/".to_owned(), "*.toml".to_owned()];
+    let mut r = Rules::new(
+        std::slice::from_ref(&root),
+        Options {
+            exts: &exts,
+            filters: &filters,
+            ..options(&[], &root)
+        },
+    )
+    .unwrap();
+    let passes = |r: &mut Rules, path: &str| r.counts(&root.join(path), Kind::File);
+    assert!(passes(&mut r, "src/a.rs"));
+    assert!(passes(&mut r, "Cargo.toml"));
+    assert!(passes(&mut r, "crates/x/Cargo.toml"));
+    assert!(passes(&mut r, "templates/index.html"));
+    assert!(passes(&mut r, "templates/parts/nav.html"));
+    assert!(!passes(&mut r, "README.md"));
+    assert!(!passes(&mut r, "src/templates.html"));
+    assert!(!passes(&mut r, "gen/b.rs"), "ignored first");
+    // A directory has no extension: it passes only a pattern.
+    assert!(!r.counts(&root.join("src"), Kind::Dir));
+    assert!(r.counts(&root.join("templates"), Kind::Dir));
+    // The -w path itself always passes.
+    assert!(r.counts(&root, Kind::Dir));
+}
+
+#[test]
+fn info_exclude_applies_after_the_ignore_files() {
+    let dir = tree(&[
+        (".git/info/exclude", "*.tmp\nkeep/\n"),
+        ("keep/.gitignore", "!*.tmp\n"),
+    ]);
+    fs::create_dir(dir.path().join("src")).unwrap();
+    let mut r = rules(dir.path(), &["src", "."], &[]);
+    assert!(!counts(&mut r, dir.path(), "scratch.tmp"));
+    assert!(!counts(&mut r, dir.path(), "src/x.tmp"));
+    assert!(counts(&mut r, dir.path(), "src/x.rs"));
+    let root = fs::canonicalize(dir.path()).unwrap();
+    assert!(!r.counts(&root.join("a.tmp"), Kind::File));
+    let said = r.take_first_acts();
+    assert!(
+        matches!(&said[..], [(Source::InfoExclude(file), _)] if file.ends_with(".git/info/exclude")),
+        "{said:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ignore_lines_that_are_not_utf8_match_the_same_bytes_only() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tree(&[]);
+    fs::write(dir.path().join(".gitignore"), b"caf\xe9-*.log\n\xff\n").unwrap();
+    let mut r = rules(dir.path(), &["."], &[]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let name = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
+    assert!(r.ignores(&name(b"caf\xe9-1.log"), Kind::File));
+    assert!(!r.ignores(&name(b"caf\xe8-1.log"), Kind::File));
+    assert!(!r.ignores(&name("café-1.log".as_bytes()), Kind::File));
+    assert!(r.ignores(&name(b"\xff"), Kind::File));
+    assert!(!r.ignores(&name(b"\xfe"), Kind::File));
+    assert_eq!(glob_text(b"plain"), "plain");
+    assert_ne!(glob_text(b"\xe9"), glob_text(b"\xe8"));
+}
+
+/// A poller on `root` (canonical) polling it all.
+fn poller(root: &Path, rules: &mut Rules) -> Poller {
+    let target = Target {
+        root: 0,
+        path: root.to_owned(),
+    };
+    Poller::new(vec![target], Duration::from_millis(500), rules)
+}
+
+/// What a scan reports: kind and path, relative to `root`.
+fn scan(poller: &mut Poller, rules: &mut Rules, root: &Path) -> Vec<(String, String)> {
+    poller
+        .scan(rules)
+        .events
+        .iter()
+        .map(|event| {
+            let kind = match event.kind {
+                EventKind::Create(_) => "create",
+                EventKind::Remove(_) => "remove",
+                EventKind::Modify(_) => "modify",
+                _ => "other",
+            };
+            let path = event.paths[0].strip_prefix(root).unwrap();
+            (kind.to_owned(), path.display().to_string())
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(k, p)| (k.to_string(), p.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_scan_reports_entries_made_changed_and_removed_and_skips_the_ignored() {
+    let dir = tree(&[
+        (".gitignore", "target/\n*.log\n"),
+        ("src/a.rs", "a"),
+        ("src/b.rs", "b"),
+        ("target/debug/app", ""),
+    ]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&root, &["."], &[]);
+    let mut p = poller(&root, &mut r);
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+
+    fs::write(root.join("src/a.rs"), "a, longer").unwrap();
+    fs::remove_file(root.join("src/b.rs")).unwrap();
+    fs::create_dir(root.join("src/net")).unwrap();
+    fs::write(root.join("src/net/c.rs"), "").unwrap();
+    fs::write(root.join("target/debug/app"), "rebuilt").unwrap();
+    fs::write(root.join("server.log"), "GET /").unwrap();
+    assert_eq!(
+        scan(&mut p, &mut r, &root),
+        pairs(&[
+            ("modify", "src/a.rs"),
+            ("remove", "src/b.rs"),
+            ("create", "src/net"),
+            ("create", "src/net/c.rs"),
+        ])
+    );
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+
+    // Same size, new modification time: a change.
+    let file = fs::File::options()
+        .write(true)
+        .open(root.join("src/a.rs"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(
+        scan(&mut p, &mut r, &root),
+        pairs(&[("modify", "src/a.rs")])
+    );
+    fs::remove_dir_all(root.join("src/net")).unwrap();
+    assert_eq!(scan(&mut p, &mut r, &root), pairs(&[("remove", "src/net")]));
+}
+
+#[test]
+fn what_events_reported_is_not_reported_again() {
+    let dir = tree(&[("a.rs", "a")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&root, &["."], &[]);
+    let mut p = poller(&root, &mut r);
+    fs::write(root.join("a.rs"), "a, edited").unwrap();
+    fs::create_dir(root.join("new")).unwrap();
+    fs::write(root.join("new/b.rs"), "").unwrap();
+    fs::write(root.join("gone.rs"), "").unwrap();
+    p.refresh(
+        &[root.join("a.rs"), root.join("new"), root.join("gone.rs")],
+        &mut r,
+    );
+    fs::remove_file(root.join("gone.rs")).unwrap();
+    p.refresh(&[root.join("gone.rs")], &mut r);
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+}
+
+#[test]
+fn an_edited_ignore_file_takes_in_what_it_now_covers_silently() {
+    let dir = tree(&[(".gitignore", "*.log\n"), ("a.log", ""), ("b.rs", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&root, &["."], &[]);
+    let mut p = poller(&root, &mut r);
+    fs::write(root.join(".gitignore"), "*.rs\n").unwrap();
+    // As the event for the edit does: the rules read the file again.
+    assert_eq!(
+        changed_paths(&modify(&root.join(".gitignore")), &mut r),
+        [root.join(".gitignore")]
+    );
+    p.refresh(&[root.join(".gitignore")], &mut r);
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+    fs::write(root.join("a.log"), "now counted").unwrap();
+    fs::write(root.join("b.rs"), "now ignored").unwrap();
+    assert_eq!(scan(&mut p, &mut r, &root), pairs(&[("modify", "a.log")]));
+}
+
+#[test]
+fn a_scan_that_takes_long_stretches_the_interval_once() {
+    let dir = tree(&[("a.rs", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&root, &["."], &[]);
+    let target = Target {
+        root: 0,
+        path: root.clone(),
+    };
+    // An interval far shorter than any scan: 20 times the scan is longer.
+    let mut p = Poller::new(vec![target], Duration::from_nanos(1), &mut r);
+    let first = p.scan(&mut r);
+    assert!(first.stretched.is_some());
+    assert!(
+        p.every() >= Duration::from_millis(100),
+        "rounded up to 0.1 s"
+    );
+    assert!(p.due() > Instant::now());
+    assert_eq!(p.scan(&mut r).stretched, None, "said once");
 }
