@@ -13,7 +13,6 @@ mod file;
 pub use file::SocketFile;
 
 use std::fmt;
-#[cfg(unix)]
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 #[cfg(unix)]
@@ -24,6 +23,7 @@ use anyhow::{anyhow, Context as _, Result};
 use socket2::SockAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::holder;
 use crate::spec::{Address, SocketKind, SocketSpec};
 
 // The socket server's replies are made of the records `sys::duplicate` makes.
@@ -386,9 +386,21 @@ fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Soc
     let socket = Socket::new(Domain::for_address(addr), socket_type(kind), Some(protocol))
         .context("cannot create socket")?;
     crate::sys::set_reuse(&socket, options.reuse_addr, options.reuse_port)?;
-    socket
-        .bind(&addr.into())
-        .with_context(|| format!("cannot bind {addr}"))?;
+    if let Err(err) = socket.bind(&addr.into()) {
+        let protocol = match kind.listens() {
+            true => holder::Protocol::Tcp,
+            false => holder::Protocol::Udp,
+        };
+        // Who holds it, where that can be seen, says more than the errno.
+        let holder = (err.kind() == io::ErrorKind::AddrInUse)
+            .then(|| holder::find(protocol, &addr))
+            .flatten();
+        let cause = match holder {
+            Some(holder) => anyhow!("{holder}"),
+            None => anyhow::Error::new(err),
+        };
+        return Err(cause.context(format!("cannot bind {addr}")));
+    }
     listen(kind, &socket, options)?;
     let local = socket
         .local_addr()
