@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::time::Instant;
 
+use super::found::{Holder, Protocol};
 use super::table::{self, Blocker, Row};
-use super::{Holder, Protocol};
 use crate::sys;
 
 /// The longest command line shown, in characters.
