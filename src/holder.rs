@@ -22,10 +22,12 @@ mod table;
 
 use std::net::SocketAddr;
 
-pub use found::{Holder, Protocol, LIMIT};
+#[cfg(target_os = "linux")]
+use found::LIMIT;
+pub use found::{Holder, Protocol};
 
 /// Who keeps `addr` from being bound for `protocol` (a bind just failed
-/// with "address in use"), looked for for [`LIMIT`] at most. `None` where
+/// with "address in use"), looked for for `LIMIT` (50 ms) at most. `None` where
 /// that cannot be seen: outside Linux, or when the kernel's tables show
 /// nothing on the address.
 pub fn find(protocol: Protocol, addr: &SocketAddr) -> Option<Holder> {
