@@ -36,6 +36,9 @@ mod livereload;
 #[cfg(target_os = "linux")]
 #[path = "suite/recipes.rs"]
 mod recipes;
+#[cfg(target_os = "linux")]
+#[path = "suite/sockets.rs"]
+mod sockets;
 #[path = "suite/supervise.rs"]
 mod supervise;
 #[path = "suite/terminal.rs"]

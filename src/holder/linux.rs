@@ -14,7 +14,7 @@ use super::table::{self, Blocker, Row};
 use crate::sys;
 
 /// The longest command line shown, in characters.
-const MAX_COMMAND: usize = 80;
+const MAX_COMMAND: usize = 120;
 
 /// Who keeps `addr` from being bound for `protocol`, giving up the search
 /// for the process at `deadline`.
