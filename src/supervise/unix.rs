@@ -506,6 +506,14 @@ impl Host for UnixHost {
         }
     }
 
+    fn signal_group(&mut self, group: u32, signal: Signal) {
+        if let Err(err) = sys::signal_group(group, signal.0) {
+            self.printer.warn(&format!(
+                "cannot send {signal} to process group {group}: {err}"
+            ));
+        }
+    }
+
     #[cfg(target_os = "linux")]
     fn look(&mut self, pid: u32) -> Option<Waiter> {
         listening::find(pid, &self.watched).map(|found| Waiter {
@@ -535,11 +543,12 @@ impl Host for UnixHost {
     }
 
     fn events(&mut self, news: Option<News>) -> Vec<Event> {
+        let mut reaped = Vec::new();
         let mut events = match news {
             None => vec![Event::Tick],
             Some(News::Signal(SIGCHLD)) => {
-                let news = self.children.reap(&self.printer);
-                self.share_terminal(&news)
+                reaped = self.children.reap(&self.printer);
+                self.share_terminal(&reaped)
             }
             Some(News::Signal(SIGTSTP)) => vec![self.suspend()],
             Some(News::Signal(SIGHUP)) if self.terminal.hung_up() => vec![Event::Shutdown {
@@ -566,6 +575,14 @@ impl Host for UnixHost {
             .any(|(kind, _)| matches!(kind, Kind::Command(_)))
         {
             self.check_files();
+        }
+        // A command's first process that exited while its group runs on.
+        for item in reaped {
+            if let ChildNews::Exited { pid, status } = item {
+                if let Some(generation) = self.children.command(pid) {
+                    events.push(Event::FirstExited { generation, status });
+                }
+            }
         }
         events.extend(ended.into_iter().map(|(kind, status)| match kind {
             Kind::Command(generation) => Event::Exited { generation, status },

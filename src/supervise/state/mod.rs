@@ -46,6 +46,8 @@ mod build_tests;
 mod child;
 mod event;
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod livereload_tests;
 mod report;
 mod supervisor;
