@@ -51,7 +51,9 @@ Spec forms (-s):
 
 Exit status: the command's own; 2 for a bad command line or spec, 1 when a
 socket cannot be set up, 126/127 when COMMAND cannot be run / is not found,
-the build's own when --build fails in exec mode.
+the build's own when --build fails in exec mode. When a port is in use, the
+error names what holds it on Linux (a process, another user, TIME_WAIT);
+elsewhere it is the system's (Address already in use).
 In supervise mode (-w): 0 once SIGINT, SIGTERM or SIGQUIT (Windows: Ctrl-C) has
 stopped the command, 128+N when a second one, N, killed it at once (Windows:
 130).";
@@ -60,8 +62,9 @@ stopped the command, 128+N when a second one, N, killed it at once (Windows:
 ///
 /// The sockets are passed with the systemd socket-activation protocol: they sit at
 /// file descriptors 3, 4, … in the order given, described by LISTEN_FDS, LISTEN_PID,
-/// LISTEN_FDNAMES and LISTEN_FDS_FIRST_FD. Because systemfd holds the sockets, the
-/// command can restart without a single client being refused.
+/// LISTEN_FDNAMES and LISTEN_FDS_FIRST_FD, and on Linux 6.9+ LISTEN_PIDFDID. Because
+/// systemfd holds the sockets, the command can restart without a single client being
+/// refused.
 #[derive(Debug, Parser)]
 #[command(name = "systemfd", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
@@ -93,11 +96,12 @@ pub struct Cli {
     /// only its owner can connect); systemd's default, 0666, would let every local user in, so
     /// it is not systemfd's. It applies to every unix::, unix-dgram:: and unix-seqpacket:: socket
     /// with a path, and is a usage error without one, or with an @name: Linux's abstract
-    /// namespace has no file, and no mode.
+    /// namespace has no file, and no mode. Unix only (Linux, macOS and FreeBSD check the mode on
+    /// connect); Windows has no Unix sockets.
     #[arg(long, value_name = "MODE", value_parser = values::socket_mode)]
     socket_mode: Option<u32>,
 
-    /// Do not set LISTEN_PID (for commands that run the server as a grandchild)
+    /// Do not set LISTEN_PID nor LISTEN_PIDFDID (for commands that run the server as a grandchild)
     #[arg(long)]
     no_pid: bool,
 
