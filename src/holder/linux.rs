@@ -43,20 +43,21 @@ pub fn find(protocol: Protocol, addr: &SocketAddr, deadline: Instant) -> Option<
         return Some(Holder::OtherUser { uid, name });
     }
     let link = format!("socket:[{inode}]");
-    let Ok(processes) = fs::read_dir("/proc") else {
+    let Ok(entries) = fs::read_dir("/proc") else {
         return Some(Holder::Unseen { timed_out: false });
     };
-    for entry in processes.flatten() {
+    let mut processes: Vec<(u32, fs::DirEntry)> = entries
+        .flatten()
+        .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry)))
+        .collect();
+    // The newest first: the holder is most likely a server started lately
+    // (the old one left running in another terminal), rarely a process as
+    // old as the system.
+    processes.sort_unstable_by_key(|(pid, _)| std::cmp::Reverse(*pid));
+    for (pid, entry) in processes {
         if Instant::now() >= deadline {
             return Some(Holder::Unseen { timed_out: true });
         }
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
         // Only the socket's user's processes, where the user is not root
         // (who may look into every process, the holder's own may have
         // changed its user since it made the socket).
