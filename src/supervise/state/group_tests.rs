@@ -5,7 +5,7 @@
 
 use super::event::{Action, Event};
 use super::tests::{deeds, policy, reports, Harness, GRACE};
-use super::types::{Drain, Status};
+use super::types::{Drain, Policy, Status};
 use crate::config::Readiness;
 use crate::signal::Signal;
 
@@ -68,7 +68,7 @@ fn once_the_first_process_is_gone_lines_name_the_one_seen_serving() {
 #[test]
 fn a_group_whose_server_is_unknown_is_named_and_signalled_as_a_group() {
     let hup = Signal(1);
-    let (mut h, _) = Harness::with(crate::supervise::state::Policy {
+    let (mut h, _) = Harness::with(Policy {
         signal_on_change: Some(hup),
         ..policy(false, Readiness::Notify)
     });
