@@ -28,8 +28,8 @@ pub use found::{Holder, Protocol};
 
 /// Who keeps `addr` from being bound for `protocol` (a bind just failed
 /// with "address in use"), looked for for `LIMIT` (50 ms) at most. `None` where
-/// that cannot be seen: outside Linux, or when the kernel's tables show
-/// nothing on the address.
+/// that cannot be seen: outside Linux, when the kernel's tables show
+/// nothing on the address, or when they could not be read in time.
 pub fn find(protocol: Protocol, addr: &SocketAddr) -> Option<Holder> {
     #[cfg(target_os = "linux")]
     return linux::find(protocol, addr, std::time::Instant::now() + LIMIT);

@@ -5,6 +5,7 @@
 //! time runs out.
 
 use std::fs;
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::time::Instant;
@@ -17,19 +18,10 @@ use crate::sys;
 const MAX_COMMAND: usize = 120;
 
 /// Who keeps `addr` from being bound for `protocol`, giving up the search
-/// for the process at `deadline`.
+/// at `deadline`: `None` when the tables show nothing in the way, or could
+/// not be read in time.
 pub fn find(protocol: Protocol, addr: &SocketAddr, deadline: Instant) -> Option<Holder> {
-    let tables: &[&str] = match protocol {
-        Protocol::Tcp => &["/proc/net/tcp", "/proc/net/tcp6"],
-        Protocol::Udp => &["/proc/net/udp", "/proc/net/udp6"],
-    };
-    let mut rows = Vec::new();
-    for path in tables {
-        // A kernel without IPv6 has no tcp6.
-        if let Ok(text) = fs::read_to_string(path) {
-            rows.extend(text.lines().filter_map(Row::parse));
-        }
-    }
+    let rows = rows_in_the_way(protocol, addr, deadline)?;
     let (inode, uid) = match table::blocker(rows, addr)? {
         Blocker::TimeWait => return Some(Holder::TimeWait),
         Blocker::Socket { inode, uid } => (inode, uid),
@@ -74,6 +66,59 @@ pub fn find(protocol: Protocol, addr: &SocketAddr, deadline: Instant) -> Option<
     Some(Holder::Unseen {
         timed_out: Instant::now() >= deadline,
     })
+}
+
+/// The rows of the socket tables for `protocol` that overlap `addr`;
+/// `None` when they cannot all be read by `deadline`.
+///
+/// The kernel lists a TCP table's listeners first (its listening hash),
+/// then the rest, which after a load holds tens of thousands of
+/// connections in `TIME_WAIT` whose text takes it tens of milliseconds to
+/// write. So the tables are read a row at a time, the listeners of both
+/// first, and a listener in the way ends the reading: the common case
+/// costs a few rows whatever the load.
+fn rows_in_the_way(protocol: Protocol, addr: &SocketAddr, deadline: Instant) -> Option<Vec<Row>> {
+    let paths: &[&str] = match protocol {
+        Protocol::Tcp => &["/proc/net/tcp", "/proc/net/tcp6"],
+        Protocol::Udp => &["/proc/net/udp", "/proc/net/udp6"],
+    };
+    // A kernel without IPv6 has no tcp6.
+    let mut tables: Vec<_> = paths
+        .iter()
+        .filter_map(|path| fs::File::open(path).ok())
+        .map(|file| {
+            BufReader::new(file)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|line| Row::parse(&line))
+        })
+        .collect();
+    let mut found = Vec::new();
+    for table in &mut tables {
+        for row in table.by_ref() {
+            if !row.listens() {
+                // The listeners are behind; this row is of the rest.
+                if row.overlaps(addr) {
+                    found.push(row);
+                }
+                break;
+            }
+            if row.overlaps(addr) {
+                return Some(vec![row]);
+            }
+        }
+    }
+    for table in &mut tables {
+        for (count, row) in table.enumerate() {
+            if count % 256 == 0 && Instant::now() >= deadline {
+                return None;
+            }
+            if row.overlaps(addr) {
+                found.push(row);
+            }
+        }
+    }
+    Some(found)
 }
 
 /// Whether a descriptor of `pid` is the socket whose link is `link`.

@@ -57,11 +57,16 @@ impl Row {
         })
     }
 
+    /// Whether the row is a TCP listener.
+    pub fn listens(&self) -> bool {
+        self.state == TCP_LISTEN
+    }
+
     /// Whether the row's address overlaps `addr`: the same port, and the
     /// same address, or either one unspecified (a wildcard takes the port
     /// on every address; an IPv6 one, on IPv4's too unless it is
     /// `IPV6_V6ONLY`, which the table does not show).
-    fn overlaps(&self, addr: &SocketAddr) -> bool {
+    pub fn overlaps(&self, addr: &SocketAddr) -> bool {
         self.local.port() == addr.port()
             && (self.local.ip().is_unspecified()
                 || addr.ip().is_unspecified()
