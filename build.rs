@@ -20,7 +20,8 @@ fn main() {
     println!(
         "cargo::rustc-check-cfg=cfg(has_wine, has_systemd, has_ss, has_man, has_node, \
          has_express, has_go, has_go_systemd, has_php, has_recipes_venv, \
-         has_browser, has_python_websocket, has_bindfs, has_git, has_user_namespaces, has_ipv6_loopback)"
+         has_browser, has_python_websocket, has_bindfs, has_git, has_user_namespaces, \
+         has_ipv6_loopback, has_setpriv_nobody)"
     );
     for var in [
         "PATH",
@@ -130,6 +131,15 @@ fn main() {
         (
             "has_ipv6_loopback",
             std::net::TcpListener::bind("[::1]:0").is_ok(),
+        ),
+        // Running a program as `nobody` (root only), for the clients and
+        // the systemfd of another user (tests/suite/sockets.rs).
+        (
+            "has_setpriv_nobody",
+            runs(
+                Path::new("setpriv"),
+                &["--reuid=65534", "--regid=65534", "--clear-groups", "true"],
+            ),
         ),
     ];
     for (cfg, found) in allowed {

@@ -23,6 +23,11 @@ pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 const LISTEN_FDS: &str = "LISTEN_FDS";
 /// `LISTEN_PID`: the pid the sockets are meant for (`sd_listen_fds(3)`).
 pub const LISTEN_PID: &str = "LISTEN_PID";
+/// `LISTEN_PIDFDID`: the pidfd inode id of that process (systemd 258 and
+/// later, `sd_listen_fds(3)`), so that a reader tells its own process from
+/// another that reused the pid. Set with `LISTEN_PID` where the kernel
+/// gives pidfds an id (Linux 6.9+, pidfs), in decimal.
+pub const LISTEN_PIDFDID: &str = "LISTEN_PIDFDID";
 /// `LISTEN_FDNAMES`: the sockets' names, `:`-separated
 /// (`sd_listen_fds_with_names(3)`).
 const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
@@ -38,9 +43,10 @@ pub const LIVERELOAD_URL: &str = "SYSTEMFD_LIVERELOAD_URL";
 /// environment: the socket-passing ones of both protocols, and the
 /// LiveReload script's URL. None of them reaches COMMAND unless systemfd
 /// sets it anew, so stale values from an outer run never leak.
-pub const STALE_VARIABLES: [&str; 7] = [
+pub const STALE_VARIABLES: [&str; 8] = [
     LISTEN_FDS,
     LISTEN_PID,
+    LISTEN_PIDFDID,
     LISTEN_FDNAMES,
     LISTEN_FDS_FIRST_FD,
     socket_server::SERVER_VAR,
@@ -82,9 +88,11 @@ pub struct Invocation {
     pub command: Vec<OsString>,
     /// Every variable COMMAND gets, in order, names unique.
     pub env: Vec<(OsString, OsString)>,
-    /// Whether COMMAND's own pid goes into `LISTEN_PID`. Only the platform
-    /// knows that pid (exec keeps systemfd's; a forked child learns its own),
-    /// so the variable itself is set there, under [`LISTEN_PID`].
+    /// Whether COMMAND's own pid goes into `LISTEN_PID`, and its pidfd id
+    /// into `LISTEN_PIDFDID` where it has one. Only the platform knows them
+    /// (exec keeps systemfd's; a forked child learns its own), so the
+    /// variables themselves are set there, under [`LISTEN_PID`] and
+    /// [`LISTEN_PIDFDID`].
     pub listen_pid: bool,
 }
 
@@ -110,8 +118,9 @@ impl Invocation {
 
     /// Adds the variables for `count` sockets named `fd_names` (the
     /// `LISTEN_FDNAMES` value, colon-separated). On Unix: `LISTEN_FDS`,
-    /// `LISTEN_FDNAMES`, `LISTEN_FDS_FIRST_FD`, and `LISTEN_PID` when
-    /// `set_pid` (`--no-pid` turns it off). On Windows only `LISTEN_FDNAMES`,
+    /// `LISTEN_FDNAMES`, `LISTEN_FDS_FIRST_FD`, and `LISTEN_PID` (with
+    /// `LISTEN_PIDFDID` where there is one) when `set_pid` (`--no-pid` turns
+    /// them off). On Windows only `LISTEN_FDNAMES`,
     /// for consumers that want the names: the sockets come from the socket
     /// server, whatever the command's pid. Nothing when `count` is 0.
     pub fn with_sockets(mut self, count: usize, fd_names: &str, set_pid: bool) -> Invocation {
@@ -142,7 +151,7 @@ impl Invocation {
     }
 
     /// A [`std::process::Command`] that runs COMMAND with exactly this
-    /// environment (`LISTEN_PID` aside).
+    /// environment (`LISTEN_PID` and `LISTEN_PIDFDID` aside).
     pub fn to_command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(self.program());
         command

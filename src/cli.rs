@@ -54,7 +54,9 @@ Spec forms (-s):
 
 Exit status: the command's own; 2 for a bad command line or spec, 1 when a
 socket cannot be set up, 126/127 when COMMAND cannot be run / is not found,
-the build's own when --build fails in exec mode.
+the build's own when --build fails in exec mode. When a port is in use, the
+error names what holds it on Linux (a process, another user, TIME_WAIT);
+elsewhere it is the system's (Address already in use).
 In supervise mode (-w): 0 once SIGINT, SIGTERM or SIGQUIT (Windows: Ctrl-C) has
 stopped the command, 128+N when a second one, N, killed it at once (Windows:
 130).";
@@ -63,8 +65,9 @@ stopped the command, 128+N when a second one, N, killed it at once (Windows:
 ///
 /// The sockets are passed with the systemd socket-activation protocol: they sit at
 /// file descriptors 3, 4, … in the order given, described by LISTEN_FDS, LISTEN_PID,
-/// LISTEN_FDNAMES and LISTEN_FDS_FIRST_FD. Because systemfd holds the sockets, the
-/// command can restart without a single client being refused.
+/// LISTEN_FDNAMES and LISTEN_FDS_FIRST_FD, and on Linux 6.9+ LISTEN_PIDFDID. Because
+/// systemfd holds the sockets, the command can restart without a single client being
+/// refused.
 #[derive(Debug, Parser)]
 #[command(name = "systemfd", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
@@ -88,7 +91,20 @@ pub struct Cli {
     #[arg(long)]
     nonblocking: bool,
 
-    /// Do not set LISTEN_PID (for commands that run the server as a grandchild)
+    /// The mode of the Unix socket files, in octal, as systemd's SocketMode= (0660, 600, …) [default: what the umask leaves]
+    ///
+    /// A client needs write permission on a socket file to connect. systemfd binds under a umask
+    /// that leaves no more than MODE, then sets MODE with chmod, so the file is never more open
+    /// than asked. Without this flag the file gets what the umask leaves (0755 under umask 022:
+    /// only its owner can connect); systemd's default, 0666, would let every local user in, so
+    /// it is not systemfd's. It applies to every unix::, unix-dgram:: and unix-seqpacket:: socket
+    /// with a path, and is a usage error without one, or with an @name: Linux's abstract
+    /// namespace has no file, and no mode. Unix only (Linux, macOS and FreeBSD check the mode on
+    /// connect); Windows has no Unix sockets.
+    #[arg(long, value_name = "MODE", value_parser = values::socket_mode)]
+    socket_mode: Option<u32>,
+
+    /// Do not set LISTEN_PID nor LISTEN_PIDFDID (for commands that run the server as a grandchild)
     #[arg(long)]
     no_pid: bool,
 
@@ -309,6 +325,7 @@ impl Cli {
                 "--reuse-port needs Unix: Windows has no SO_REUSEPORT (systemfd claims the port exclusively; --no-reuse turns that off)"
             )));
         }
+        self.check_socket_mode()?;
         let mode = self.mode()?;
         let adopt = self.adopt(&mode)?;
         self.check_on_demand()?;
@@ -320,6 +337,7 @@ impl Cli {
                 reuse_addr: !self.no_reuse,
                 reuse_port: self.reuse_port,
                 nonblocking: self.nonblocking,
+                mode: self.socket_mode,
             },
             launch: Launch {
                 command: self.command,
@@ -334,6 +352,37 @@ impl Cli {
             },
             mode,
         })
+    }
+
+    /// `--socket-mode` sets the mode of socket files: it needs a Unix
+    /// socket with a path, and an abstract one (no file) could not honour
+    /// it.
+    fn check_socket_mode(&self) -> Result<(), Failure> {
+        use crate::spec::Address;
+        let Some(mode) = self.socket_mode else {
+            return Ok(());
+        };
+        if let Some(spec) = self
+            .sockets
+            .iter()
+            .find(|spec| matches!(spec.addr, Address::Abstract(_)))
+        {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--socket-mode {mode:04o}: '{}' is in Linux's abstract namespace, which has no file and so no mode (any process that shares the network namespace can connect); give it a path, or drop --socket-mode",
+                spec.text
+            )));
+        }
+        let files = self
+            .sockets
+            .iter()
+            .any(|spec| spec.kind.is_unix() && matches!(spec.addr, Address::Path(_)));
+        if !files {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--socket-mode {mode:04o} sets the mode of Unix socket files, and no -s gives one (unix::PATH, unix-dgram::PATH, unix-seqpacket::PATH{})",
+                if cfg!(windows) { "; Unix sockets need Unix" } else { "" }
+            )));
+        }
+        Ok(())
     }
 
     /// Whether binds are adopted: asked with `--adopt` (which needs Linux

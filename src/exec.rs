@@ -150,6 +150,7 @@ fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
         sockets: &[],
         first_fd: activation::FIRST_FD,
         pid_variable: None,
+        pidfd_variable: None,
         own_group: true,
         filter: None,
         stdio: Some(sys::Stdio {
@@ -227,7 +228,7 @@ pub fn hand_over(
 
     use anyhow::Context as _;
 
-    use crate::activation::{self, FIRST_FD, LISTEN_PID};
+    use crate::activation::{self, FIRST_FD, LISTEN_PID, LISTEN_PIDFDID};
     use crate::sys;
 
     #[cfg(target_os = "linux")]
@@ -238,8 +239,12 @@ pub fn hand_over(
     let _ = (adopt, printer);
     let mut command = invocation.to_command();
     if invocation.listen_pid {
-        // exec keeps the pid, so the command's pid is ours.
+        // exec keeps the pid, so the command's pid is ours, and so is its
+        // pidfd id.
         command.env(LISTEN_PID, std::process::id().to_string());
+        if let Some(id) = sys::own_pidfd_id() {
+            command.env(LISTEN_PIDFDID, id.to_string());
+        }
     }
     let staged = activation::stage(&sockets).map_err(Failure::setup)?;
     for (target, fd) in (FIRST_FD..).zip(&staged) {
@@ -259,7 +264,7 @@ pub fn hand_over(
 mod adopting {
     use anyhow::Context as _;
 
-    use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID};
+    use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, LISTEN_PIDFDID};
     use crate::adopt::{self, Adopter};
     use crate::error::Failure;
     use crate::output::Printer;
@@ -310,6 +315,7 @@ mod adopting {
             sockets: &staged,
             first_fd: FIRST_FD,
             pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
+            pidfd_variable: invocation.listen_pid.then_some(LISTEN_PIDFDID),
             // In systemfd's group, as after an exec: the terminal's Ctrl-C
             // and Ctrl-Z reach COMMAND directly.
             own_group: false,

@@ -16,8 +16,8 @@
 //!    receives.
 //! 6. `socket`: creating the sockets.
 //! 7. `spec`, `signal`, `socket_server`, `local_server` (what the error
-//!    page and the LiveReload server share), `error`: plain Rust, tested
-//!    on every platform.
+//!    page and the LiveReload server share), `holder` (who holds an
+//!    address in use), `error`: plain Rust, tested on every platform.
 //! 8. `sys`: the operating system's primitives, one file per OS; the only
 //!    place with `unsafe`.
 //!
@@ -34,6 +34,7 @@ mod adopt;
 mod demand;
 mod error_page;
 mod exec;
+mod holder;
 #[cfg(unix)]
 mod listening;
 mod livereload;

@@ -2,21 +2,28 @@
 //!
 //! Every socket is created close-on-exec; the platform module decides how the
 //! command receives it. A Unix socket file that systemfd creates is removed
-//! again when the [`Sockets`] are dropped, so a failed start leaves nothing
-//! behind; after a successful exec, the files belong to the command.
+//! again when the [`Sockets`] are dropped, if its path still names it
+//! (`socket/file.rs`), so a failed start leaves nothing behind; after a
+//! successful exec, the files belong to the command.
+
+#[cfg(unix)]
+mod file;
+
+#[cfg(unix)]
+pub use file::SocketFile;
 
 use std::fmt;
-#[cfg(unix)]
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 #[cfg(unix)]
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context as _, Result};
 #[cfg(unix)]
 use socket2::SockAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::holder;
 use crate::spec::{Address, SocketKind, SocketSpec};
 
 // The socket server's replies are made of the records `sys::duplicate` makes.
@@ -36,6 +43,9 @@ pub struct Options {
     pub reuse_port: bool,
     /// Hand the sockets over in non-blocking mode.
     pub nonblocking: bool,
+    /// The permission bits of the Unix socket files (`--socket-mode`, as
+    /// systemd's `SocketMode=`); `None`: what the umask leaves.
+    pub mode: Option<u32>,
 }
 
 impl Default for Options {
@@ -45,6 +55,7 @@ impl Default for Options {
             reuse_addr: true,
             reuse_port: false,
             nonblocking: false,
+            mode: None,
         }
     }
 }
@@ -56,6 +67,9 @@ pub struct OpenSocket {
     pub socket: Socket,
     /// What the socket is bound to, as the user should see it.
     pub local: LocalAddr,
+    /// The file `bind` made, for a Unix socket with a path.
+    #[cfg(unix)]
+    pub file: Option<SocketFile>,
 }
 
 /// The address a socket ended up bound to (with the real port for port 0).
@@ -102,9 +116,10 @@ impl fmt::Display for LocalAddr {
 #[derive(Debug, Default)]
 pub struct Sockets {
     pub sockets: Vec<OpenSocket>,
-    /// Unix socket files created here, removed on drop.
+    /// Unix socket files created here, removed on drop while their paths
+    /// still name them.
     #[cfg(unix)]
-    created: Vec<PathBuf>,
+    created: Vec<SocketFile>,
 }
 
 impl Sockets {
@@ -179,6 +194,15 @@ impl Sockets {
         self.sockets.is_empty()
     }
 
+    /// The files of the Unix sockets with a path, in order.
+    #[cfg(unix)]
+    pub fn files(&self) -> Vec<SocketFile> {
+        self.sockets
+            .iter()
+            .filter_map(|open| open.file.clone())
+            .collect()
+    }
+
     /// The `LISTEN_FDNAMES` value: one name per socket, `:`-separated.
     pub fn fd_names(&self) -> String {
         let names: Vec<&str> = self.sockets.iter().map(|s| s.spec.fd_name()).collect();
@@ -186,6 +210,8 @@ impl Sockets {
     }
 
     fn open_one(&mut self, spec: &SocketSpec, options: &Options) -> Result<OpenSocket> {
+        #[cfg(unix)]
+        let mut file = None;
         let (socket, local) = match &spec.addr {
             Address::Ip(addr) => open_ip(spec.kind, *addr, options)?,
             Address::Host { host, port } => {
@@ -194,7 +220,8 @@ impl Sockets {
             }
             #[cfg(unix)]
             Address::Path(path) => {
-                let socket = self.open_unix_path(spec.kind, path, options)?;
+                let (socket, made) = self.open_unix_path(spec.kind, path, options)?;
+                file = Some(made);
                 (socket, LocalAddr::Unix(path.display().to_string()))
             }
             #[cfg(unix)]
@@ -222,18 +249,21 @@ impl Sockets {
             spec: spec.clone(),
             socket,
             local,
+            #[cfg(unix)]
+            file,
         })
     }
 
     /// Binds a Unix socket at `path`, replacing a stale socket file but
-    /// never a live socket or a file that is not a socket.
+    /// never a live socket or a file that is not a socket, and gives the
+    /// file `options.mode`. Returns the socket and its file.
     #[cfg(unix)]
     fn open_unix_path(
         &mut self,
         kind: SocketKind,
         path: &Path,
         options: &Options,
-    ) -> Result<Socket> {
+    ) -> Result<(Socket, SocketFile)> {
         use std::os::unix::fs::FileTypeExt as _;
 
         let addr = SockAddr::unix(path)?;
@@ -270,19 +300,44 @@ impl Sockets {
                 return Err(err).with_context(|| format!("cannot inspect {}", path.display()))
             }
         }
-        let socket =
-            bind_unix(kind, &addr).with_context(|| format!("cannot bind {}", path.display()))?;
-        self.created.push(path.to_owned());
+        let socket = Socket::new(Domain::UNIX, socket_type(kind), None)?;
+        let bound = match options.mode {
+            // The file is made with what the umask leaves of 0777: under a
+            // umask that leaves only `mode`, it is never more open than
+            // asked, not even until the chmod below (which a default ACL
+            // on the directory, overriding the umask, makes necessary).
+            Some(mode) => crate::sys::with_umask(0o777 & !mode, || socket.bind(&addr)),
+            None => socket.bind(&addr),
+        };
+        bound.with_context(|| format!("cannot bind {}", path.display()))?;
+        let file = match SocketFile::bound(path) {
+            Ok(file) => file,
+            Err(err) => {
+                // Not known to be ours: left alone.
+                return Err(err).with_context(|| {
+                    format!(
+                        "cannot look at the socket file {} just bound",
+                        path.display()
+                    )
+                });
+            }
+        };
+        self.created.push(file.clone());
+        if let Some(mode) = options.mode {
+            file.set_mode(mode).with_context(|| {
+                format!("cannot set the mode of {} to {mode:04o}", path.display())
+            })?;
+        }
         listen(kind, &socket, options)?;
-        Ok(socket)
+        Ok((socket, file))
     }
 }
 
 #[cfg(unix)]
 impl Drop for Sockets {
     fn drop(&mut self) {
-        for path in self.created.drain(..) {
-            let _ = std::fs::remove_file(path);
+        for file in self.created.drain(..) {
+            file.remove();
         }
     }
 }
@@ -331,9 +386,21 @@ fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Soc
     let socket = Socket::new(Domain::for_address(addr), socket_type(kind), Some(protocol))
         .context("cannot create socket")?;
     crate::sys::set_reuse(&socket, options.reuse_addr, options.reuse_port)?;
-    socket
-        .bind(&addr.into())
-        .with_context(|| format!("cannot bind {addr}"))?;
+    if let Err(err) = socket.bind(&addr.into()) {
+        let protocol = match kind.listens() {
+            true => holder::Protocol::Tcp,
+            false => holder::Protocol::Udp,
+        };
+        // Who holds it, where that can be seen, says more than the errno.
+        let holder = (err.kind() == io::ErrorKind::AddrInUse)
+            .then(|| holder::find(protocol, &addr))
+            .flatten();
+        let cause = match holder {
+            Some(holder) => anyhow!("{holder}"),
+            None => anyhow::Error::new(err),
+        };
+        return Err(cause.context(format!("cannot bind {addr}")));
+    }
     listen(kind, &socket, options)?;
     let local = socket
         .local_addr()
@@ -343,6 +410,7 @@ fn open_ip(kind: SocketKind, addr: SocketAddr, options: &Options) -> Result<(Soc
     Ok((socket, LocalAddr::Ip(local)))
 }
 
+/// A Unix socket of `kind` bound to `addr` (an abstract name: no file).
 #[cfg(unix)]
 fn bind_unix(kind: SocketKind, addr: &SockAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::UNIX, socket_type(kind), None)?;

@@ -25,7 +25,14 @@ const LAYERS: &[&[&str]] = &[
     &["output"],
     &["config", "activation"],
     &["socket"],
-    &["spec", "signal", "socket_server", "local_server", "error"],
+    &[
+        "spec",
+        "signal",
+        "socket_server",
+        "local_server",
+        "holder",
+        "error",
+    ],
     &["sys"],
 ];
 

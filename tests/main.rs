@@ -41,6 +41,9 @@ mod on_demand;
 #[cfg(target_os = "linux")]
 #[path = "suite/recipes.rs"]
 mod recipes;
+#[cfg(target_os = "linux")]
+#[path = "suite/sockets.rs"]
+mod sockets;
 #[path = "suite/supervise.rs"]
 mod supervise;
 #[path = "suite/terminal.rs"]

@@ -15,6 +15,7 @@ fn stale_variables_are_dropped_and_others_kept() {
             ("PATH", "/bin"),
             ("LISTEN_FDS", "9"),
             ("LISTEN_PID", "1"),
+            ("LISTEN_PIDFDID", "5"),
             ("SYSTEMFD_SOCKET_SECRET", "old"),
             ("NOTIFY_SOCKET", "/run/outer"),
         ]),

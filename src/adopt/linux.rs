@@ -101,11 +101,11 @@ impl Adopter {
                 LocalAddr::Ip(addr) => HeldAddress::Ip(*addr),
                 LocalAddr::Unix(path) => match socket.local_addr()?.as_abstract_namespace() {
                     Some(name) => HeldAddress::Abstract(name.to_vec()),
-                    None => {
-                        let path = cwd.join(path);
-                        let id = sys::file_id(&path).ok();
-                        HeldAddress::Path { path, id }
-                    }
+                    None => HeldAddress::Path {
+                        path: cwd.join(path),
+                        // As bind made it, not what the path names now.
+                        id: open.file.as_ref().map(|file| file.id),
+                    },
                 },
             };
             held.push(Held {

@@ -28,6 +28,26 @@ pub fn signal(text: &str) -> Result<Signal, String> {
     })
 }
 
+/// `--socket-mode`: permission bits in octal, as systemd's `SocketMode=`
+/// takes them (`0660`, `660`): one to four octal digits, no more than
+/// `0777`.
+pub fn socket_mode(text: &str) -> Result<u32, String> {
+    let octal =
+        !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    let Some(mode) = octal.then(|| u32::from_str_radix(text, 8).ok()).flatten() else {
+        return Err(
+            "not an octal mode: expected up to four octal digits, such as 0660 or 600".into(),
+        );
+    };
+    if mode > 0o777 {
+        return Err(format!(
+            "{mode:04o} sets the setuid, setgid or sticky bit, which mean nothing on a socket: give permission bits only, such as {:04o}",
+            mode & 0o777
+        ));
+    }
+    Ok(mode)
+}
+
 /// `--build`: a shell command line, which must hold more than blanks.
 pub fn build_line(line: std::ffi::OsString) -> Result<std::ffi::OsString, String> {
     if line.to_string_lossy().trim().is_empty() {

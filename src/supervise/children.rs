@@ -150,6 +150,15 @@ impl Children {
         ended
     }
 
+    /// The generation of the command whose leader is `pid`, while its
+    /// group has not been seen to end.
+    pub fn command(&self, pid: u32) -> Option<Generation> {
+        match self.running.get(&pid)?.kind {
+            Kind::Command(generation) => Some(generation),
+            Kind::Build => None,
+        }
+    }
+
     /// Whether a child's leader has gone while its group lives on: nothing
     /// tells systemfd when such a group empties, so it has to look.
     pub fn draining(&self) -> bool {

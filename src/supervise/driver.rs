@@ -135,6 +135,10 @@ pub fn run<H: Host>(
                     host.signal(pid, signal);
                     None
                 }
+                Action::SignalGroup { group, signal } => {
+                    host.signal_group(group, signal);
+                    None
+                }
                 Action::LookOld { generation, pid } => Some(Event::StillListening {
                     generation,
                     listening: host.look(pid).is_some(),

@@ -94,6 +94,11 @@ pub trait Host {
     /// signals; Unix).
     fn signal(&mut self, pid: u32, signal: crate::signal::Signal);
 
+    /// Sends `signal` to the process group `group`, a child's whose first
+    /// process has exited (`--signal`, forwarded signals; Unix, where a
+    /// group outlives its first process: elsewhere never asked).
+    fn signal_group(&mut self, group: u32, signal: crate::signal::Signal);
+
     /// Whether a process of the child `pid`'s tree is waiting for
     /// connections on a passed socket; `None` where that cannot be seen.
     fn look(&mut self, pid: u32) -> Option<Waiter>;

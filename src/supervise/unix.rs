@@ -27,7 +27,7 @@ use super::mailbox::Mailbox;
 use super::page::Page;
 use super::state::{Drain, Event, Generation, Outage, Policy, Status, Waiter};
 use super::terminal::Terminal;
-use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, NOTIFY_SOCKET};
+use crate::activation::{self, Invocation, FIRST_FD, LISTEN_PID, LISTEN_PIDFDID, NOTIFY_SOCKET};
 #[cfg(target_os = "linux")]
 use crate::adopt::{self, Adopter};
 use crate::config::Adopt;
@@ -37,7 +37,7 @@ use crate::listening;
 use crate::output::Printer;
 use crate::sd_notify::{Directory, Message};
 use crate::signal::Signal;
-use crate::socket::Sockets;
+use crate::socket::{SocketFile, Sockets};
 use crate::sys;
 
 /// How often a group whose leader has exited is looked at until it empties.
@@ -87,6 +87,8 @@ pub struct UnixHost {
     build_log: Option<BuildLog>,
     /// The error page, with `http::` sockets (unless `--no-error-page`).
     page: Option<Page>,
+    /// The Unix sockets' files, and whether each one's loss was said.
+    files: Vec<(SocketFile, bool)>,
 }
 
 impl UnixHost {
@@ -145,12 +147,32 @@ impl UnixHost {
             build,
             build_log: None,
             page,
+            files: sockets
+                .files()
+                .into_iter()
+                .map(|file| (file, false))
+                .collect(),
         })
     }
 
     /// The directory of the readiness sockets, which is not to be watched.
     pub fn private_directory(&self) -> &Path {
         self.directory.path()
+    }
+
+    /// Says, once for each, which socket files the path no longer names (a
+    /// command removed the file, or put another in its place): looked at
+    /// before each start and whenever a command has ended.
+    fn check_files(&mut self) {
+        for (file, said) in &mut self.files {
+            if *said {
+                continue;
+            }
+            if let Some(warning) = file.warning(file.state()) {
+                *said = true;
+                self.printer.warn(&warning);
+            }
+        }
     }
 
     /// Signals a child's process group (and its strays), saying so if
@@ -329,6 +351,7 @@ impl Host for UnixHost {
     type News = News;
 
     fn start(&mut self, generation: Generation) -> Result<u32, StartError> {
+        self.check_files();
         let notify_tx = self.tx.clone();
         let mailbox = Arc::new(Mutex::new(Mailbox::default()));
         let listener = self
@@ -375,6 +398,7 @@ impl Host for UnixHost {
             sockets: &self.staged,
             first_fd: FIRST_FD,
             pid_variable: invocation.listen_pid.then_some(LISTEN_PID),
+            pidfd_variable: invocation.listen_pid.then_some(LISTEN_PIDFDID),
             own_group: true,
             filter,
             stdio: None,
@@ -414,6 +438,7 @@ impl Host for UnixHost {
             sockets: &[],
             first_fd: FIRST_FD,
             pid_variable: None,
+            pidfd_variable: None,
             own_group: true,
             filter: None,
             stdio: Some(sys::Stdio {
@@ -519,6 +544,14 @@ impl Host for UnixHost {
         }
     }
 
+    fn signal_group(&mut self, group: u32, signal: Signal) {
+        if let Err(err) = sys::signal_group(group, signal.0) {
+            self.printer.warn(&format!(
+                "cannot send {signal} to process group {group}: {err}"
+            ));
+        }
+    }
+
     #[cfg(target_os = "linux")]
     fn look(&mut self, pid: u32) -> Option<Waiter> {
         listening::find(pid, &self.watched).map(|found| Waiter {
@@ -548,11 +581,12 @@ impl Host for UnixHost {
     }
 
     fn events(&mut self, news: Option<News>) -> Vec<Event> {
+        let mut reaped = Vec::new();
         let mut events = match news {
             None => vec![Event::Tick],
             Some(News::Signal(SIGCHLD)) => {
-                let news = self.children.reap(&self.printer);
-                self.share_terminal(&news)
+                reaped = self.children.reap(&self.printer);
+                self.share_terminal(&reaped)
             }
             Some(News::Signal(SIGTSTP)) => vec![self.suspend()],
             Some(News::Signal(SIGHUP)) if self.terminal.hung_up() => vec![Event::Shutdown {
@@ -573,15 +607,25 @@ impl Host for UnixHost {
                 Err(_) => Vec::new(),
             },
         };
-        events.extend(
-            self.children
-                .ended()
-                .into_iter()
-                .map(|(kind, status)| match kind {
-                    Kind::Command(generation) => Event::Exited { generation, status },
-                    Kind::Build => Event::Built { status },
-                }),
-        );
+        let ended = self.children.ended();
+        if ended
+            .iter()
+            .any(|(kind, _)| matches!(kind, Kind::Command(_)))
+        {
+            self.check_files();
+        }
+        // A command's first process that exited while its group runs on.
+        for item in reaped {
+            if let ChildNews::Exited { pid, status } = item {
+                if let Some(generation) = self.children.command(pid) {
+                    events.push(Event::FirstExited { generation, status });
+                }
+            }
+        }
+        events.extend(ended.into_iter().map(|(kind, status)| match kind {
+            Kind::Command(generation) => Event::Exited { generation, status },
+            Kind::Build => Event::Built { status },
+        }));
         events
     }
 

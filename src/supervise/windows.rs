@@ -405,6 +405,9 @@ impl Host for WindowsHost {
     // forward.
     fn signal(&mut self, _pid: u32, _signal: Signal) {}
 
+    // A job ends with its first process: no group outlives it.
+    fn signal_group(&mut self, _group: u32, _signal: Signal) {}
+
     // Never asked for: readiness is having fetched the sockets.
     fn look(&mut self, _pid: u32) -> Option<Waiter> {
         None

@@ -1,6 +1,9 @@
 //! What only Linux has: the child subreaper, the process table as `/proc`
-//! shows it, and seccomp user notification (`linux/seccomp.rs`).
+//! shows it, seccomp user notification (`linux/seccomp.rs`) and a
+//! process's pidfd id (`linux/pidfd.rs`).
 
+#[path = "linux/pidfd.rs"]
+pub mod pidfd;
 #[path = "linux/seccomp.rs"]
 pub mod seccomp;
 

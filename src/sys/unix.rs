@@ -58,6 +58,19 @@ pub fn set_reuse(
     Ok(())
 }
 
+/// Runs `f` with the file mode creation mask set to `mask`, and puts the
+/// mask back after. The mask belongs to the process, not the thread: call
+/// it only while no other thread creates files (systemfd opens its sockets
+/// before it starts any thread).
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    // SAFETY: umask sets a process attribute and reads no memory.
+    let old = unsafe { libc::umask(mask as libc::mode_t) };
+    let result = f();
+    // SAFETY: as above; `old` is the mask umask returned.
+    unsafe { libc::umask(old) };
+    result
+}
+
 /// The device and inode of the file or directory at `path`: what tells it
 /// from another made in its place.
 ///
@@ -69,6 +82,15 @@ pub fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
     Ok((metadata.dev(), metadata.ino()))
 }
 pub use fork::wait;
+
+/// The pidfd inode id of this process (`LISTEN_PIDFDID`; see
+/// `linux::pidfd`): `None` where pidfds have none, and outside Linux.
+pub fn own_pidfd_id() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return linux::pidfd::own_id();
+    #[cfg(not(target_os = "linux"))]
+    None
+}
 #[cfg(target_os = "linux")]
 pub use spawn::Interception;
 /// The inode of the open file `fd` (fstat): what tells a socket from

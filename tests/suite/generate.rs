@@ -68,7 +68,10 @@ fn bash_completes_flags() {
         .args(["--generate", "complete-bash"])
         .success()
         .stdout();
-    assert_eq!(bash_completes(&script, &["--so"]), ["--socket"]);
+    assert_eq!(
+        bash_completes(&script, &["--so"]),
+        ["--socket", "--socket-mode"]
+    );
     let colors = bash_completes(&script, &["--color", ""]);
     assert_eq!(colors, ["auto", "always", "never"]);
 }

@@ -713,8 +713,9 @@ fn a_server_outliving_its_wrapper_is_stopped_too() {
     let server = server_pid(&mut s);
     s.signal(Signal::HUP);
     // The restart waits for the whole group, SIGKILL after the timeout.
+    // Its first process stopped, its group did not.
     s.wait_for_text(&format!(
-        "~> pid {wrapper} did not stop within 300ms; sending SIGKILL"
+        "~> process group {wrapper} did not stop within 300ms; sending SIGKILL"
     ));
     s.wait_for_text(&format!(
         "~> stopped pid {wrapper}: it exited with status 0"
@@ -744,11 +745,74 @@ fn a_command_that_exits_leaving_its_server_behind_still_runs() {
     );
     let leader = s.started();
     let server = server_pid(&mut s);
-    wait_until("the leader is reaped", || !alive(leader));
+    s.wait_for_text(&format!(
+        "~> pid {leader} exited with status 0; its process group runs on"
+    ));
+    assert!(!alive(leader), "{}", s.report());
     s.signal(Signal::TERM);
-    s.wait_for_text(&format!("~> stopped pid {leader}: it exited with status 0"));
+    // Named by its group from then on: pid `leader` is gone.
+    s.wait_for_text(&format!(
+        "~> stopped process group {leader}: its last process has exited (pid {leader} exited with status 0 before)"
+    ));
     assert_eq!(s.wait().code(), Some(0), "{}", s.report());
     assert!(!alive(server), "{}", s.report());
+}
+
+/// A server under a wrapper that exits once it has started it: the lines
+/// name the server, seen listening, not the wrapper's pid that is gone.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_whose_wrapper_has_exited_is_named_in_the_lines() {
+    let dir = project();
+    let server = "import os, socket\n\
+                  s = socket.socket(fileno=3)\n\
+                  print('server', os.getpid(), flush=True)\n\
+                  while True:\n    c, _ = s.accept(); c.sendall(b'%d' % os.getpid()); c.close()";
+    // The wrapper exits when the test writes a line to it.
+    let mut s = systemfd()
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
+        .args(["-s", "tcp::0", "-w", ".", "--", "sh", "-c"])
+        .arg("python3 -c \"$0\" & read line")
+        .arg(server)
+        .stdin_piped()
+        .spawn();
+    let wrapper = s.started();
+    let first = server_pid(&mut s);
+    s.wait_for_text(&format!("~> ready: pid {wrapper} after "));
+    s.write_stdin("go\n");
+    s.wait_for_text(&format!(
+        "~> pid {wrapper} exited with status 0; its process group runs on (pid {first} serves)"
+    ));
+    s.signal(Signal::USR1);
+    s.wait_for_text(&format!(
+        "~> SIGUSR1: passing it on to pid {first} (group {wrapper})"
+    ));
+    // The Python server's default for SIGUSR1 ends it, and with it the
+    // group: the next start is a plain one.
+    s.wait_for_text(&format!(
+        "~> process group {wrapper} has ended: its last process has exited (pid {wrapper} exited with status 0 before)"
+    ));
+    s.signal(Signal::HUP);
+    let again = s.started();
+    let second = server_pid(&mut s);
+    s.wait_for_text(&format!("~> ready: pid {again} after "));
+    s.write_stdin("go\n");
+    s.wait_for_text(&format!(
+        "~> pid {again} exited with status 0; its process group runs on (pid {second} serves)"
+    ));
+    s.signal(Signal::HUP);
+    s.wait_for_text(&format!(
+        "~> restart: starting a replacement; pid {second} (group {again}) serves until it is ready"
+    ));
+    let third = s.started();
+    s.wait_for_text(&format!(
+        "~> handover: pid {third} is ready; stopping pid {second} (group {again})"
+    ));
+    s.wait_for_text(&format!("~> stopped process group {again}"));
+    s.signal(Signal::TERM);
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
+    assert!(!s.saw(&format!("stopping pid {again}")), "{}", s.report());
 }
 
 #[cfg(target_os = "linux")]

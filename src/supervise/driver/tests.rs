@@ -22,6 +22,7 @@ enum Call {
     StopWhenIdle(u32),
     Kill(u32),
     Signal(u32, Signal),
+    SignalGroup(u32, Signal),
     Look(u32),
     Build,
     /// The error page answers (`true`) or stops (`false`).
@@ -118,6 +119,10 @@ impl Host for FakeHost {
 
     fn signal(&mut self, pid: u32, signal: Signal) {
         self.calls.push(Call::Signal(pid, signal));
+    }
+
+    fn signal_group(&mut self, group: u32, signal: Signal) {
+        self.calls.push(Call::SignalGroup(group, signal));
     }
 
     fn look(&mut self, pid: u32) -> Option<Waiter> {

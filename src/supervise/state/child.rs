@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::types::{Generation, Status, Waiter};
+use super::types::{Generation, Status, Waiter, Who};
 
 /// Where a child is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +36,14 @@ pub struct Child {
     pub started: Instant,
     /// While starting: when it sent `READY=1`.
     pub notified: Option<Instant>,
-    /// While starting: where it was seen listening.
+    /// Where it was seen listening while it started; kept, to name the
+    /// process that serves once the first one has exited.
     pub waiter: Option<Waiter>,
+    /// How its first process exited, while its process group runs on.
+    pub first_exited: Option<Status>,
+    /// Whether that was after the stop signal: then the line that says it
+    /// stopped still names its first process, which did stop.
+    pub exited_on_stop: bool,
     /// While starting and looked at: when to look next.
     pub next_look: Option<Instant>,
     /// What started it (a change, SIGHUP); `None` for the first start.
@@ -53,6 +59,29 @@ impl Child {
     /// Its pid, 0 while it has none.
     pub fn pid(&self) -> u32 {
         self.pid.unwrap_or(0)
+    }
+
+    /// How the line that says it stopped names it: as [`Child::who`], but
+    /// by its first process when that exited on the stop signal.
+    pub fn who_stopped(&self) -> Who {
+        match self.exited_on_stop {
+            true => Who::Pid(self.pid()),
+            false => self.who(),
+        }
+    }
+
+    /// How a line names it: by its first process while that runs, else by
+    /// the process seen serving in its group, else by the group.
+    pub fn who(&self) -> Who {
+        let group = self.pid();
+        match (self.first_exited, self.waiter) {
+            (None, _) => Who::Pid(group),
+            (Some(_), Some(waiter)) if waiter.pid != group => Who::Server {
+                pid: waiter.pid,
+                group,
+            },
+            (Some(_), _) => Who::Group(group),
+        }
     }
 }
 

@@ -84,7 +84,15 @@ pub enum Event {
         generation: Generation,
         text: String,
     },
-    /// `generation`'s process exited.
+    /// The first process of `generation` exited with `status`, and its
+    /// process group runs on (Unix: a process of it still runs).
+    #[cfg_attr(windows, allow(dead_code))]
+    FirstExited {
+        generation: Generation,
+        status: Status,
+    },
+    /// `generation` has ended: its first process exited (with `status`),
+    /// and so has every other process of its group.
     Exited {
         generation: Generation,
         status: Status,
@@ -151,7 +159,8 @@ pub enum Action {
     /// See whether a process of `pid`'s tree waits on a passed socket; if
     /// so, report `Listening` for `generation`.
     Look { generation: Generation, pid: u32 },
-    /// Send `signal` to the process `pid` alone (`--signal`).
+    /// Send `signal` to the process `pid` alone (`--signal`, forwarded
+    /// signals).
     Signal { pid: u32, signal: Signal },
     /// Wait for a connection or a datagram on any socket, without
     /// accepting it, and report [`Event::Connection`] once one waits
@@ -164,6 +173,10 @@ pub enum Action {
     /// process of its tree holds an accepted connection, never leaving it
     /// stopped, and report [`Event::IdleChecked`] (`--idle-stop`).
     StopIfIdle { generation: Generation, pid: u32 },
+    /// Send `signal` to the process group `group`, whose first process
+    /// has exited and whose serving process is not known (`--signal`,
+    /// forwarded signals; Unix).
+    SignalGroup { group: u32, signal: Signal },
     /// Tell the user.
     Say(Report),
     /// Leave with this status.

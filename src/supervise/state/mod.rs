@@ -47,6 +47,8 @@ mod child;
 #[cfg(test)]
 mod demand_tests;
 mod event;
+#[cfg(test)]
+mod group_tests;
 mod idle;
 #[cfg(test)]
 mod livereload_tests;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::types::{Dormant, Plan, Source, Status, Waiter, CONFIRM};
+use super::types::{Dormant, Plan, Source, Status, Waiter, Who, CONFIRM};
 use crate::config::Readiness;
 use crate::output::humanize;
 use crate::signal::Signal;
@@ -20,60 +20,71 @@ pub enum Report {
     Hangup,
     Restart(Plan),
     Signalled {
-        pid: u32,
+        who: Who,
         signal: Signal,
     },
     Forwarded {
-        pid: u32,
+        who: Who,
         signal: Signal,
     },
     Started {
         pid: u32,
     },
     Ready {
-        pid: u32,
+        who: Who,
         after: Duration,
         source: Source,
     },
     /// Seen listening, but its predecessors sent `READY=1`: it should too.
     AwaitingNotify {
-        pid: u32,
+        who: Who,
         waiter: Waiter,
     },
     Status {
-        pid: u32,
+        who: Who,
         text: String,
     },
     Handover {
-        new: u32,
-        old: u32,
+        new: Who,
+        old: Who,
     },
     /// A child that handed over still held `held` connections when its
     /// grace period ended.
     StillHeld {
-        pid: u32,
+        who: Who,
         held: usize,
         grace: Duration,
     },
     Killing {
-        pid: u32,
+        who: Who,
         grace: Duration,
     },
-    Stopped {
+    /// A child's first process exited with `status` while its process
+    /// group runs on; from now on it is named `now`.
+    FirstExited {
         pid: u32,
         status: Status,
+        now: Who,
     },
+    /// A child stopped: its whole process group has exited, and its first
+    /// process with `status`.
+    Stopped {
+        who: Who,
+        status: Status,
+    },
+    /// A child ended by itself (its whole group), its first process with
+    /// `status`.
     Exited {
-        pid: u32,
+        who: Who,
         status: Status,
     },
     TakesOver {
-        pid: u32,
+        who: Who,
     },
     ReplacementFailed {
-        pid: u32,
+        who: Who,
         status: Status,
-        serving: u32,
+        serving: Who,
     },
     Blocked {
         pid: u32,
@@ -83,7 +94,7 @@ pub enum Report {
     },
     StartFailed {
         error: String,
-        serving: Option<u32>,
+        serving: Option<Who>,
     },
     Waiting,
     /// The build step succeeded after `after`.
@@ -93,14 +104,14 @@ pub enum Report {
     /// The build step failed: nothing new starts.
     BuildFailed {
         status: Status,
-        serving: Option<u32>,
+        serving: Option<Who>,
         /// Whether the error page shows its output.
         page: bool,
     },
     /// The build step could not be started.
     BuildNotStarted {
         error: String,
-        serving: Option<u32>,
+        serving: Option<Who>,
     },
     /// Files changed while the build ran (`files`), or SIGHUP came: one
     /// more runs.
@@ -175,12 +186,12 @@ impl fmt::Display for Report {
             Report::Restart(Plan::Start) => f.write_str("restart: starting the command"),
             Report::Restart(Plan::Replace { old }) => write!(
                 f,
-                "restart: starting a replacement; pid {old} serves until it is ready"
+                "restart: starting a replacement; {old} serves until it is ready"
             ),
             Report::Restart(Plan::StopFirst {
                 old, forced: true, ..
             }) => {
-                write!(f, "restart: stopping pid {old} first (--stop-first)")
+                write!(f, "restart: stopping {old} first (--stop-first)")
             }
             Report::Restart(Plan::StopFirst {
                 old,
@@ -198,29 +209,29 @@ impl fmt::Display for Report {
                     (Readiness::Auto, false) => "it is not ready: no READY=1, not seen listening",
                     (Readiness::Fetched, _) => "it has not fetched its sockets",
                 };
-                write!(f, "restart: stopping pid {old} first ({why})")
+                write!(f, "restart: stopping {old} first ({why})")
             }
             Report::Restart(Plan::Supersede { pending }) => write!(
                 f,
-                "restart: stopping pid {pending}, which was not ready yet, and starting anew"
+                "restart: stopping {pending}, which was not ready yet, and starting anew"
             ),
             Report::Restart(Plan::AlreadyPending { old }) => write!(
                 f,
-                "restart: already waiting for pid {old} to stop before starting"
+                "restart: already waiting for {old} to stop before starting"
             ),
-            Report::Signalled { pid, signal } => {
-                write!(f, "sending {signal} to pid {pid} (--signal)")
+            Report::Signalled { who, signal } => {
+                write!(f, "sending {signal} to {who} (--signal)")
             }
-            Report::Forwarded { pid, signal } => write!(f, "{signal}: passing it on to pid {pid}"),
+            Report::Forwarded { who, signal } => write!(f, "{signal}: passing it on to {who}"),
             Report::Started { pid } => write!(f, "started pid {pid}"),
-            Report::Ready { pid, after, source } => {
-                write!(f, "ready: pid {pid} after {} ms (", after.as_millis())?;
+            Report::Ready { who, after, source } => {
+                write!(f, "ready: {who} after {} ms (", after.as_millis())?;
                 match source {
                     Source::Notify => f.write_str("READY=1")?,
-                    Source::Listening(waiter) => write_waiter(f, *pid, waiter)?,
+                    Source::Listening(waiter) => write_waiter(f, *who, waiter)?,
                     Source::Both(waiter) => {
                         f.write_str("READY=1, ")?;
-                        write_waiter(f, *pid, waiter)?;
+                        write_waiter(f, *who, waiter)?;
                     }
                     Source::NotifyUnseen => write!(
                         f,
@@ -231,42 +242,62 @@ impl fmt::Display for Report {
                 }
                 f.write_str(")")
             }
-            Report::AwaitingNotify { pid, waiter } => {
-                write!(f, "pid {pid}: ")?;
-                write_waiter(f, *pid, waiter)?;
+            Report::AwaitingNotify { who, waiter } => {
+                write!(f, "{who}: ")?;
+                write_waiter(f, *who, waiter)?;
                 f.write_str("; waiting for its READY=1, as an earlier child sent one")
             }
-            Report::Status { pid, text } => write!(f, "status of pid {pid}: {text}"),
+            Report::Status { who, text } => write!(f, "status of {who}: {text}"),
             Report::Handover { new, old } => {
-                write!(f, "handover: pid {new} is ready; stopping pid {old}")
+                write!(f, "handover: {new} is ready; stopping {old}")
             }
             // Counted 0 only when the tree never held still to be counted.
-            Report::StillHeld { pid, held: 0, grace } => write!(
+            Report::StillHeld { who, held: 0, grace } => write!(
                 f,
-                "pid {pid} could not be checked for connections within {}: stopping it anyway",
+                "{who} could not be checked for connections within {}: stopping it anyway",
                 humanize(*grace)
             ),
-            Report::StillHeld { pid, held, grace } => write!(
+            Report::StillHeld { who, held, grace } => write!(
                 f,
-                "pid {pid} still holds {held} connection{} after {}: stopping it anyway",
+                "{who} still holds {held} connection{} after {}: stopping it anyway",
                 if *held == 1 { "" } else { "s" },
                 humanize(*grace)
             ),
-            Report::Killing { pid, grace } => write!(
+            Report::Killing { who, grace } => write!(
                 f,
-                "pid {pid} did not stop within {}; {KILLING}",
+                "{who} did not stop within {}; {KILLING}",
                 humanize(*grace)
             ),
-            Report::Stopped { pid, status } => write!(f, "stopped pid {pid}: it {status}"),
-            Report::Exited { pid, status } => write!(f, "pid {pid} {status}"),
-            Report::TakesOver { pid } => write!(f, "pid {pid} takes over"),
+            Report::FirstExited { pid, status, now } => {
+                write!(f, "pid {pid} {status}; its process group runs on")?;
+                match now.pid() {
+                    Some(server) => write!(f, " (pid {server} serves)"),
+                    None => Ok(()),
+                }
+            }
+            Report::Stopped { who, status } if who.first_gone() => write!(
+                f,
+                "stopped process group {}: its last process has exited (pid {} {status} before)",
+                who.group(),
+                who.group()
+            ),
+            Report::Stopped { who, status } => write!(f, "stopped {who}: it {status}"),
+            Report::Exited { who, status } if who.first_gone() => write!(
+                f,
+                "process group {} has ended: its last process has exited (pid {} {status} before)",
+                who.group(),
+                who.group()
+            ),
+            Report::Exited { who, status } => write!(f, "{who} {status}"),
+            Report::TakesOver { who } => write!(f, "{who} takes over"),
             Report::ReplacementFailed {
-                pid,
+                who,
                 status,
                 serving,
             } => write!(
                 f,
-                "pid {pid} {status} before it was ready; pid {serving} keeps serving"
+                "{} {status} before it was ready; {serving} keeps serving",
+                Who::Pid(who.group())
             ),
             Report::Blocked {
                 pid,
@@ -280,8 +311,8 @@ impl fmt::Display for Report {
             ),
             Report::StartFailed {
                 error,
-                serving: Some(pid),
-            } => write!(f, "{error}; pid {pid} keeps serving"),
+                serving: Some(who),
+            } => write!(f, "{error}; {who} keeps serving"),
             Report::StartFailed {
                 error,
                 serving: None,
@@ -290,11 +321,11 @@ impl fmt::Display for Report {
             Report::Built { after } => write!(f, "build: done after {} ms", after.as_millis()),
             Report::BuildFailed {
                 status,
-                serving: Some(pid),
+                serving: Some(who),
                 ..
             } => write!(
                 f,
-                "build failed: it {status}; pid {pid} keeps serving the last build"
+                "build failed: it {status}; {who} keeps serving the last build"
             ),
             Report::BuildFailed {
                 status,
@@ -311,8 +342,8 @@ impl fmt::Display for Report {
             ),
             Report::BuildNotStarted {
                 error,
-                serving: Some(pid),
-            } => write!(f, "cannot run the build step: {error}; pid {pid} keeps serving"),
+                serving: Some(who),
+            } => write!(f, "cannot run the build step: {error}; {who} keeps serving"),
             Report::BuildNotStarted {
                 error,
                 serving: None,
@@ -414,9 +445,10 @@ const WAITING: &str = if cfg!(windows) {
 };
 
 /// `listening on fd 3`, or `pid 125 listening on fd 3` when the waiter is
-/// not the child `pid` itself (a worker, or a server below a wrapper).
-fn write_waiter(f: &mut fmt::Formatter<'_>, pid: u32, waiter: &Waiter) -> fmt::Result {
-    if waiter.pid != pid {
+/// not the process that names the child, `who` (a worker, or a server below
+/// a wrapper).
+fn write_waiter(f: &mut fmt::Formatter<'_>, who: Who, waiter: &Waiter) -> fmt::Result {
+    if who.pid() != Some(waiter.pid) {
         write!(f, "pid {} ", waiter.pid)?;
     }
     write!(f, "listening on fd {}", waiter.fd)

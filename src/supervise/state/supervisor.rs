@@ -11,8 +11,8 @@ use super::idle::Idle;
 use super::report::Report;
 use super::types::{
     Dormant, Drain, Generation, LiveStatus, Names, Outage, Plan, Policy, Reload, Source, Status,
-    Waiter, CONFIRM, DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE, RELOAD_MAX,
-    SIGNAL_RELOAD,
+    Waiter, Who, CONFIRM, DRAIN_CHECK, LOOK_AFTER_READY, LOOK_MAX, LOOK_MIN, RELOAD_GRACE,
+    RELOAD_MAX, SIGNAL_RELOAD,
 };
 use crate::config::Readiness;
 use crate::signal::Signal;
@@ -250,7 +250,7 @@ impl Supervisor {
             Event::BuildFailed { error } => {
                 self.builds.discard();
                 self.then = None;
-                let serving = self.serving();
+                let serving = self.serving_who();
                 self.failed(
                     format!("cannot run the build step: {error}"),
                     false,
@@ -320,19 +320,22 @@ impl Supervisor {
                     .find(|child| child.generation == generation && child.is_running());
                 if let Some(child) = known {
                     out.push(Action::Say(Report::Status {
-                        pid: child.pid(),
+                        who: child.who(),
                         text,
                     }));
                 }
+            }
+            Event::FirstExited { generation, status } => {
+                self.first_exited(generation, status, &mut out)
             }
             Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
             Event::Tick => self.tick(now, &mut out),
             Event::Resumed { after } => self.resumed(after),
             Event::Shutdown { signal } => self.shutdown(signal, now, &mut out),
             Event::Forward { signal } => {
-                if let Some(pid) = self.serving() {
-                    out.push(Action::Say(Report::Forwarded { pid, signal }));
-                    out.push(Action::Signal { pid, signal });
+                if let Some(who) = self.serving_who() {
+                    out.push(Action::Say(Report::Forwarded { who, signal }));
+                    out.push(signal_to(who, signal));
                 }
             }
             Event::Connection { socket } => self.connection(socket, now, &mut out),
@@ -496,6 +499,36 @@ impl Supervisor {
             .and_then(|child| child.pid)
     }
 
+    /// How a line names the active child, while it runs.
+    fn serving_who(&self) -> Option<Who> {
+        self.active
+            .as_ref()
+            .filter(|child| child.is_running() && child.pid.is_some())
+            .map(Child::who)
+    }
+
+    /// The first process of `generation` exited while its group runs on:
+    /// from now on lines name the process seen serving, or the group. A
+    /// child that is being stopped or drains is only named so; one that
+    /// serves or starts is said to run on.
+    fn first_exited(&mut self, generation: Generation, status: Status, out: &mut Vec<Action>) {
+        if let Some(child) = self
+            .retiring
+            .iter_mut()
+            .find(|child| child.generation == generation)
+        {
+            child.first_exited = Some(status);
+            child.exited_on_stop = matches!(child.state, State::Stopping { .. });
+        } else if let Some(child) = self.child_mut(generation).filter(|c| c.is_running()) {
+            child.first_exited = Some(status);
+            out.push(Action::Say(Report::FirstExited {
+                pid: child.pid(),
+                status,
+                now: child.who(),
+            }));
+        }
+    }
+
     /// A change or SIGHUP asks for `then`: the build first, if there is
     /// one, else at once. `during`: a build runs, and has been told of the
     /// change.
@@ -517,9 +550,9 @@ impl Supervisor {
             Then::First => self.active = Some(self.start(now, out)),
             Then::Restart => self.restart(now, out),
             Then::Change => match self.to_signal() {
-                Some((pid, signal)) => {
-                    out.push(Action::Say(Report::Signalled { pid, signal }));
-                    out.push(Action::Signal { pid, signal });
+                Some((who, signal)) => {
+                    out.push(Action::Say(Report::Signalled { who, signal }));
+                    out.push(signal_to(who, signal));
                     if self.policy.livereload {
                         self.reload = Some(Reload::AfterSignal { at: now });
                     }
@@ -586,7 +619,7 @@ impl Supervisor {
         }
         let cause = format!("the build {status}");
         self.failed_build = Some(cause.clone());
-        let serving = self.serving();
+        let serving = self.serving_who();
         self.failed(cause, true, out);
         out.push(Action::Say(Report::BuildFailed {
             status,
@@ -733,13 +766,12 @@ impl Supervisor {
 
     /// With `--signal`, the child a change is signalled to instead of a
     /// restart: the active one, when it runs and no restart is under way.
-    fn to_signal(&self) -> Option<(u32, Signal)> {
+    fn to_signal(&self) -> Option<(Who, Signal)> {
         let signal = self.policy.signal_on_change?;
         if self.replacement.is_some() || self.start_after.is_some() {
             return None;
         }
-        let active = self.active.as_ref().filter(|child| child.is_running())?;
-        Some((active.pid?, signal))
+        Some((self.serving_who()?, signal))
     }
 
     fn restart(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -749,13 +781,13 @@ impl Supervisor {
         }
         if let Some(old) = self.start_after {
             let old = self.retiring.iter().find(|c| c.generation == old);
-            let old = old.map_or(0, Child::pid);
+            let old = old.map_or(Who::Pid(0), Child::who);
             out.push(Action::Say(Report::Restart(Plan::AlreadyPending { old })));
             return;
         }
         if let Some(pending) = self.replacement.take() {
             out.push(Action::Say(Report::Restart(Plan::Supersede {
-                pending: pending.pid(),
+                pending: pending.who(),
             })));
             self.retire(pending, now, out);
             self.replacement = Some(self.start(now, out));
@@ -765,13 +797,13 @@ impl Supervisor {
             Some(active) if active.is_running() => {
                 if active.state == State::Ready && !self.policy.stop_first {
                     out.push(Action::Say(Report::Restart(Plan::Replace {
-                        old: active.pid(),
+                        old: active.who(),
                     })));
                     self.active = Some(active);
                     self.replacement = Some(self.start(now, out));
                 } else {
                     out.push(Action::Say(Report::Restart(Plan::StopFirst {
-                        old: active.pid(),
+                        old: active.who(),
                         forced: self.policy.stop_first,
                         ready: self.policy.ready,
                         notified: active.notified.is_some(),
@@ -801,6 +833,8 @@ impl Supervisor {
             started: now,
             notified: None,
             waiter: None,
+            first_exited: None,
+            exited_on_stop: false,
             next_look: None,
             trigger: self.trigger.clone(),
         }
@@ -892,7 +926,7 @@ impl Supervisor {
             .is_some_and(|c| c.generation == generation)
         {
             self.replacement = None;
-            let serving = self.serving();
+            let serving = self.serving_who();
             self.failed(error.clone(), false, out);
             out.push(Action::Say(Report::StartFailed { error, serving }));
         } else if self
@@ -972,7 +1006,7 @@ impl Supervisor {
             Readiness::Auto if !notifies => Source::Listening(waiter),
             Readiness::Auto => {
                 out.push(Action::Say(Report::AwaitingNotify {
-                    pid: child.pid(),
+                    who: child.who(),
                     waiter,
                 }));
                 return;
@@ -1003,7 +1037,7 @@ impl Supervisor {
             child.state = State::Ready;
             child.next_look = None;
             out.push(Action::Say(Report::Ready {
-                pid: child.pid(),
+                who: child.who(),
                 after: now.saturating_duration_since(child.started),
                 source,
             }));
@@ -1014,12 +1048,12 @@ impl Supervisor {
         } else if is(&self.replacement) {
             let mut new = self.replacement.take().expect("checked");
             report(&mut new);
-            let new_pid = new.pid();
+            let new_who = new.who();
             if let Some(old) = self.active.replace(new) {
                 if old.is_running() {
                     out.push(Action::Say(Report::Handover {
-                        new: new_pid,
-                        old: old.pid(),
+                        new: new_who,
+                        old: old.who(),
                     }));
                     self.drain(old, now, out);
                 }
@@ -1042,7 +1076,7 @@ impl Supervisor {
         {
             let child = self.retiring.remove(index);
             out.push(Action::Say(Report::Stopped {
-                pid: child.pid(),
+                who: child.who_stopped(),
                 status,
             }));
             if self.start_after == Some(generation) {
@@ -1072,9 +1106,9 @@ impl Supervisor {
             .is_some_and(|c| c.generation == generation)
         {
             let failed = self.replacement.take().expect("checked");
-            let serving = self.active.as_ref().map_or(0, Child::pid);
+            let serving = self.active.as_ref().map_or(Who::Pid(0), Child::who);
             let report = Report::ReplacementFailed {
-                pid: failed.pid(),
+                who: failed.who(),
                 status,
                 serving,
             };
@@ -1094,7 +1128,7 @@ impl Supervisor {
         {
             active.state = State::Exited(status);
             let exited = Report::Exited {
-                pid: active.pid(),
+                who: active.who(),
                 status,
             };
             // It may come from an earlier build than the last, which failed.
@@ -1116,7 +1150,7 @@ impl Supervisor {
             match self.replacement.take() {
                 Some(replacement) => {
                     out.push(Action::Say(Report::TakesOver {
-                        pid: replacement.pid(),
+                        who: replacement.who(),
                     }));
                     self.active = Some(replacement);
                 }
@@ -1236,7 +1270,10 @@ impl Supervisor {
             if let (Some((since, false)), Some(pid)) = (build.stopping, build.pid) {
                 if now >= grace_end(since, grace) {
                     build.stopping = Some((since, true));
-                    out.push(Action::Say(Report::Killing { pid, grace }));
+                    out.push(Action::Say(Report::Killing {
+                        who: Who::Pid(pid),
+                        grace,
+                    }));
                     out.push(Action::Kill { pid });
                 }
             }
@@ -1249,7 +1286,11 @@ impl Supervisor {
                         since: now,
                         killed: false,
                     };
-                    out.push(Action::Say(Report::StillHeld { pid, held, grace }));
+                    out.push(Action::Say(Report::StillHeld {
+                        who: child.who(),
+                        held,
+                        grace,
+                    }));
                     out.push(Action::Stop { pid });
                 } else if now >= next {
                     child.state = State::Draining {
@@ -1273,7 +1314,7 @@ impl Supervisor {
                         killed: true,
                     };
                     out.push(Action::Say(Report::Killing {
-                        pid: child.pid(),
+                        who: child.who(),
                         grace,
                     }));
                     out.push(Action::Kill { pid: child.pid() });
@@ -1365,5 +1406,18 @@ impl Supervisor {
             .into_iter()
             .flatten()
             .find(|c| c.generation == generation)
+    }
+}
+
+/// The action that sends `signal` to the process a line names `who`: the
+/// first process, or the one seen serving; else, as no process is known,
+/// the group.
+fn signal_to(who: Who, signal: Signal) -> Action {
+    match who.pid() {
+        Some(pid) => Action::Signal { pid, signal },
+        None => Action::SignalGroup {
+            group: who.group(),
+            signal,
+        },
     }
 }

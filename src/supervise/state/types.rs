@@ -221,26 +221,74 @@ pub enum Source {
     Fetched,
 }
 
-/// What happened.
+/// How a line names a child. A child is its process group, which runs on
+/// when its first process (the leader, whose pid is the group's id) has
+/// exited while another process of it serves (`sh -c 'server &'`, a
+/// wrapper that exits): a line then names the process seen serving, or
+/// else the group, never a pid that is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// Its first process, which runs: `pid 4242`.
+    Pid(u32),
+    /// Its first process has exited; `pid` was seen serving in its
+    /// `group`: `pid 4263 (group 4242)`.
+    Server { pid: u32, group: u32 },
+    /// Its first process has exited, and no process of it was seen
+    /// serving: `process group 4242`.
+    Group(u32),
+}
+
+impl Who {
+    /// The process a line names, if it names one.
+    pub fn pid(self) -> Option<u32> {
+        match self {
+            Who::Pid(pid) | Who::Server { pid, .. } => Some(pid),
+            Who::Group(_) => None,
+        }
+    }
+
+    /// Whether its first process has exited.
+    pub fn first_gone(self) -> bool {
+        !matches!(self, Who::Pid(_))
+    }
+
+    /// Its process group's id: the pid of its first process.
+    pub fn group(self) -> u32 {
+        match self {
+            Who::Pid(group) | Who::Server { group, .. } | Who::Group(group) => group,
+        }
+    }
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Pid(pid) => write!(f, "pid {pid}"),
+            Who::Server { pid, group } => write!(f, "pid {pid} (group {group})"),
+            Who::Group(group) => write!(f, "process group {group}"),
+        }
+    }
+}
+
 /// Why a restart does what it does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     /// Nothing is running: start.
     Start,
     /// The active child is ready: start a replacement beside it.
-    Replace { old: u32 },
+    Replace { old: Who },
     /// Stop the active child, then start. `forced` by `--stop-first`;
     /// otherwise the child is not ready, and `ready` tells what would have
     /// made it so.
     StopFirst {
-        old: u32,
+        old: Who,
         forced: bool,
         ready: Readiness,
         /// Whether it sent `READY=1` (still waiting to be seen listening).
         notified: bool,
     },
     /// A replacement was still starting: stop it and start another.
-    Supersede { pending: u32 },
+    Supersede { pending: Who },
     /// A stop-first restart is waiting for `old` to exit already.
-    AlreadyPending { old: u32 },
+    AlreadyPending { old: Who },
 }

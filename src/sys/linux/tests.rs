@@ -110,3 +110,30 @@ fn an_answer_and_a_request_in_the_same_tick_count_as_busy_until_quiet() {
     }
     .awaits_client());
 }
+
+#[test]
+fn the_pidfd_id_is_the_pidfds_inode_on_pidfs_and_none_elsewhere() {
+    // SAFETY: pidfd_open returns a new descriptor, owned below; a zeroed
+    // statfs and stat are valid for fstatfs and fstat to fill.
+    let (fs_type, inode) = unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0);
+        assert!(fd >= 0, "pidfd_open: {}", io::Error::last_os_error());
+        let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32);
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let mut fs: libc::statfs = std::mem::zeroed();
+        assert_eq!(libc::fstatfs(raw, &mut fs), 0);
+        let mut stat: libc::stat = std::mem::zeroed();
+        assert_eq!(libc::fstat(raw, &mut stat), 0);
+        (fs.f_type as u64, stat.st_ino as u64)
+    };
+    let id = pidfd::own_id();
+    if fs_type == 0x5049_4446 {
+        // pidfs (Linux 6.9+): the 64-bit id, which its file handle and, on
+        // 64-bit systems, its inode number give alike.
+        assert_eq!(id, Some(inode));
+    } else {
+        assert_eq!(id, None);
+    }
+    // The same process, the same id.
+    assert_eq!(pidfd::own_id(), id);
+}

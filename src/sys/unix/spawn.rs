@@ -1,6 +1,6 @@
 //! Starting a child: fork, the steps the child takes in order before exec
-//! (process group, parent-death signal, signal mask, sockets, `LISTEN_PID`),
-//! and the report of a step that failed.
+//! (process group, parent-death signal, signal mask, sockets, `LISTEN_PID`
+//! and `LISTEN_PIDFDID`), and the report of a step that failed.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Read as _};
@@ -13,8 +13,8 @@ use super::fds::place;
 use super::fork::{fork, wait};
 
 // Children are forked and exec'd here rather than by std's Command, because
-// a child may need its own pid in a variable (`LISTEN_PID`), known only after
-// the fork.
+// a child may need its own pid in a variable (`LISTEN_PID`), and its pidfd
+// id (`LISTEN_PIDFDID`), known only after the fork.
 // Everything the child needs is prepared before the fork; between fork and
 // exec the child makes only async-signal-safe calls and allocates nothing.
 
@@ -31,6 +31,10 @@ pub struct ChildSpec<'a> {
     pub first_fd: RawFd,
     /// A variable to set to the child's own pid, if any.
     pub pid_variable: Option<&'a str>,
+    /// A variable to set to the child's own pidfd inode id (Linux 6.9+,
+    /// see `linux::pidfd`), if any; left out of the environment where the
+    /// child has none (other systems, older kernels).
+    pub pidfd_variable: Option<&'a str>,
     /// Whether the child gets a process group of its own (supervise mode)
     /// or stays in systemfd's (exec mode that stays the parent, so the
     /// terminal treats the command as it would after an exec).
@@ -123,7 +127,8 @@ impl Step {
 }
 
 /// Starts a child (in its own process group when `own_group`), with the sockets at their
-/// fds, its pid in `pid_variable` (if set), all signal
+/// fds, its pid in `pid_variable` and its pidfd id in `pidfd_variable` (if
+/// set, and where it has one), all signal
 /// dispositions at their defaults and an empty signal mask. Returns its pid
 /// once it has exec'd. An error of kind `NotFound` means the program was not
 /// found (127); any other, that it could not be executed (126).
@@ -221,11 +226,13 @@ fn report_pipe(min: RawFd) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, unsafe { OwnedFd::from_raw_fd(high) }))
 }
 
-/// Room for any pid's digits and the final NUL, after `NAME=`.
-const PID_ROOM: usize = 20;
+/// Room for any u64's digits (20) and the final NUL, after `NAME=`: a pid,
+/// or a pidfd id.
+const NUMBER_ROOM: usize = 21;
 
 /// Everything the child touches, built before the fork: C strings, the
-/// pointer arrays execve takes, and the slot the child writes its pid into.
+/// pointer arrays execve takes, and the slots the child writes its pid and
+/// its pidfd id into.
 struct Prepared<'a> {
     program: CString,
     _argv: Vec<CString>,
@@ -236,12 +243,20 @@ struct Prepared<'a> {
     shell: CString,
     shell_argv: Vec<*const libc::c_char>,
     _env: Vec<CString>,
-    /// Owns the `NAME=…` entry of the pid variable; `envp` and `pid_digits`
-    /// point into it.
+    /// Own the `NAME=…` entries of the pid and pidfd id variables; `envp`,
+    /// `pid_digits` and `pidfd_digits` point into them.
     _pid_entry: Vec<u8>,
+    _pidfd_entry: Vec<u8>,
     envp: Vec<*const libc::c_char>,
-    /// Where the digits go (`PID_ROOM` bytes), when there is a pid variable.
+    /// Where the digits go (`NUMBER_ROOM` bytes), when there is a pid
+    /// variable.
     pid_digits: Option<*mut u8>,
+    /// Where the pidfd id's digits go (`NUMBER_ROOM` bytes), and the slot of
+    /// `envp` that points to its entry, the last before the NULL: a child
+    /// without an id writes NULL there, which ends the environment before
+    /// it. `None` when there is no such variable.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pidfd_digits: Option<(*mut u8, *mut *const libc::c_char)>,
     /// (staged socket, target fd) pairs.
     sockets: Vec<(&'a OwnedFd, RawFd)>,
     own_group: bool,
@@ -301,20 +316,23 @@ impl<'a> Prepared<'a> {
         }
         let mut envp: Vec<*const libc::c_char> = env_owned.iter().map(|e| e.as_ptr()).collect();
         let mut pid_entry = Vec::new();
-        let mut pid_digits = None;
-        if let Some(name) = spec.pid_variable {
-            pid_entry.extend_from_slice(name.as_bytes());
-            pid_entry.push(b'=');
-            let prefix = pid_entry.len();
-            pid_entry.resize(prefix + PID_ROOM + 1, 0);
-            // Moving the Vec below does not move its heap buffer, so these
-            // pointers stay valid for the life of `Prepared`.
-            let base = pid_entry.as_mut_ptr();
-            envp.push(base.cast_const().cast());
-            // SAFETY: `prefix` is within the buffer's length.
-            pid_digits = Some(unsafe { base.add(prefix) });
-        }
+        let pid_digits = spec
+            .pid_variable
+            .map(|name| number_entry(name, &mut pid_entry, &mut envp));
+        let mut pidfd_entry = Vec::new();
+        // Only Linux's pidfds have ids; elsewhere the variable is left out.
+        let pidfd_variable = spec.pidfd_variable.filter(|_| cfg!(target_os = "linux"));
+        let pidfd_digits = pidfd_variable.map(|name| {
+            let digits = number_entry(name, &mut pidfd_entry, &mut envp);
+            (digits, envp.len() - 1)
+        });
         envp.push(std::ptr::null());
+        // The slot's address, now that `envp` has its final length: moving
+        // the Vec does not move its buffer.
+        let pidfd_digits = pidfd_digits.map(|(digits, slot)| {
+            // SAFETY: `slot` is an index within `envp`.
+            (digits, unsafe { envp.as_mut_ptr().add(slot) })
+        });
 
         let sockets = spec.sockets.iter().zip(spec.first_fd..).collect();
         // SAFETY: a zeroed sigaction is a valid value (no flags, empty mask);
@@ -335,8 +353,10 @@ impl<'a> Prepared<'a> {
             shell_argv,
             _env: env_owned,
             _pid_entry: pid_entry,
+            _pidfd_entry: pidfd_entry,
             envp,
             pid_digits,
+            pidfd_digits,
             sockets,
             own_group: spec.own_group,
             filter: spec.filter,
@@ -347,11 +367,26 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// Fills `entry` with `NAME=` and room for a number's digits
+/// (`NUMBER_ROOM` bytes, zeroed), pushes a pointer to it onto `envp`, and
+/// returns where the digits go. Moving `entry` later does not move its
+/// heap buffer, so the pointers stay valid while it lives.
+fn number_entry(name: &str, entry: &mut Vec<u8>, envp: &mut Vec<*const libc::c_char>) -> *mut u8 {
+    entry.extend_from_slice(name.as_bytes());
+    entry.push(b'=');
+    let prefix = entry.len();
+    entry.resize(prefix + NUMBER_ROOM, 0);
+    let base = entry.as_mut_ptr();
+    envp.push(base.cast_const().cast());
+    // SAFETY: `prefix` is within the buffer's length.
+    unsafe { base.add(prefix) }
+}
+
 /// Writes `value` in decimal at the start of `out`, followed by a NUL.
 /// Allocation-free, for use between fork and exec; `out` must hold at least
-/// 11 bytes (a u32's digits and the NUL).
-fn write_decimal(value: u32, out: &mut [u8]) {
-    let mut digits = [0u8; 10];
+/// 21 bytes (a u64's digits and the NUL).
+fn write_decimal(value: u64, out: &mut [u8]) {
+    let mut digits = [0u8; 20];
     let mut len = 0;
     let mut rest = value;
     loop {
@@ -377,7 +412,8 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
     // SAFETY: each call below is async-signal-safe and reads only memory
     // prepared before the fork (valid C strings, NULL-terminated pointer
     // arrays, initialised sigaction/sigset_t values) or writes into the pid
-    // slot, which has PID_ROOM bytes and is this process's private copy.
+    // and pidfd id slots, which have NUMBER_ROOM bytes each, or the envp
+    // slot of the pidfd id, all in this process's private copy.
     unsafe {
         // Its own process group, so that stopping it reaches its children
         // and the terminal's Ctrl-C reaches systemfd alone.
@@ -425,8 +461,18 @@ unsafe fn in_child(prepared: &Prepared<'_>, report: RawFd, parent: libc::pid_t) 
             }
         }
         if let Some(digits) = prepared.pid_digits {
-            let slot = std::slice::from_raw_parts_mut(digits, PID_ROOM);
-            write_decimal(libc::getpid() as u32, slot);
+            let slot = std::slice::from_raw_parts_mut(digits, NUMBER_ROOM);
+            write_decimal(u64::from(libc::getpid() as u32), slot);
+        }
+        // The id of a pidfd of this process, which exec keeps.
+        #[cfg(target_os = "linux")]
+        if let Some((digits, entry)) = prepared.pidfd_digits {
+            match super::linux::pidfd::own_id() {
+                Some(id) => write_decimal(id, std::slice::from_raw_parts_mut(digits, NUMBER_ROOM)),
+                // The entry is the last: NULL in its place ends the
+                // environment before it.
+                None => *entry = std::ptr::null(),
+            }
         }
         // Last: once installed, the filter sends this process's binds to
         // systemfd.

@@ -6,9 +6,10 @@ fn decimals_are_written_with_a_nul() {
         (0, "0"),
         (7, "7"),
         (4194304, "4194304"),
-        (u32::MAX, "4294967295"),
+        (u64::from(u32::MAX), "4294967295"),
+        (u64::MAX, "18446744073709551615"),
     ] {
-        let mut out = [b'x'; PID_ROOM];
+        let mut out = [b'x'; NUMBER_ROOM + 1];
         write_decimal(value, &mut out);
         let end = out.iter().position(|&b| b == 0).unwrap();
         assert_eq!(&out[..end], text.as_bytes());
@@ -45,6 +46,7 @@ fn spec<'a>(command: &'a [OsString], env: &'a [(OsString, OsString)]) -> ChildSp
         sockets: &[],
         first_fd: 3,
         pid_variable: Some("LISTEN_PID"),
+        pidfd_variable: None,
         own_group: true,
         filter: None,
         stdio: None,
@@ -119,4 +121,46 @@ fn stdio_goes_where_it_is_told() {
     assert!(wait(pid).unwrap().success());
     // `read` met end of file at once (status 1): stdin is /dev/null.
     assert_eq!(text, "out:1\nerr\n");
+}
+
+#[test]
+fn the_child_writes_its_own_pid_and_pidfd_id_last_in_its_environment() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let output = OwnedFd::from(writer);
+    let input = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+    let command: Vec<OsString> = [
+        "/bin/sh",
+        "-c",
+        "echo \"$$ ${LISTEN_PID-none} ${LISTEN_PIDFDID-none} $KEPT\"",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let env = [(OsString::from("KEPT"), OsString::from("yes"))];
+    let mut spec = spec(&command, &env);
+    spec.pidfd_variable = Some("LISTEN_PIDFDID");
+    spec.stdio = Some(Stdio {
+        input: &input,
+        output: &output,
+    });
+    let pid = spawn(&spec).unwrap();
+    drop(output);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+    assert!(wait(pid).unwrap().success());
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words[0], pid.to_string(), "{text}");
+    assert_eq!(words[1], pid.to_string(), "{text}");
+    assert_eq!(words[3], "yes", "{text}");
+    // Where this process has a pidfd id, so does the child: another one.
+    #[cfg(target_os = "linux")]
+    match crate::sys::linux::pidfd::own_id() {
+        Some(own) => {
+            let id: u64 = words[2].parse().expect("a decimal id");
+            assert_ne!(id, own);
+        }
+        None => assert_eq!(words[2], "none", "{text}"),
+    }
+    #[cfg(not(target_os = "linux"))]
+    assert_eq!(words[2], "none", "{text}");
 }
