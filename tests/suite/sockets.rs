@@ -84,6 +84,53 @@ fn every_supervised_start_gets_its_own_pidfd_id() {
     assert!(run.wait().success(), "{}", run.report());
 }
 
+#[test]
+fn a_reader_that_checks_the_pidfd_id_accepts_the_sockets() {
+    let reader = crate::harness::example("pidfdid_reader");
+    let ran = systemfd()
+        .args(["-s", "tcp::0", "--"])
+        .arg(&reader)
+        .success();
+    assert_eq!(ran.stdout().trim(), "accepted 1", "{}", ran.report());
+
+    // The same reader refuses an id that is not its own, with the right
+    // LISTEN_PID: the id is checked, not only the pid.
+    let ran = systemfd()
+        .args(["-s", "tcp::0", "--", "/bin/sh", "-c"])
+        .arg(format!("LISTEN_PIDFDID=12345 exec {}", reader.display()))
+        .success();
+    // Where pidfds have ids of their own (pidfs, Linux 6.9); before, the
+    // reader has nothing to check against and takes them.
+    let pidfs = TestCommand::new(PYTHON3.require())
+        .args([
+            "-c",
+            "import os; print(os.fstat(os.pidfd_open(os.getpid())).st_ino \
+             != os.fstat(os.pidfd_open(os.getppid())).st_ino)",
+        ])
+        .success();
+    let expected = if pidfs.stdout().trim() == "True" {
+        "refused: "
+    } else {
+        "accepted 1"
+    };
+    assert!(ran.stdout().starts_with(expected), "{}", ran.report());
+
+    // Supervised starts, each with its own id.
+    let dir = Project::new(&["tmp", "src"]);
+    let mut run = systemfd()
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
+        .args(["-s", "tcp::0", "-w", "src", "--"])
+        .arg(&reader)
+        .spawn();
+    run.wait_for_text("accepted 1");
+    run.wait_for_text("~> waiting for a change or SIGHUP");
+    run.signal(Signal::HUP);
+    run.wait_for_text("accepted 1");
+    run.signal(Signal::TERM);
+    assert!(run.wait().success(), "{}", run.report());
+}
+
 /// A Unix stream server on fd 3 that answers each connection with `hello`;
 /// with `unlink` as its second argument it removes its socket file (the
 /// first argument) when it is told to stop, as some servers do.
