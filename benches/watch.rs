@@ -206,25 +206,7 @@ mod bench {
 
     fn measure(contender: &Contender, tree: &Path, tmp: &Path) -> Sample {
         let started_at = Instant::now();
-        let mut child = Command::new(&contender.program)
-            .args(&contender.args)
-            .args(["--", "echo", "started"])
-            .current_dir(tree)
-            .env("TMPDIR", tmp)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", contender.program.display()));
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("started") && tx.send(Instant::now()).is_err() {
-                    return;
-                }
-            }
-        });
+        let (mut child, lines) = spawn(contender, tree, tmp);
         let first = wait_started(&lines, &mut child, contender);
         let first_start = first - started_at;
         quiet(&lines, &mut child, contender);
@@ -246,6 +228,31 @@ mod bench {
             first_start,
             edit_to_restart,
         }
+    }
+
+    /// Runs `contender` in `tree`, its command printing `started`; the
+    /// times of those lines come through the receiver.
+    fn spawn(contender: &Contender, tree: &Path, tmp: &Path) -> (Child, mpsc::Receiver<Instant>) {
+        let mut child = Command::new(&contender.program)
+            .args(&contender.args)
+            .args(["--", "echo", "started"])
+            .current_dir(tree)
+            .env("TMPDIR", tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", contender.program.display()));
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("started") && tx.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, lines)
     }
 
     fn wait_started(
@@ -427,25 +434,7 @@ mod bench {
             secs: u64,
             edits: usize,
         ) -> (f64, u64, Vec<f64>) {
-            let mut child = Command::new(&contender.program)
-                .args(&contender.args)
-                .args(["--", "echo", "started"])
-                .current_dir(tree)
-                .env("TMPDIR", tmp)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", contender.program.display()));
-            let (tx, lines) = mpsc::channel();
-            let stdout = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line.contains("started") && tx.send(Instant::now()).is_err() {
-                        return;
-                    }
-                }
-            });
+            let (mut child, lines) = spawn(contender, tree, tmp);
             wait_started(&lines, &mut child, contender);
             // A full interval and more, so that a start-up scan is over.
             std::thread::sleep(Duration::from_secs(1));

@@ -31,13 +31,7 @@ pub fn wait_for_connection(
     use crate::demand::{self, First};
 
     let names: Vec<String> = sockets.sockets.iter().map(|s| s.describe()).collect();
-    let copies = sockets
-        .sockets
-        .iter()
-        .map(|open| open.socket.try_clone())
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot duplicate a socket to wait for connections")
-        .map_err(Failure::setup)?;
+    let copies = sockets.duplicates().map_err(Failure::setup)?;
     let announce = || {
         printer.status(&format!(
             "waiting for the first connection on {} to start {command}",

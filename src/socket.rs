@@ -123,6 +123,19 @@ pub struct Sockets {
 }
 
 impl Sockets {
+    /// A second handle to each socket, in order, for a thread that waits
+    /// on them (`--on-demand`).
+    ///
+    /// # Errors
+    /// When a socket cannot be duplicated (out of descriptors).
+    pub fn duplicates(&self) -> Result<Vec<Socket>> {
+        self.sockets
+            .iter()
+            .map(|open| open.socket.try_clone())
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("cannot duplicate a socket to wait for connections")
+    }
+
     /// Creates every socket in order. On failure the sockets made so far are
     /// closed and their files removed before the error is returned.
     pub fn open(specs: &[SocketSpec], options: &Options) -> Result<Sockets> {

@@ -216,13 +216,7 @@ fn doorbell<T: Send + 'static>(
     sockets: &Sockets,
     tx: mpsc::Sender<Input<T>>,
 ) -> Result<Doorbell, Failure> {
-    let copies = sockets
-        .sockets
-        .iter()
-        .map(|open| open.socket.try_clone())
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot duplicate a socket to wait for connections")
-        .map_err(Failure::setup)?;
+    let copies = sockets.duplicates().map_err(Failure::setup)?;
     Doorbell::start(copies, move |socket| {
         tx.send(Input::Connection(socket)).is_ok()
     })

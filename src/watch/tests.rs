@@ -11,7 +11,7 @@ use super::events::changed_paths;
 use super::notices::{self, Notices};
 use super::placement::Placement;
 use super::poll::{Poller, Target};
-use super::rules::{glob_text, Kind, Options, Rules, Source};
+use super::rules::{Kind, Options, Rules, Source};
 use crate::config::{Color, Output};
 use crate::output::Printer;
 
@@ -476,6 +476,7 @@ fn info_exclude_applies_after_the_ignore_files() {
 #[cfg(unix)]
 #[test]
 fn ignore_lines_that_are_not_utf8_match_the_same_bytes_only() {
+    use super::rules::glob_text;
     use std::os::unix::ffi::OsStrExt as _;
     let dir = tree(&[]);
     fs::write(dir.path().join(".gitignore"), b"caf\xe9-*.log\n\xff\n").unwrap();
