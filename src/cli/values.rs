@@ -171,6 +171,9 @@ pub fn filter_pattern(text: &str) -> Result<String, String> {
     if text.starts_with('!') {
         return Err("a filter cannot be negated: --ignore takes what to leave out".into());
     }
+    if text.trim().is_empty() || text.starts_with('#') {
+        return Err("an empty pattern (or a comment) matches nothing".into());
+    }
     ignore_pattern(text)
 }
 

@@ -168,6 +168,9 @@ impl Watching {
         if let Some(every) = scan.stretched {
             self.notices.poll_stretched(asked, every);
         }
+        for (source, path) in self.rules.take_first_acts() {
+            self.notices.first_ignored(&source, &path);
+        }
         let mut changed = Vec::new();
         for event in &scan.events {
             changed.extend(self.follow(event));

@@ -42,7 +42,11 @@ impl WorkTree {
     pub(super) fn info_exclude(&self) -> Option<PathBuf> {
         let git_dir = self.git_dir.as_ref()?;
         let common = match std::fs::read(git_dir.join("commondir")) {
-            Ok(text) => git_dir.join(path_of(trim_line(&text))?),
+            // Usually `../..`: shown resolved.
+            Ok(text) => {
+                let common = git_dir.join(path_of(trim_line(&text))?);
+                std::fs::canonicalize(&common).unwrap_or(common)
+            }
             Err(_) => git_dir.clone(),
         };
         Some(common.join("info").join("exclude")).filter(|file| file.is_file())
@@ -148,7 +152,7 @@ mod tests {
         assert_eq!(tree.top, linked);
         assert_eq!(
             tree.info_exclude(),
-            Some(admin.join("../..").join("info/exclude"))
+            Some(main.join(".git/info/exclude").canonicalize().unwrap())
         );
         let plain = work_tree(&main).unwrap();
         assert_eq!(plain.info_exclude(), Some(main.join(".git/info/exclude")));

@@ -167,6 +167,7 @@ pub fn start(
                     path: path.clone(),
                 })
                 .collect();
+            notices.polling_asked(every);
             (Box::new(notify::NullWatcher), targets)
         }
         Poll::Auto(_) | Poll::Never => {
@@ -181,6 +182,9 @@ pub fn start(
                     .collect();
                 for found in mounts::unreported_dirs(&dirs, &mounts::mounts(&dirs)) {
                     if found.dir != dirs[found.root] && !rules.wants_dir(&found.dir) {
+                        continue;
+                    }
+                    if targets.iter().any(|t: &Target| t.path == found.dir) {
                         continue;
                     }
                     notices.polling(&found.dir, every, &found.kind);

@@ -91,6 +91,14 @@ impl Notices {
         ));
     }
 
+    /// Everything is polled every `every` (`--poll`).
+    pub(super) fn polling_asked(&self, every: Duration) {
+        self.printer.status(&format!(
+            "polling every {} (--poll): changes are found by looking, not reported by the system",
+            humanize(every)
+        ));
+    }
+
     /// Scans take so long that the interval grew from `asked` to `every`.
     pub(super) fn poll_stretched(&self, asked: Duration, every: Duration) {
         self.printer.status(&format!(

@@ -150,7 +150,10 @@ pub(super) struct Scan {
 impl Poller {
     /// A poller for `targets`, every `interval`; the first scan, which
     /// reports nothing, is made at once.
-    pub(super) fn new(targets: Vec<Target>, interval: Duration, rules: &mut Rules) -> Poller {
+    pub(super) fn new(mut targets: Vec<Target>, interval: Duration, rules: &mut Rules) -> Poller {
+        // A path given twice is polled once, for the first.
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|target| seen.insert(target.path.clone()));
         let mut poller = Poller {
             targets,
             interval,
@@ -238,6 +241,7 @@ impl Poller {
                             new: &mut found,
                             ask_all: true,
                             changes: None,
+                            others: &[],
                         }
                         .dir(path);
                         self.dirs.extend(found);
@@ -257,34 +261,38 @@ impl Poller {
         let ask_all = std::mem::take(&mut self.rules_changed);
         let mut old = std::mem::take(&mut self.dirs);
         let mut new = HashMap::with_capacity(old.len());
+        let paths: Vec<PathBuf> = self.targets.iter().map(|t| t.path.clone()).collect();
         for target in &self.targets {
-            let found = std::fs::symlink_metadata(&target.path);
-            if found.as_ref().is_ok_and(|m| m.is_dir()) {
-                let mut walk = Walk {
+            // The target itself: a `-w` file, or a directory that may be
+            // gone or made anew (the watches then look for it).
+            let found = std::fs::symlink_metadata(&target.path).ok();
+            let stamp = found.as_ref().map(Stamp::of);
+            let before = self.files.insert(target.path.clone(), stamp).flatten();
+            let kind = match (before, stamp) {
+                (None, Some(after)) => Some(created(&after)),
+                (Some(before), None) => Some(removed(&before)),
+                (Some(before), Some(after)) if before.is_dir || after.is_dir => {
+                    (before.inode != after.inode || before.is_dir != after.is_dir)
+                        .then(|| created(&after))
+                }
+                (Some(before), Some(after)) => (before != after)
+                    .then_some(EventKind::Modify(ModifyKind::Data(DataChange::Any))),
+                (None, None) => None,
+            };
+            if let (Some(changes), Some(kind)) = (changes.as_deref_mut(), kind) {
+                changes.push((target.path.clone(), kind));
+            }
+            if stamp.is_some_and(|s| s.is_dir) {
+                Walk {
                     root: target.root,
                     rules: &mut *rules,
                     old: &mut old,
                     new: &mut new,
                     ask_all,
                     changes: changes.as_deref_mut(),
-                };
-                walk.dir(&target.path);
-                continue;
-            }
-            // A `-w` file, or a `-w` directory gone (the watches look for
-            // it).
-            let stamp = found.ok().map(|m| Stamp::of(&m));
-            let before = self.files.insert(target.path.clone(), stamp).flatten();
-            let kind = match (before, stamp) {
-                (None, Some(after)) => created(&after),
-                (Some(before), None) => removed(&before),
-                (Some(before), Some(after)) if before != after => {
-                    EventKind::Modify(ModifyKind::Data(DataChange::Any))
+                    others: &paths,
                 }
-                _ => continue,
-            };
-            if let Some(changes) = changes.as_deref_mut() {
-                changes.push((target.path.clone(), kind));
+                .dir(&target.path);
             }
         }
         self.dirs = new;
@@ -330,6 +338,9 @@ struct Walk<'a> {
     ask_all: bool,
     /// Where the differences go, if anywhere.
     changes: Option<&'a mut Vec<(PathBuf, EventKind)>>,
+    /// Every target's path: a directory that is another target is left to
+    /// that target's walk, so that nothing is walked twice.
+    others: &'a [PathBuf],
 }
 
 impl Walk<'_> {
@@ -364,6 +375,14 @@ impl Walk<'_> {
                     };
                     Entry::Counts(Stamp::of(&metadata))
                 } else {
+                    if was.is_none() && !self.ask_all && self.changes.is_some() {
+                        // New and ignored: the rules keep the first such
+                        // change of a source that did not exist before, to
+                        // be said.
+                        let path = dir.join(&name);
+                        let what = if kind.is_dir() { Kind::Dir } else { Kind::File };
+                        self.rules.counts(&path, what);
+                    }
                     Entry::Left
                 };
                 match slot {
@@ -403,7 +422,7 @@ impl Walk<'_> {
                     if let (Some(changes), Some(change)) = (self.changes.as_deref_mut(), change) {
                         changes.push((path.clone(), change));
                     }
-                    if stamp.is_dir {
+                    if stamp.is_dir && !self.others.contains(&path) {
                         stack.push(path);
                     }
                 }

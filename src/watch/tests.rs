@@ -630,3 +630,44 @@ fn a_scan_that_takes_long_stretches_the_interval_once() {
     assert!(p.due() > Instant::now());
     assert_eq!(p.scan(&mut r).stretched, None, "said once");
 }
+
+#[test]
+fn overlapping_targets_are_walked_once_and_report_nothing_unchanged() {
+    let dir = tree(&[("src/a.rs", ""), ("src/net/b.rs", ""), ("top.rs", "")]);
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&root, &[".", "src", "."], &[]);
+    let targets = [(0, root.clone()), (1, root.join("src")), (2, root.clone())]
+        .into_iter()
+        .map(|(root, path)| Target { root, path })
+        .collect();
+    let mut p = Poller::new(targets, Duration::from_millis(500), &mut r);
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+    assert_eq!(scan(&mut p, &mut r, &root), []);
+    fs::write(root.join("src/net/b.rs"), "edited").unwrap();
+    assert_eq!(
+        scan(&mut p, &mut r, &root),
+        pairs(&[("modify", "src/net/b.rs")])
+    );
+}
+
+#[test]
+fn a_polled_directory_that_goes_and_comes_back_is_reported() {
+    let dir = tree(&[("src/a.rs", "")]);
+    let base = fs::canonicalize(dir.path()).unwrap();
+    let mut r = rules(&base, &["src"], &[]);
+    let src = base.join("src");
+    let target = Target {
+        root: 0,
+        path: src.clone(),
+    };
+    let mut p = Poller::new(vec![target], Duration::from_millis(500), &mut r);
+    fs::remove_dir_all(&src).unwrap();
+    assert_eq!(scan(&mut p, &mut r, &base), pairs(&[("remove", "src")]));
+    assert_eq!(scan(&mut p, &mut r, &base), []);
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("b.rs"), "").unwrap();
+    assert_eq!(
+        scan(&mut p, &mut r, &base),
+        pairs(&[("create", "src"), ("create", "src/b.rs")])
+    );
+}
