@@ -204,7 +204,9 @@ impl Children {
 
     /// The processes outside the group of `leader` that belong to it: its
     /// descendants while it lives; once it is gone, the orphans systemfd
-    /// inherited, and theirs.
+    /// inherited, and theirs, but for those in another running command's
+    /// group (a new command whose wrapper has exited too: its server is
+    /// that command's, signalled with its group).
     #[cfg(target_os = "linux")]
     fn strays_in(&self, leader: u32, processes: &[sys::linux::ProcessInfo]) -> Vec<u32> {
         let alive = self
@@ -222,9 +224,12 @@ impl Children {
             queue.extend(processes.iter().filter(|p| p.parent == pid).map(|p| p.pid));
         }
         tree.retain(|&pid| {
-            processes
-                .iter()
-                .any(|p| p.pid == pid && p.pid != leader && p.group != leader)
+            processes.iter().any(|p| {
+                p.pid == pid
+                    && p.pid != leader
+                    && p.group != leader
+                    && !self.running.contains_key(&p.group)
+            })
         });
         tree
     }

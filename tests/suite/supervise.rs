@@ -758,6 +758,50 @@ fn a_command_that_exits_leaving_its_server_behind_still_runs() {
     assert!(!alive(server), "{}", s.report());
 }
 
+/// Two commands whose wrappers both exited at once, leaving their servers
+/// to systemfd: the handover stops the old server only, and the new one
+/// serves on.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_handover_between_servers_whose_wrappers_exited_stops_the_old_one_only() {
+    let dir = project();
+    let server = "import os, socket\n\
+                  s = socket.socket(fileno=3)\n\
+                  print('server', os.getpid(), flush=True)\n\
+                  while True:\n    c, _ = s.accept(); c.sendall(b'%d' % os.getpid()); c.close()";
+    let mut s = systemfd()
+        .current_dir(dir.root())
+        .env("TMPDIR", dir.path("tmp"))
+        .args(["-s", "tcp::0", "-w", ".", "--", "sh", "-c"])
+        .arg("python3 -c \"$0\" & exit 0")
+        .arg(server)
+        .spawn();
+    let first = s.started();
+    let old_server = server_pid(&mut s);
+    s.wait_for_text(&format!("~> ready: pid {old_server} (group {first})"));
+    s.signal(Signal::HUP);
+    let second = s.started();
+    let new_server = server_pid(&mut s);
+    s.wait_for_text(&format!(
+        "~> handover: pid {new_server} (group {second}) is ready"
+    ));
+    s.wait_for_text(&format!("~> stopped process group {first}"));
+    assert!(!alive(old_server), "{}", s.report());
+    assert!(
+        alive(new_server),
+        "the new server was stopped too\n{}",
+        s.report()
+    );
+    assert!(
+        !s.saw(&format!("process group {second} has ended")),
+        "{}",
+        s.report()
+    );
+    s.signal(Signal::TERM);
+    assert_eq!(s.wait().code(), Some(0), "{}", s.report());
+    assert!(!alive(new_server), "{}", s.report());
+}
+
 /// A server under a wrapper that exits once it has started it: the lines
 /// name the server, seen listening, not the wrapper's pid that is gone.
 #[cfg(target_os = "linux")]
