@@ -224,6 +224,31 @@ fn idle_stop_counts_while_the_child_serves_alone() {
 }
 
 #[test]
+fn an_idle_stop_names_the_server_once_its_wrapper_has_gone() {
+    let (mut h, _) = Harness::with(Policy {
+        idle_stop: Some(IDLE),
+        ..policy(false, Readiness::Auto)
+    });
+    // The wrapper, pid 101, started the server, pid 200, and exited.
+    h.listening(1, 200);
+    h.send(Event::FirstExited {
+        generation: 1,
+        status: Status::Code(0),
+    });
+    assert_eq!(deeds(&h.next_tick()), [count(1)]);
+    counted(&mut h, 0);
+    quiet_until_asked(&mut h);
+    let actions = h.send(Event::IdleChecked {
+        generation: 1,
+        drain: Drain::Stopped,
+    });
+    assert_eq!(
+        reports(&actions),
+        ["pid 200 (group 101) had no connection for 1s: stopping it (--idle-stop)"]
+    );
+}
+
+#[test]
 fn a_child_without_connections_for_the_idle_time_is_stopped() {
     let mut h = serving(idle_stop(), 0);
     let waited = quiet_until_asked(&mut h);

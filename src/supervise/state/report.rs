@@ -157,10 +157,10 @@ pub enum Report {
         on: String,
         command: String,
     },
-    /// The child `pid` had no connection for `after`: it was sent its
+    /// The child `who` had no connection for `after`: it was sent its
     /// stop signal (`--idle-stop`).
     IdleStop {
-        pid: u32,
+        who: Who,
         after: Duration,
     },
 }
@@ -421,9 +421,9 @@ impl fmt::Display for Report {
             Report::Connection { on, command } => {
                 write!(f, "connection on {on}: starting {command}")
             }
-            Report::IdleStop { pid, after } => write!(
+            Report::IdleStop { who, after } => write!(
                 f,
-                "pid {pid} had no connection for {}: stopping it (--idle-stop)",
+                "{who} had no connection for {}: stopping it (--idle-stop)",
                 humanize(*after)
             ),
         }

@@ -465,7 +465,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let Some((counted, pid)) = self.counted() else {
+        let Some((counted, _)) = self.counted() else {
             return;
         };
         if counted != generation {
@@ -480,7 +480,7 @@ impl Supervisor {
             return;
         };
         out.push(Action::Say(Report::IdleStop {
-            pid,
+            who: active.who(),
             after: self.policy.idle_stop.unwrap_or_default(),
         }));
         active.state = State::Stopping {
