@@ -217,3 +217,36 @@ fn is_named(key: &OsStr, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `program` (COMMAND's first word) can be found as `exec` would
+/// look for it: a name with a `/` as the file it names, any other in the
+/// directories of `PATH` (POSIX's `execvp`; an empty entry is the current
+/// directory). Whether it may be run is left to the start.
+///
+/// # Errors
+/// `NotFound` when there is no such file.
+#[cfg(unix)]
+pub fn find_program(program: &OsStr) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let found = if program.as_bytes().contains(&b'/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path).any(|dir| {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::PathBuf::from(".")
+            } else {
+                dir
+            };
+            dir.join(program).is_file()
+        })
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file or directory (looked for before waiting for the first connection)",
+        ))
+    }
+}

@@ -78,9 +78,16 @@ use crate::socket::Sockets;
 /// # Errors
 /// A [`Failure`] carrying its exit status: 1 when a socket or supervision
 /// cannot be set up, 126 or 127 when COMMAND cannot be run (in supervise
-/// mode, at its first start).
+/// mode, at its first start; with `--on-demand` and no `--build`, a COMMAND
+/// that is nowhere to be found is said at once, not at the first
+/// connection).
 pub fn run(config: Config) -> Result<i32, Failure> {
     let printer = Printer::new(config.output);
+    #[cfg(unix)]
+    if config.launch.on_demand && config.launch.build.is_none() {
+        let program = &config.launch.command[0];
+        activation::find_program(program).map_err(|err| Failure::exec(program, err))?;
+    }
     let sockets = Sockets::open(&config.sockets, &config.socket_options).map_err(Failure::setup)?;
     let described = describe(&sockets, &printer);
     if sockets.is_empty() {

@@ -887,6 +887,25 @@ fn on_demand_a_signal_before_the_first_connection_exits_cleanly() {
 }
 
 #[test]
+fn on_demand_a_command_nowhere_to_be_found_is_said_at_once() {
+    for mode in [&["--on-demand"][..], &["--on-demand", "-w", "."]] {
+        let ran = systemfd()
+            .args(mode)
+            .args(["-s", "tcp::0", "--", "systemfd-no-such-command"])
+            .output();
+        assert_eq!(ran.code(), Some(127), "{}", ran.report());
+        assert!(
+            ran.stderr()
+                .contains("cannot run 'systemfd-no-such-command': no such file or directory"),
+            "{}",
+            ran.report()
+        );
+        // Before any socket was opened, and without waiting.
+        assert!(!ran.stderr().contains("~> socket"), "{}", ran.report());
+    }
+}
+
+#[test]
 fn on_demand_the_build_runs_at_the_first_connection() {
     let dir = temp_dir();
     let marker = dir.path().join("built");
