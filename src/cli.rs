@@ -483,8 +483,13 @@ impl Cli {
             )));
         }
         if !self.sockets.iter().any(|spec| spec.kind.listens()) {
+            let why = if self.sockets.is_empty() {
+                "no socket is given (-s)"
+            } else {
+                "a datagram socket has no connections to count"
+            };
             return Err(Failure::usage(anyhow::anyhow!(
-                "--idle-stop needs a stream socket (tcp::, http::, https::, unix::, unix-seqpacket::): a datagram socket has no connections to count"
+                "--idle-stop needs a stream socket (tcp::, http::, https::, unix::, unix-seqpacket::): {why}"
             )));
         }
         Ok(Some(after))

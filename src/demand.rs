@@ -177,13 +177,19 @@ pub fn first(sockets: Vec<socket2::Socket>, announce: impl FnOnce()) -> io::Resu
 /// their own until closed.
 #[cfg(unix)]
 fn stop_signals(tx: std::sync::mpsc::Sender<First>) -> io::Result<Stop> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+    // SIGUSR1 and SIGUSR2, which supervise mode passes on to the command,
+    // have nothing to reach yet: they are caught so as not to end systemfd.
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            let stop = signals
+                .forever()
+                .find(|&signal| signal != SIGUSR1 && signal != SIGUSR2);
+            if let Some(signal) = stop {
                 let _ = tx.send(First::Signal(Signal(signal)));
             }
         })?;

@@ -874,6 +874,15 @@ fn on_demand_a_signal_before_the_first_connection_exits_cleanly() {
         .arg(PY_ONE_ANSWER)
         .spawn();
     s.wait_for_text("~> waiting for the first connection on ");
+    // SIGUSR1, which supervise mode passes on, has nothing to reach yet.
+    s.signal(crate::harness::Signal::USR1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    #[cfg(target_os = "linux")]
+    assert!(
+        crate::harness::process::alive(s.pid()),
+        "SIGUSR1 ended the wait\n{}",
+        s.report()
+    );
     s.signal(crate::harness::Signal::TERM);
     let ran = s.finish();
     assert_eq!(ran.code(), Some(0), "{}", ran.report());
