@@ -28,6 +28,9 @@ use crate::sys;
 pub enum News {
     /// It exited (its group may live on).
     Exited { pid: u32, status: Status },
+    /// A process systemfd inherited, no command's first process, exited
+    /// (Linux, where systemfd is a subreaper).
+    Orphan { pid: u32, status: Status },
     /// A signal stopped it.
     Stopped { pid: u32, signal: Signal },
 }
@@ -101,13 +104,16 @@ impl Children {
         loop {
             match sys::reap() {
                 Ok(Some((pid, sys::Reaped::Exited(status)))) => {
-                    if let Some(child) = self.running.get_mut(&pid) {
-                        let status = match status.signal() {
-                            Some(signal) => Status::Signal(Signal(signal)),
-                            None => Status::Code(status.code().unwrap_or(-1)),
-                        };
-                        child.leader = Some(status);
-                        news.push(News::Exited { pid, status });
+                    let status = match status.signal() {
+                        Some(signal) => Status::Signal(Signal(signal)),
+                        None => Status::Code(status.code().unwrap_or(-1)),
+                    };
+                    match self.running.get_mut(&pid) {
+                        Some(child) => {
+                            child.leader = Some(status);
+                            news.push(News::Exited { pid, status });
+                        }
+                        None => news.push(News::Orphan { pid, status }),
                     }
                 }
                 Ok(Some((pid, sys::Reaped::Stopped(signal)))) => {

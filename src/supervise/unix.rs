@@ -195,7 +195,7 @@ impl UnixHost {
                 ChildNews::Exited { pid, .. } => {
                     self.frozen.remove(&pid);
                 }
-                ChildNews::Stopped { .. } => {}
+                ChildNews::Stopped { .. } | ChildNews::Orphan { .. } => {}
             }
             match item {
                 ChildNews::Stopped { pid, signal } if is_terminal_stop(signal) => {
@@ -224,7 +224,7 @@ impl UnixHost {
                         });
                     }
                 }
-                ChildNews::Exited { .. } => {}
+                ChildNews::Exited { .. } | ChildNews::Orphan { .. } => {}
             }
         }
         events
@@ -616,10 +616,16 @@ impl Host for UnixHost {
         }
         // A command's first process that exited while its group runs on.
         for item in reaped {
-            if let ChildNews::Exited { pid, status } = item {
-                if let Some(generation) = self.children.command(pid) {
-                    events.push(Event::FirstExited { generation, status });
+            match item {
+                ChildNews::Exited { pid, status } => {
+                    if let Some(generation) = self.children.command(pid) {
+                        events.push(Event::FirstExited { generation, status });
+                    }
                 }
+                ChildNews::Orphan { pid, status } => {
+                    events.push(Event::Orphaned { pid, status });
+                }
+                ChildNews::Stopped { .. } => {}
             }
         }
         events.extend(ended.into_iter().map(|(kind, status)| match kind {

@@ -833,9 +833,10 @@ fn a_server_whose_wrapper_has_exited_is_named_in_the_lines() {
         "~> SIGUSR1: passing it on to pid {first} (group {wrapper})"
     ));
     // The Python server's default for SIGUSR1 ends it, and with it the
-    // group: the next start is a plain one.
+    // group, which says how the server ended: the next start is a plain
+    // one.
     s.wait_for_text(&format!(
-        "~> process group {wrapper} has ended: its last process has exited (pid {wrapper} exited with status 0 before)"
+        "~> process group {wrapper} has ended: pid {first}, which served, was killed by SIGUSR1 (pid {wrapper} exited with status 0 before)"
     ));
     s.signal(Signal::HUP);
     let again = s.started();

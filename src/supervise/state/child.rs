@@ -44,6 +44,10 @@ pub struct Child {
     /// Whether that was after the stop signal: then the line that says it
     /// stopped still names its first process, which did stop.
     pub exited_on_stop: bool,
+    /// How the process seen serving exited, once its first process had
+    /// gone (Linux, where systemfd inherits it): what the line that says
+    /// the group ended tells, rather than only the first process's exit.
+    pub server_exited: Option<(u32, Status)>,
     /// While starting and looked at: when to look next.
     pub next_look: Option<Instant>,
     /// What started it (a change, SIGHUP); `None` for the first start.

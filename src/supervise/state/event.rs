@@ -91,6 +91,11 @@ pub enum Event {
         generation: Generation,
         status: Status,
     },
+    /// A process systemfd inherited (Linux: its parent, a command's
+    /// process, had exited) exited with `status`: if it is the one a
+    /// command was seen serving from, the end of that command names it.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Orphaned { pid: u32, status: Status },
     /// `generation` has ended: its first process exited (with `status`),
     /// and so has every other process of its group.
     Exited {

@@ -146,3 +146,28 @@ fn an_unknown_or_ended_generation_changes_nothing() {
     h.exited(1, 0);
     assert!(first_exited(&mut h, 1, 0).is_empty());
 }
+
+#[test]
+fn the_end_of_a_group_names_how_its_server_exited() {
+    let (mut h, _) = Harness::with(policy(false, Readiness::Auto));
+    h.listening(1, 200);
+    first_exited(&mut h, 1, 0);
+    // A process of no child's, then the server, killed.
+    h.send(Event::Orphaned {
+        pid: 300,
+        status: Status::Code(1),
+    });
+    h.send(Event::Orphaned {
+        pid: 200,
+        status: Status::Signal(Signal::KILL),
+    });
+    let reports = reports(&h.exited(1, 0));
+    assert_eq!(
+        reports[0],
+        format!(
+            "process group 101 has ended: pid 200, which served, was killed by {} \
+             (pid 101 exited with status 0 before)",
+            Signal::KILL
+        )
+    );
+}

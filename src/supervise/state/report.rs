@@ -77,6 +77,9 @@ pub enum Report {
     Exited {
         who: Who,
         status: Status,
+        /// How the process seen serving exited, when its group's first
+        /// process had gone before it.
+        server: Option<(u32, Status)>,
     },
     TakesOver {
         who: Who,
@@ -282,13 +285,23 @@ impl fmt::Display for Report {
                 who.group()
             ),
             Report::Stopped { who, status } => write!(f, "stopped {who}: it {status}"),
-            Report::Exited { who, status } if who.first_gone() => write!(
+            Report::Exited {
+                who,
+                status,
+                server: Some((pid, ended)),
+            } if who.first_gone() => write!(
+                f,
+                "process group {} has ended: pid {pid}, which served, {ended} (pid {} {status} before)",
+                who.group(),
+                who.group()
+            ),
+            Report::Exited { who, status, .. } if who.first_gone() => write!(
                 f,
                 "process group {} has ended: its last process has exited (pid {} {status} before)",
                 who.group(),
                 who.group()
             ),
-            Report::Exited { who, status } => write!(f, "{who} {status}"),
+            Report::Exited { who, status, .. } => write!(f, "{who} {status}"),
             Report::TakesOver { who } => write!(f, "{who} takes over"),
             Report::ReplacementFailed {
                 who,

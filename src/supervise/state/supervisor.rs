@@ -328,6 +328,7 @@ impl Supervisor {
             Event::FirstExited { generation, status } => {
                 self.first_exited(generation, status, &mut out)
             }
+            Event::Orphaned { pid, status } => self.orphaned(pid, status),
             Event::Exited { generation, status } => self.exited(generation, status, now, &mut out),
             Event::Tick => self.tick(now, &mut out),
             Event::Resumed { after } => self.resumed(after),
@@ -432,6 +433,22 @@ impl Supervisor {
             && self.start_after.is_none()
             && !self.shutting_down;
         (alone && active.state == State::Ready).then_some((active.generation, active.pid?))
+    }
+
+    /// Keeps how the process `pid` exited if a child was seen serving from
+    /// it after its first process had gone.
+    fn orphaned(&mut self, pid: u32, status: Status) {
+        let children = self
+            .active
+            .iter_mut()
+            .chain(self.replacement.iter_mut())
+            .chain(self.retiring.iter_mut());
+        for child in children {
+            let serving = child.waiter.is_some_and(|w| w.pid == pid);
+            if serving && child.first_exited.is_some() {
+                child.server_exited = Some((pid, status));
+            }
+        }
     }
 
     /// Keeps `--idle-stop`'s clock on the child it counts.
@@ -835,6 +852,7 @@ impl Supervisor {
             waiter: None,
             first_exited: None,
             exited_on_stop: false,
+            server_exited: None,
             next_look: None,
             trigger: self.trigger.clone(),
         }
@@ -1130,6 +1148,7 @@ impl Supervisor {
             let exited = Report::Exited {
                 who: active.who(),
                 status,
+                server: active.server_exited,
             };
             // It may come from an earlier build than the last, which failed.
             self.outage = Some(Outage {
