@@ -221,7 +221,8 @@ mod tests;
 /// Whether `program` (COMMAND's first word) can be found as `exec` would
 /// look for it: a name with a `/` as the file it names, any other in the
 /// directories of `PATH` (POSIX's `execvp`; an empty entry is the current
-/// directory). Whether it may be run is left to the start.
+/// directory). Whether it may be run (a file with the execute bit, not a
+/// directory) is left to the start, which says why not (126).
 ///
 /// # Errors
 /// `NotFound` when there is no such file.
@@ -229,7 +230,7 @@ mod tests;
 pub fn find_program(program: &OsStr) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt as _;
     let found = if program.as_bytes().contains(&b'/') {
-        std::path::Path::new(program).is_file()
+        std::path::Path::new(program).exists()
     } else {
         let path = std::env::var_os("PATH").unwrap_or_default();
         std::env::split_paths(&path).any(|dir| {
@@ -238,7 +239,7 @@ pub fn find_program(program: &OsStr) -> std::io::Result<()> {
             } else {
                 dir
             };
-            dir.join(program).is_file()
+            dir.join(program).exists()
         })
     };
     if found {

@@ -120,7 +120,7 @@ fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
     use std::sync::Arc;
 
     use anyhow::Context as _;
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
     use crate::signal::Signal;
     use crate::sys;
@@ -135,9 +135,12 @@ fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
         .as_fd()
         .try_clone_to_owned()
         .map_err(|e| setup(e, "cannot give the build systemfd's stderr"))?;
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
-        .context("cannot handle signals during the build")
-        .map_err(Failure::setup)?;
+    // SIGUSR1 and SIGUSR2, which supervise mode passes on to COMMAND, have
+    // nothing to reach yet: caught, so as not to end systemfd.
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
+            .context("cannot handle signals during the build")
+            .map_err(Failure::setup)?;
     let pid = sys::spawn(&sys::ChildSpec {
         command: &invocation.command,
         env: &invocation.env,
@@ -158,6 +161,9 @@ fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
     let seen = Arc::clone(&received);
     let forwarder = std::thread::spawn(move || {
         for signal in signals.forever() {
+            if signal == SIGUSR1 || signal == SIGUSR2 {
+                continue;
+            }
             seen.store(signal, Ordering::SeqCst);
             let _ = sys::signal_group(pid, signal);
         }

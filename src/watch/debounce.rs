@@ -139,7 +139,9 @@ impl Watching {
     /// files found in a new directory count too. The polling takes them in
     /// so as not to report them again.
     fn follow(&mut self, event: &notify::Event) -> Vec<PathBuf> {
-        let mut changed = events::changed_paths(event, &mut self.rules);
+        let placement = &self.placement;
+        let was_dir = |path: &std::path::Path| placement.watches(path);
+        let mut changed = events::changed_paths(event, &mut self.rules, &was_dir);
         changed.extend(
             self.place(|placement, watcher, rules| placement.follow(watcher, rules, event)),
         );

@@ -1,7 +1,7 @@
 //! What a `notify` event means to the ignore rules: which of its paths
 //! changed in a way that counts, and which ignore files must be read again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use notify::event::{CreateKind, ModifyKind, RemoveKind};
 use notify::EventKind;
@@ -11,8 +11,14 @@ use super::rules::{is_ignore_file, Kind, Rules};
 /// The paths of `event` whose change counts, in the event's order. When
 /// events were lost, the first `-w` path stands for whatever changed. The
 /// rules forget the ignore files the event touched, and whatever was at a
-/// path moved or removed, so that they read them afresh.
-pub(super) fn changed_paths(event: &notify::Event, rules: &mut Rules) -> Vec<PathBuf> {
+/// path moved or removed, so that they read them afresh. `was_dir` tells
+/// whether a path moved away was a watched directory, which the event
+/// does not say.
+pub(super) fn changed_paths(
+    event: &notify::Event,
+    rules: &mut Rules,
+    was_dir: &dyn Fn(&Path) -> bool,
+) -> Vec<PathBuf> {
     if event.need_rescan() {
         // Assume the worst.
         return rules
@@ -43,7 +49,13 @@ pub(super) fn changed_paths(event: &notify::Event, rules: &mut Rules) -> Vec<Pat
     event
         .paths
         .iter()
-        .filter(|path| rules.counts(path, kind))
+        .filter(|path| {
+            let kind = match kind {
+                Kind::Unknown if moved_or_removed && was_dir(path) => Kind::Dir,
+                kind => kind,
+            };
+            rules.counts(path, kind)
+        })
         .cloned()
         .collect()
 }

@@ -88,6 +88,12 @@ impl Placement {
         Ok(())
     }
 
+    /// Whether `dir` has a watch of its own (on Linux, every watched
+    /// directory; elsewhere the `-w` directories).
+    pub(super) fn watches(&self, dir: &Path) -> bool {
+        self.dirs.contains(dir)
+    }
+
     /// Whether a `-w` path is gone and must be looked for.
     pub(super) fn any_missing(&self) -> bool {
         self.roots.iter().any(|root| root.missing)

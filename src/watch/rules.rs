@@ -358,6 +358,9 @@ impl Rules {
         }
         let is_dir = match kind {
             Kind::File => false,
+            // A directory gone (removed, moved away) may have held files
+            // that pass: what it held is no longer there to ask.
+            Kind::Dir if !path.exists() => return true,
             Kind::Dir => true,
             Kind::Unknown => path.is_dir(),
         };

@@ -212,7 +212,10 @@ fn an_edited_ignore_file_is_read_again() {
     assert!(counts(&mut r, dir.path(), "out.bin"));
     fs::write(dir.path().join(".gitignore"), "*.bin\n").unwrap();
     let gitignore = fs::canonicalize(dir.path()).unwrap().join(".gitignore");
-    assert_eq!(changed_paths(&modify(&gitignore), &mut r), [gitignore]);
+    assert_eq!(
+        changed_paths(&modify(&gitignore), &mut r, &|_| false),
+        [gitignore]
+    );
     assert!(!counts(&mut r, dir.path(), "out.bin"));
 }
 
@@ -223,8 +226,8 @@ fn reads_and_opens_do_not_count() {
     let path = fs::canonicalize(dir.path()).unwrap().join("a.rs");
     let open = notify::Event::new(EventKind::Access(AccessKind::Open(AccessMode::Any)))
         .add_path(path.clone());
-    assert!(changed_paths(&open, &mut r).is_empty());
-    assert_eq!(changed_paths(&modify(&path), &mut r), [path]);
+    assert!(changed_paths(&open, &mut r, &|_| false).is_empty());
+    assert_eq!(changed_paths(&modify(&path), &mut r, &|_| false), [path]);
 }
 
 #[test]
@@ -233,7 +236,7 @@ fn lost_events_count_as_a_change_to_the_first_watched_path() {
     let root = fs::canonicalize(dir.path()).unwrap();
     let mut r = rules(dir.path(), &["b", "a"], &[]);
     let rescan = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
-    assert_eq!(changed_paths(&rescan, &mut r), [root.join("b")]);
+    assert_eq!(changed_paths(&rescan, &mut r, &|_| false), [root.join("b")]);
 }
 
 #[test]
@@ -600,7 +603,7 @@ fn an_edited_ignore_file_takes_in_what_it_now_covers_silently() {
     fs::write(root.join(".gitignore"), "*.rs\n").unwrap();
     // As the event for the edit does: the rules read the file again.
     assert_eq!(
-        changed_paths(&modify(&root.join(".gitignore")), &mut r),
+        changed_paths(&modify(&root.join(".gitignore")), &mut r, &|_| false),
         [root.join(".gitignore")]
     );
     p.refresh(&[root.join(".gitignore")], &mut r);

@@ -218,6 +218,27 @@ fn exts_and_filters_choose_what_counts() {
     assert_no_change(&mut run, "a .txt file");
     std::fs::rename(p.path("draft.txt"), p.path("Cargo.toml")).unwrap();
     assert_eq!(next_change(&mut run), "Cargo.toml");
+    // A directory that held matching files, moved out of the tree: what it
+    // held is gone.
+    p.write("pkg/deep/m.rs", "");
+    assert_eq!(next_change(&mut run), "pkg/deep/m.rs");
+    let outside = temp_dir();
+    std::fs::rename(p.path("pkg"), outside.path().join("pkg")).unwrap();
+    assert_eq!(next_change(&mut run), "pkg");
+    run.signal(crate::harness::Signal::TERM);
+    run.wait();
+
+    // The same under --poll, for a directory removed.
+    let mut run = start(supervising(
+        p.root(),
+        home.path(),
+        &["-w", ".", "-e", "rs", "--poll", "100ms"],
+        &["true"],
+    ));
+    p.write("gone/deep/m.rs", "");
+    assert_eq!(next_change(&mut run), "gone/deep/m.rs");
+    std::fs::remove_dir_all(p.path("gone")).unwrap();
+    assert_eq!(next_change(&mut run), "gone");
     run.signal(crate::harness::Signal::TERM);
     run.wait();
 }
