@@ -159,7 +159,7 @@ fn the_end_of_a_group_names_how_its_server_exited() {
     });
     h.send(Event::Orphaned {
         pid: 200,
-        status: Status::Signal(Signal::KILL),
+        status: Status::Signal(Signal(9)),
     });
     let reports = reports(&h.exited(1, 0));
     assert_eq!(
@@ -167,7 +167,7 @@ fn the_end_of_a_group_names_how_its_server_exited() {
         format!(
             "process group 101 has ended: pid 200, which served, was killed by {} \
              (pid 101 exited with status 0 before)",
-            Signal::KILL
+            Signal(9)
         )
     );
 }
