@@ -171,3 +171,18 @@ fn the_end_of_a_group_names_how_its_server_exited() {
         )
     );
 }
+
+#[test]
+fn a_server_that_died_before_it_served_is_named_by_its_exit() {
+    let (mut h, _) = Harness::with(policy(false, Readiness::Auto));
+    first_exited(&mut h, 1, 0);
+    h.send(Event::Orphaned {
+        pid: 200,
+        status: Status::Code(1),
+    });
+    assert_eq!(
+        reports(&h.exited(1, 0))[0],
+        "process group 101 has ended: pid 200, its last process, exited with status 1 \
+         (pid 101 exited with status 0 before)"
+    );
+}

@@ -291,8 +291,13 @@ impl fmt::Display for Report {
                 server: Some((pid, ended)),
             } if who.first_gone() => write!(
                 f,
-                "process group {} has ended: pid {pid}, which served, {ended} (pid {} {status} before)",
+                "process group {} has ended: pid {pid}, {} {ended} (pid {} {status} before)",
                 who.group(),
+                if matches!(who, Who::Server { .. }) {
+                    "which served,"
+                } else {
+                    "its last process,"
+                },
                 who.group()
             ),
             Report::Exited { who, status, .. } if who.first_gone() => write!(

@@ -435,19 +435,28 @@ impl Supervisor {
         (alone && active.state == State::Ready).then_some((active.generation, active.pid?))
     }
 
-    /// Keeps how the process `pid` exited if a child was seen serving from
-    /// it after its first process had gone.
+    /// Keeps how the process `pid` exited for the child it belongs to,
+    /// once that child's first process has gone: the child seen serving
+    /// from it, or else the only such child not seen serving at all (a
+    /// server that died before it listened).
     fn orphaned(&mut self, pid: u32, status: Status) {
-        let children = self
+        let mut children: Vec<&mut Child> = self
             .active
             .iter_mut()
             .chain(self.replacement.iter_mut())
-            .chain(self.retiring.iter_mut());
-        for child in children {
-            let serving = child.waiter.is_some_and(|w| w.pid == pid);
-            if serving && child.first_exited.is_some() {
-                child.server_exited = Some((pid, status));
-            }
+            .chain(self.retiring.iter_mut())
+            .filter(|child| child.first_exited.is_some())
+            .collect();
+        if let Some(child) = children
+            .iter_mut()
+            .find(|child| child.waiter.is_some_and(|w| w.pid == pid))
+        {
+            child.server_exited = Some((pid, status));
+            return;
+        }
+        let mut unseen = children.into_iter().filter(|child| child.waiter.is_none());
+        if let (Some(child), None) = (unseen.next(), unseen.next()) {
+            child.server_exited = Some((pid, status));
         }
     }
 
