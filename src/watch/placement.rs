@@ -153,6 +153,12 @@ impl Placement {
                     }
                 }
             }
+            // A directory skipped as unreadable may have been made readable.
+            EventKind::Modify(ModifyKind::Metadata(_)) => {
+                for path in paths {
+                    self.add(watcher, rules, path, &mut changed);
+                }
+            }
             _ => {}
         }
         if PER_DIRECTORY {

@@ -304,7 +304,13 @@ fn unreadable_directories_are_skipped_ignored_ones_silently() {
     p.write("src/main.rs", "fn main() {}");
     assert_eq!(next_change(&mut run), "src/main.rs");
     assert_eq!(run.count("warning: not watching"), 1, "{}", run.report());
+
+    // Made readable, it is watched from then on.
     std::fs::set_permissions(p.path("secrets"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(next_change(&mut run), "secrets");
+    wait_for_watches(&run, &p.inodes(&[".", "src", "secrets", "secrets/keys"]));
+    p.write("secrets/keys/new.pem", "");
+    assert_eq!(next_change(&mut run), "secrets/keys/new.pem");
 }
 
 #[test]
