@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::events;
+use super::mounts::Mounts;
 use super::notices::Notices;
 use super::placement::Placement;
 use super::poll::Poller;
@@ -116,6 +117,9 @@ pub(super) struct Watching {
     poller: Option<Poller>,
     /// What is said of the rules and the polling.
     notices: Notices,
+    /// The mount table, followed for new mounts to poll (automatic
+    /// polling only).
+    mounts: Option<Mounts>,
 }
 
 impl Watching {
@@ -132,7 +136,13 @@ impl Watching {
             watcher,
             poller,
             notices,
+            mounts: None,
         }
+    }
+
+    /// Follows the mount table, for mounts made after the start.
+    pub(super) fn follow_mounts(&mut self, mounts: Option<Mounts>) {
+        self.mounts = mounts;
     }
 
     /// The paths of `event` that count, after the watches have followed it:
@@ -156,12 +166,33 @@ impl Watching {
 
     /// When the next scan is due, if anything is polled.
     fn poll_due(&self) -> Option<Instant> {
-        self.poller.as_ref().map(Poller::due)
+        let scan = self.poller.as_ref().map(Poller::due);
+        let look = self.mounts.as_ref().map(Mounts::next);
+        match (scan, look) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Scans the polled directories if a scan is due at `now`; returns the
     /// paths that count among the changes found.
     fn poll(&mut self, now: Instant) -> Vec<PathBuf> {
+        if let Some(mounts) = &mut self.mounts {
+            let known = self.poller.as_ref().map(Poller::paths).unwrap_or_default();
+            for (target, kind) in mounts.look(now, &mut self.rules, &known) {
+                let dir = target.path.clone();
+                match &mut self.poller {
+                    Some(poller) => poller.add(target, &mut self.rules),
+                    None => {
+                        self.poller =
+                            Some(Poller::new(vec![target], mounts.every(), &mut self.rules));
+                    }
+                }
+                // Once what it holds is taken in: what changes from now on
+                // is seen.
+                self.notices.polling(&dir, mounts.every(), &kind);
+            }
+        }
         let Some(poller) = self.poller.as_mut().filter(|p| now >= p.due()) else {
             return Vec::new();
         };

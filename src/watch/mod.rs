@@ -173,27 +173,16 @@ pub fn start(
         Poll::Auto(_) | Poll::Never => {
             let native =
                 notify::recommended_watcher(tx.clone()).context("cannot start watching files")?;
-            let mut targets = Vec::new();
-            if matches!(settings.poll, Poll::Auto(_)) {
-                let dirs: Vec<PathBuf> = rules
-                    .roots()
-                    .iter()
-                    .map(|root| root.target().to_owned())
-                    .collect();
-                for found in mounts::unreported_dirs(&dirs, &mounts::mounts(&dirs)) {
-                    if found.dir != dirs[found.root] && !rules.wants_dir(&found.dir) {
-                        continue;
-                    }
-                    if targets.iter().any(|t: &Target| t.path == found.dir) {
-                        continue;
-                    }
-                    notices.polling(&found.dir, every, &found.kind);
-                    targets.push(Target {
-                        root: found.root,
-                        path: found.dir,
-                    });
-                }
-            }
+            let targets = match settings.poll {
+                Poll::Auto(_) => mounts::to_poll(&mut rules, &[])
+                    .into_iter()
+                    .map(|(target, kind)| {
+                        notices.polling(&target.path, every, &kind);
+                        target
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             (Box::new(native), targets)
         }
     };
@@ -201,9 +190,13 @@ pub fn start(
         Placement::new(settings.paths.to_vec(), Notices::new(printer, base.clone()));
     placement.place_all(&mut *inner, &mut rules)?;
     let poller = (!targets.is_empty()).then(|| Poller::new(targets, every, &mut rules));
+    // Elsewhere the mounts are read once.
+    let follow = matches!(settings.poll, Poll::Auto(_)) && cfg!(target_os = "linux");
+    let mounts = follow.then(|| mounts::Mounts::new(every));
 
     let inner = Arc::new(Mutex::new(inner));
     let mut state = Watching::new(rules, placement, Arc::downgrade(&inner), poller, notices);
+    state.follow_mounts(mounts);
     let debounce = settings.debounce;
     std::thread::Builder::new()
         .name("watch".into())

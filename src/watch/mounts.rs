@@ -11,6 +11,10 @@
 #[cfg(any(windows, test))]
 use std::path::Path;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::poll::Target;
+use super::rules::Rules;
 
 /// A mounted file system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +175,19 @@ fn path_of(bytes: Vec<u8>) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The mount table as it stands, to tell whether it changed: Linux's
+/// `/proc/self/mountinfo`; empty elsewhere, where mounts are read once.
+pub(super) fn table() -> Vec<u8> {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read("/proc/self/mountinfo").unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Vec::new()
+    }
+}
+
 /// The system's mounts, as far as they matter to `roots`. Empty when they
 /// cannot be read: then nothing is polled without `--poll`.
 pub(super) fn mounts(roots: &[PathBuf]) -> Vec<Mount> {
@@ -211,6 +228,89 @@ pub(super) fn mounts(roots: &[PathBuf]) -> Vec<Mount> {
 #[cfg(windows)]
 fn drive_of(path: &Path) -> PathBuf {
     path.ancestors().last().unwrap_or(path).to_owned()
+}
+
+/// The directories to poll, besides watching them, that are not among
+/// `known`: each `-w` directory on a file system whose change notifications
+/// miss edits made elsewhere, and each such mount below one that the rules
+/// do not ignore; each with its file system's type, for the line that
+/// says why.
+pub(super) fn to_poll(rules: &mut Rules, known: &[PathBuf]) -> Vec<(Target, String)> {
+    let dirs: Vec<PathBuf> = rules
+        .roots()
+        .iter()
+        .map(|root| root.target().to_owned())
+        .collect();
+    let mut targets: Vec<(Target, String)> = Vec::new();
+    for found in unreported_dirs(&dirs, &mounts(&dirs)) {
+        if found.dir != dirs[found.root] && !rules.wants_dir(&found.dir) {
+            continue;
+        }
+        if known.contains(&found.dir) || targets.iter().any(|(t, _)| t.path == found.dir) {
+            continue;
+        }
+        let target = Target {
+            root: found.root,
+            path: found.dir,
+        };
+        targets.push((target, found.kind));
+    }
+    targets
+}
+
+/// Linux: the mount table, looked at again now and then, so that a network
+/// or FUSE file system mounted under a `-w` path after the start is polled
+/// too.
+pub(super) struct Mounts {
+    /// The polling interval for what is found.
+    every: Duration,
+    /// When to look next.
+    next: Instant,
+    /// `/proc/self/mountinfo` as last read.
+    table: Vec<u8>,
+}
+
+impl Mounts {
+    /// How often the mount table is read: a read of a few KiB.
+    const LOOK: Duration = Duration::from_secs(2);
+
+    pub(super) fn new(every: Duration) -> Mounts {
+        Mounts {
+            every,
+            next: Instant::now() + Mounts::LOOK,
+            table: table(),
+        }
+    }
+
+    /// When to look next.
+    pub(super) fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// If a look is due at `now` and the table changed: the directories to
+    /// poll that are not among `known` (see [`to_poll`]).
+    pub(super) fn look(
+        &mut self,
+        now: Instant,
+        rules: &mut Rules,
+        known: &[PathBuf],
+    ) -> Vec<(Target, String)> {
+        if now < self.next {
+            return Vec::new();
+        }
+        self.next = now + Mounts::LOOK;
+        let table = table();
+        if table == self.table {
+            return Vec::new();
+        }
+        self.table = table;
+        to_poll(rules, known)
+    }
+
+    /// The interval for new polls.
+    pub(super) fn every(&self) -> Duration {
+        self.every
+    }
 }
 
 #[cfg(test)]

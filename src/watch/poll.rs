@@ -169,6 +169,40 @@ impl Poller {
         poller
     }
 
+    /// The paths polled.
+    pub(super) fn paths(&self) -> Vec<PathBuf> {
+        self.targets.iter().map(|t| t.path.clone()).collect()
+    }
+
+    /// Polls `target` too, from now on: what it holds now is taken in
+    /// without being reported.
+    pub(super) fn add(&mut self, target: Target, rules: &mut Rules) {
+        if self.targets.iter().any(|t| t.path == target.path) {
+            return;
+        }
+        let stamp = std::fs::symlink_metadata(&target.path)
+            .ok()
+            .map(|m| Stamp::of(&m));
+        self.files.insert(target.path.clone(), stamp);
+        self.targets.push(target);
+        let paths = self.paths();
+        let target = self.targets.last().expect("just pushed");
+        if stamp.is_some_and(|s| s.is_dir) {
+            let mut found = HashMap::new();
+            Walk {
+                root: target.root,
+                rules,
+                old: &mut HashMap::new(),
+                new: &mut found,
+                ask_all: true,
+                changes: None,
+                others: &paths,
+            }
+            .dir(&target.path);
+            self.dirs.extend(found);
+        }
+    }
+
     /// When the next scan is due.
     pub(super) fn due(&self) -> Instant {
         self.due

@@ -65,10 +65,16 @@ struct Bindfs {
 impl Bindfs {
     fn new() -> Bindfs {
         let dir = temp_dir();
-        let backing = dir.path().join("backing");
         let mount = dir.path().join("mount");
-        std::fs::create_dir(&backing).unwrap();
         std::fs::create_dir(&mount).unwrap();
+        Bindfs::at(dir, mount)
+    }
+
+    /// A bindfs mount on `mount`, an empty directory, over a directory in
+    /// `dir`.
+    fn at(dir: tempfile::TempDir, mount: PathBuf) -> Bindfs {
+        let backing = dir.path().join("backing");
+        std::fs::create_dir(&backing).unwrap();
         TestCommand::new("bindfs")
             .arg(&backing)
             .arg(&mount)
@@ -133,6 +139,25 @@ fn a_fuse_mount_edited_behind_it_is_polled_without_a_flag() {
     assert_no_change(&mut run, "an ignored file behind the mount");
     run.signal(crate::harness::Signal::TERM);
     run.wait();
+}
+
+#[test]
+#[cfg_attr(
+    not(has_bindfs),
+    ignore = "needs bindfs and /dev/fuse (Debian: apt install bindfs)"
+)]
+fn a_fuse_mount_made_after_the_start_is_polled_too() {
+    let p = Project::new(&["shared"]);
+    let home = temp_dir();
+    let mut run = start(supervising(p.root(), home.path(), &["-w", "."], &["true"]));
+    assert!(!run.saw("~> polling"), "{}", run.report());
+    let fuse = Bindfs::at(temp_dir(), p.path("shared"));
+    run.wait_for_text("~> polling shared every 500ms: fuse");
+    std::fs::write(fuse.backing.join("notes.md"), "behind the mount").unwrap();
+    assert_eq!(next_change(&mut run), "shared/notes.md");
+    run.signal(crate::harness::Signal::TERM);
+    run.wait();
+    drop(fuse);
 }
 
 #[test]
