@@ -13,12 +13,13 @@
 //! own processes aside), so there the error keeps its errno.
 //!
 //! `holder/found.rs` says what was found; `holder/table.rs` parses what
-//! `/proc` shows, and is tested on every platform.
+//! `/proc` shows (the TCP and UDP tables, which `--idle-stop`'s counting of
+//! connections reads too), and is tested on every platform.
 
 mod found;
 #[cfg(target_os = "linux")]
 mod linux;
-mod table;
+pub mod table;
 
 use std::net::SocketAddr;
 

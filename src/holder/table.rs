@@ -7,14 +7,23 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// `TCP_LISTEN` in the `st` column (`include/net/tcp_states.h`).
-const TCP_LISTEN: u8 = 0x0A;
-/// `TCP_TIME_WAIT`: a closed connection the kernel keeps for a while; no
-/// descriptor holds it (its inode is 0).
-const TCP_TIME_WAIT: u8 = 0x06;
-/// `TCP_CLOSE`: for TCP a bound socket that neither listens nor connects,
-/// and the state of every unconnected UDP socket.
-const TCP_CLOSE: u8 = 0x07;
+/// TCP states as the `st` column numbers them (`include/net/tcp_states.h`).
+pub mod state {
+    /// A connection open both ways.
+    pub const ESTABLISHED: u8 = 0x01;
+    /// A connection being set up (the handshake's last step awaited).
+    pub const SYN_RECV: u8 = 0x03;
+    /// A closed connection the kernel keeps for a while; no descriptor
+    /// holds it (its inode is 0).
+    pub const TIME_WAIT: u8 = 0x06;
+    /// For TCP a bound socket that neither listens nor connects, and the
+    /// state of every unconnected UDP socket.
+    pub const CLOSE: u8 = 0x07;
+    /// Closed by the client, not yet by the server.
+    pub const CLOSE_WAIT: u8 = 0x08;
+    /// A listener.
+    pub const LISTEN: u8 = 0x0A;
+}
 
 /// One row of a table:
 /// `sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …`.
@@ -22,8 +31,11 @@ const TCP_CLOSE: u8 = 0x07;
 pub struct Row {
     /// The socket's own address.
     pub local: SocketAddr,
-    /// The TCP state, as the kernel numbers them (`0A` listening, …).
+    /// The TCP state, as the kernel numbers them (see [`state`]).
     pub state: u8,
+    /// For a listener, the connections waiting in its backlog; otherwise
+    /// the bytes not yet read.
+    pub rx_queue: u32,
     /// The user that made the socket.
     pub uid: u32,
     /// The socket's inode, the number in `socket:[…]` of a descriptor that
@@ -45,13 +57,16 @@ impl Row {
         let local = address(words.next()?)?;
         let _remote = address(words.next()?)?;
         let state = u8::from_str_radix(words.next()?, 16).ok()?;
-        // tx_queue:rx_queue, tr:tm->when, retrnsmt.
-        let uid = words.nth(3)?.parse().ok()?;
+        let (_, rx) = words.next()?.split_once(':')?;
+        let rx_queue = u32::from_str_radix(rx, 16).ok()?;
+        // tr:tm->when, retrnsmt, then the uid.
+        let uid = words.nth(2)?.parse().ok()?;
         // timeout, inode.
         let inode = words.nth(1)?.parse().ok()?;
         Some(Row {
             local,
             state,
+            rx_queue,
             uid,
             inode,
         })
@@ -59,7 +74,7 @@ impl Row {
 
     /// Whether the row is a TCP listener.
     pub fn listens(&self) -> bool {
-        self.state == TCP_LISTEN
+        self.state == state::LISTEN
     }
 
     /// Whether the row's address overlaps `addr`: the same port, and the
@@ -116,12 +131,12 @@ pub fn blocker(rows: impl IntoIterator<Item = Row>, addr: &SocketAddr) -> Option
     let mut time_wait = false;
     for row in rows.into_iter().filter(|row| row.overlaps(addr)) {
         if row.inode == 0 {
-            time_wait |= row.state == TCP_TIME_WAIT;
+            time_wait |= row.state == state::TIME_WAIT;
             continue;
         }
         let rank = match row.state {
-            TCP_LISTEN => 0,
-            TCP_CLOSE => 1,
+            state::LISTEN => 0,
+            state::CLOSE => 1,
             _ => 2,
         };
         if best.is_none_or(|(was, _)| rank < was) {

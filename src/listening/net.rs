@@ -14,80 +14,12 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::tables::Endpoint;
 
-/// TCP states as the tables number them (`include/net/tcp_states.h`).
-pub mod state {
-    /// A connection open both ways.
-    pub const ESTABLISHED: u8 = 0x01;
-    /// A connection being set up (the handshake's last step awaited).
-    pub const SYN_RECV: u8 = 0x03;
-    /// Closed by the client, not yet by the server.
-    pub const CLOSE_WAIT: u8 = 0x08;
-    /// A listener.
-    pub const LISTEN: u8 = 0x0A;
-}
-
-/// One row of `/proc/net/tcp` or `tcp6`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpRow {
-    /// The socket's own address: for a connection a listener accepted,
-    /// the listener's address and port.
-    pub local: SocketAddr,
-    /// Its TCP state (see [`state`]).
-    pub state: u8,
-    /// For a listener, the connections waiting in its backlog; otherwise
-    /// the bytes not yet read.
-    pub rx_queue: u32,
-    /// 0 for a connection no process holds yet (in a backlog, or being
-    /// set up).
-    pub inode: u64,
-}
-
-impl TcpRow {
-    /// `  0: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000
-    /// 00000000  1000        0 12345 …`; the address is the in-memory
-    /// (network order) bytes printed as native 32-bit words, the port in
-    /// host order. `None` for the header and for lines not of that form.
-    pub fn parse(line: &str) -> Option<TcpRow> {
-        let mut words = line.split_ascii_whitespace();
-        words.next()?.strip_suffix(':')?;
-        let local = address(words.next()?)?;
-        let _remote = words.next()?;
-        let state = u8::from_str_radix(words.next()?, 16).ok()?;
-        let (_, rx) = words.next()?.split_once(':')?;
-        let rx_queue = u32::from_str_radix(rx, 16).ok()?;
-        // tr:when, retrnsmt, uid, timeout, then the inode.
-        let inode = words.nth(4)?.parse().ok()?;
-        Some(TcpRow {
-            local,
-            state,
-            rx_queue,
-            inode,
-        })
-    }
-}
-
-/// `0100007F:1388` or the 32-digit IPv6 form.
-fn address(text: &str) -> Option<SocketAddr> {
-    let (host, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let words: Vec<u32> = (0..host.len() / 8)
-        .map(|i| u32::from_str_radix(host.get(i * 8..i * 8 + 8)?, 16).ok())
-        .collect::<Option<_>>()?;
-    let mut bytes = Vec::with_capacity(16);
-    for word in &words {
-        bytes.extend_from_slice(&word.to_ne_bytes());
-    }
-    let ip = match (host.len(), bytes.len()) {
-        (8, 4) => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?)),
-        (32, 16) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
-}
+/// One row of `/proc/net/tcp` or `tcp6`: for a connection a listener
+/// accepted, its local address is the listener's.
+pub use crate::holder::table::{state, Row as TcpRow};
 
 /// One row of `/proc/net/unix`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,7 +36,8 @@ fn rows_read_as_this_machine_prints_them() {
         Row::parse(text),
         Some(Row {
             local: "0.0.0.0:2024".parse().unwrap(),
-            state: TCP_LISTEN,
+            state: state::LISTEN,
+            rx_queue: 0,
             uid: 0,
             inode: 1587,
         })
@@ -45,7 +46,7 @@ fn rows_read_as_this_machine_prints_them() {
     let text = "   1: 0100007F:B589 0100007F:BFD6 06 00000000:00000000 03:000002FE 00000000     0        0 0 3 000000001de04fbb";
     let row = Row::parse(text).unwrap();
     assert_eq!(row.local, "127.0.0.1:46473".parse().unwrap());
-    assert_eq!((row.state, row.inode), (TCP_TIME_WAIT, 0));
+    assert_eq!((row.state, row.inode), (state::TIME_WAIT, 0));
     // ::1 port 8080, in tcp6, of uid 1000.
     let text = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 99 1 0000000000000000 20 4 0 10 -1";
     let row = Row::parse(text).unwrap();
@@ -80,6 +81,7 @@ fn row(local: &str, state: u8, uid: u32, inode: u64) -> Row {
     Row {
         local: local.parse().unwrap(),
         state,
+        rx_queue: 0,
         uid,
         inode,
     }
@@ -90,11 +92,11 @@ fn the_listener_in_the_way_comes_first() {
     let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let rows = [
         // Another port, another address: not in the way.
-        row("127.0.0.1:5001", TCP_LISTEN, 0, 1),
-        row("10.0.0.1:5000", TCP_LISTEN, 0, 2),
+        row("127.0.0.1:5001", state::LISTEN, 0, 1),
+        row("10.0.0.1:5000", state::LISTEN, 0, 2),
         // A connection the listener accepted, and the listener.
         row("127.0.0.1:5000", 0x01, 1000, 3),
-        row("127.0.0.1:5000", TCP_LISTEN, 1000, 4),
+        row("127.0.0.1:5000", state::LISTEN, 1000, 4),
     ];
     assert_eq!(
         blocker(rows, &addr),
@@ -105,7 +107,7 @@ fn the_listener_in_the_way_comes_first() {
     );
     // A wildcard listener, of either family, takes every address.
     for wildcard in ["0.0.0.0:5000", "[::]:5000"] {
-        let rows = [row(wildcard, TCP_LISTEN, 7, 5)];
+        let rows = [row(wildcard, state::LISTEN, 7, 5)];
         assert_eq!(
             blocker(rows, &addr),
             Some(Blocker::Socket { inode: 5, uid: 7 })
@@ -113,13 +115,13 @@ fn the_listener_in_the_way_comes_first() {
     }
     // And a bind to a wildcard meets any address's listener.
     let any: SocketAddr = "0.0.0.0:5000".parse().unwrap();
-    let rows = [row("10.0.0.1:5000", TCP_LISTEN, 7, 6)];
+    let rows = [row("10.0.0.1:5000", state::LISTEN, 7, 6)];
     assert_eq!(
         blocker(rows, &any),
         Some(Blocker::Socket { inode: 6, uid: 7 })
     );
     // IPv4 in IPv6 clothing is IPv4.
-    let rows = [row("[::ffff:127.0.0.1]:5000", TCP_LISTEN, 7, 8)];
+    let rows = [row("[::ffff:127.0.0.1]:5000", state::LISTEN, 7, 8)];
     assert_eq!(
         blocker(rows, &addr),
         Some(Blocker::Socket { inode: 8, uid: 7 })
@@ -131,21 +133,21 @@ fn a_bound_socket_comes_before_a_connection_and_time_wait_last() {
     let addr: SocketAddr = "127.0.0.1:5353".parse().unwrap();
     let rows = [
         row("127.0.0.1:5353", 0x01, 0, 1),
-        row("127.0.0.1:5353", TCP_CLOSE, 0, 2),
+        row("127.0.0.1:5353", state::CLOSE, 0, 2),
     ];
     assert_eq!(
         blocker(rows, &addr),
         Some(Blocker::Socket { inode: 2, uid: 0 })
     );
     let rows = [
-        row("127.0.0.1:5353", TCP_TIME_WAIT, 0, 0),
+        row("127.0.0.1:5353", state::TIME_WAIT, 0, 0),
         row("127.0.0.1:5353", 0x08, 0, 9),
     ];
     assert_eq!(
         blocker(rows, &addr),
         Some(Blocker::Socket { inode: 9, uid: 0 })
     );
-    let rows = [row("127.0.0.1:5353", TCP_TIME_WAIT, 0, 0)];
+    let rows = [row("127.0.0.1:5353", state::TIME_WAIT, 0, 0)];
     assert_eq!(blocker(rows, &addr), Some(Blocker::TimeWait));
     assert_eq!(blocker([], &addr), None);
     // A row without an inode that is not TIME_WAIT tells nothing.

@@ -55,6 +55,7 @@ fn tcp_rows_parse_address_state_backlog_and_inode() {
             local: "127.0.0.1:5000".parse().unwrap(),
             state: state::LISTEN,
             rx_queue: 2,
+            uid: 1000,
             inode: 4242,
         }
     );
