@@ -155,13 +155,19 @@ impl Watching {
         changed.extend(
             self.place(|placement, watcher, rules| placement.follow(watcher, rules, event)),
         );
-        for (source, path) in self.rules.take_first_acts() {
-            self.notices.first_ignored(&source, &path);
-        }
+        self.say_first_acts();
         if let Some(poller) = &mut self.poller {
             poller.refresh(&changed, &mut self.rules);
         }
         changed
+    }
+
+    /// Says which rules that did not exist before ignored a change for the
+    /// first time.
+    fn say_first_acts(&mut self) {
+        for (source, path) in self.rules.take_first_acts() {
+            self.notices.first_ignored(&source, &path);
+        }
     }
 
     /// When the next scan is due, if anything is polled.
@@ -177,7 +183,7 @@ impl Watching {
     /// Scans the polled directories if a scan is due at `now`; returns the
     /// paths that count among the changes found.
     fn poll(&mut self, now: Instant) -> Vec<PathBuf> {
-        if let Some(mounts) = &mut self.mounts {
+        if let Some(mounts) = self.mounts.as_mut().filter(|m| now >= m.next()) {
             let known = self.poller.as_ref().map(Poller::paths).unwrap_or_default();
             for (target, kind) in mounts.look(now, &mut self.rules, &known) {
                 let dir = target.path.clone();
@@ -201,9 +207,7 @@ impl Watching {
         if let Some(every) = scan.stretched {
             self.notices.poll_stretched(asked, every);
         }
-        for (source, path) in self.rules.take_first_acts() {
-            self.notices.first_ignored(&source, &path);
-        }
+        self.say_first_acts();
         let mut changed = Vec::new();
         for event in &scan.events {
             changed.extend(self.follow(event));

@@ -185,7 +185,6 @@ impl Poller {
             .map(|m| Stamp::of(&m));
         self.files.insert(target.path.clone(), stamp);
         self.targets.push(target);
-        let paths = self.paths();
         let target = self.targets.last().expect("just pushed");
         if stamp.is_some_and(|s| s.is_dir) {
             let mut found = HashMap::new();
@@ -196,7 +195,7 @@ impl Poller {
                 new: &mut found,
                 ask_all: true,
                 changes: None,
-                others: &paths,
+                others: &self.targets,
             }
             .dir(&target.path);
             self.dirs.extend(found);
@@ -295,7 +294,6 @@ impl Poller {
         let ask_all = std::mem::take(&mut self.rules_changed);
         let mut old = std::mem::take(&mut self.dirs);
         let mut new = HashMap::with_capacity(old.len());
-        let paths: Vec<PathBuf> = self.targets.iter().map(|t| t.path.clone()).collect();
         for target in &self.targets {
             // The target itself: a `-w` file, or a directory that may be
             // gone or made anew (the watches then look for it).
@@ -324,7 +322,7 @@ impl Poller {
                     new: &mut new,
                     ask_all,
                     changes: changes.as_deref_mut(),
-                    others: &paths,
+                    others: &self.targets,
                 }
                 .dir(&target.path);
             }
@@ -372,9 +370,9 @@ struct Walk<'a> {
     ask_all: bool,
     /// Where the differences go, if anywhere.
     changes: Option<&'a mut Vec<(PathBuf, EventKind)>>,
-    /// Every target's path: a directory that is another target is left to
+    /// Every target: a directory that is another target is left to
     /// that target's walk, so that nothing is walked twice.
-    others: &'a [PathBuf],
+    others: &'a [Target],
 }
 
 impl Walk<'_> {
@@ -456,7 +454,7 @@ impl Walk<'_> {
                     if let (Some(changes), Some(change)) = (self.changes.as_deref_mut(), change) {
                         changes.push((path.clone(), change));
                     }
-                    if stamp.is_dir && !self.others.contains(&path) {
+                    if stamp.is_dir && !self.others.iter().any(|t| t.path == path) {
                         stack.push(path);
                     }
                 }
