@@ -218,36 +218,24 @@ fn is_named(key: &OsStr, name: &str) -> bool {
 #[cfg(test)]
 mod tests;
 
-/// Whether `program` (COMMAND's first word) can be found as `exec` would
-/// look for it: a name with a `/` as the file it names, any other in the
-/// directories of `PATH` (POSIX's `execvp`; an empty entry is the current
-/// directory). Whether it may be run (a file with the execute bit, not a
-/// directory) is left to the start, which says why not (126).
+/// Whether `program` (COMMAND's first word) can be found as a start would
+/// find it ([`crate::sys::resolve`], execvp's search of `PATH`), and, for a
+/// name with a `/`, whether it is there. Whether a file found that way may
+/// be run (not a directory) is left to the start, which says why not.
 ///
 /// # Errors
-/// `NotFound` when there is no such file.
+/// `NotFound` when there is no such file; `PermissionDenied` for a file in
+/// `PATH` without the execute bit.
 #[cfg(unix)]
 pub fn find_program(program: &OsStr) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let found = if program.as_bytes().contains(&b'/') {
-        std::path::Path::new(program).exists()
-    } else {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path).any(|dir| {
-            let dir = if dir.as_os_str().is_empty() {
-                std::path::PathBuf::from(".")
-            } else {
-                dir
-            };
-            dir.join(program).exists()
-        })
-    };
-    if found {
-        Ok(())
-    } else {
-        Err(std::io::Error::new(
+    let path = std::env::var_os("PATH");
+    let found = crate::sys::resolve(program, path.as_deref())
+        .and_then(|found| std::fs::metadata(&found).map(drop));
+    match found {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             "no such file or directory (looked for before waiting for the first connection)",
-        ))
+        )),
+        found => found,
     }
 }

@@ -112,7 +112,7 @@ pub fn inode(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
     Ok(stat.st_ino as u64)
 }
 
-pub use spawn::{spawn, ChildSpec, Stdio};
+pub use spawn::{resolve, spawn, ChildSpec, Stdio};
 
 /// Sends `signal` to the process group `group` (a child's pid). A group
 /// that is already gone is not an error. The group's id stays reserved
