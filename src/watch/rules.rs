@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -140,7 +141,7 @@ pub(super) struct Root {
     top: PathBuf,
     /// The repository's `info/exclude` and the global excludes, when `top`
     /// is a Git work tree: the rules after the ignore files.
-    repository: Option<Repository>,
+    repository: Option<Arc<Repository>>,
 }
 
 /// A Git work tree's rules beyond its ignore files, weakest last.
@@ -149,8 +150,35 @@ struct Repository {
     excludes: Vec<(Source, Gitignore)>,
 }
 
+impl Repository {
+    /// The work tree `tree`'s `info/exclude`, and with `global_ignore` git's
+    /// global excludes file (which asks `git config`).
+    fn read(tree: &git::WorkTree, global_ignore: bool) -> Repository {
+        let mut excludes = Vec::new();
+        if let Some(file) = tree.info_exclude() {
+            if let Some(rules) = load(&file, &tree.top) {
+                excludes.push((Source::InfoExclude(file), rules));
+            }
+        }
+        if global_ignore {
+            if let Some(file) = git::global_excludes(&tree.top) {
+                if let Some(rules) = load(&file, &tree.top) {
+                    excludes.push((Source::Global(file), rules));
+                }
+            }
+        }
+        Repository { excludes }
+    }
+}
+
 impl Root {
-    fn new(path: &Path, global_ignore: bool) -> Root {
+    /// The root for the canonical `path`; a work tree's other rules are
+    /// read once for all the roots in it (`repositories`, by top).
+    fn new(
+        path: &Path,
+        global_ignore: bool,
+        repositories: &mut HashMap<PathBuf, Arc<Repository>>,
+    ) -> Root {
         let is_dir = path.is_dir();
         let dir = if is_dir {
             path
@@ -160,20 +188,11 @@ impl Root {
         let work_tree = git::work_tree(dir);
         let top = work_tree.as_ref().map_or(dir, |tree| &tree.top).to_owned();
         let repository = work_tree.map(|tree| {
-            let mut excludes = Vec::new();
-            if let Some(file) = tree.info_exclude() {
-                if let Some(rules) = load(&file, &tree.top) {
-                    excludes.push((Source::InfoExclude(file), rules));
-                }
-            }
-            if global_ignore {
-                if let Some(file) = git::global_excludes(&tree.top) {
-                    if let Some(rules) = load(&file, &tree.top) {
-                        excludes.push((Source::Global(file), rules));
-                    }
-                }
-            }
-            Repository { excludes }
+            Arc::clone(
+                repositories
+                    .entry(tree.top.clone())
+                    .or_insert_with(|| Arc::new(Repository::read(&tree, global_ignore))),
+            )
         });
         Root {
             path: path.to_owned(),
@@ -298,10 +317,11 @@ impl Rules {
                 base: options.base.to_owned(),
             })
         };
+        let mut repositories = HashMap::new();
         Ok(Rules {
             roots: roots
                 .iter()
-                .map(|path| Root::new(path, options.global_ignore))
+                .map(|path| Root::new(path, options.global_ignore, &mut repositories))
                 .collect(),
             built_in: built_in.build()?,
             patterns: patterns.build()?,
