@@ -141,20 +141,15 @@ fn run_build(invocation: &Invocation) -> Result<Ended, Failure> {
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2])
             .context("cannot handle signals during the build")
             .map_err(Failure::setup)?;
-    let pid = sys::spawn(&sys::ChildSpec {
-        command: &invocation.command,
-        env: &invocation.env,
-        sockets: &[],
-        first_fd: activation::FIRST_FD,
-        pid_variable: None,
-        pidfd_variable: None,
-        own_group: true,
-        filter: None,
-        stdio: Some(sys::Stdio {
-            input: &input,
-            output: &output,
-        }),
-    })
+    let stdio = sys::Stdio {
+        input: &input,
+        output: &output,
+    };
+    let pid = sys::spawn(&sys::ChildSpec::build(
+        &invocation.command,
+        &invocation.env,
+        stdio,
+    ))
     .map_err(|err| Failure::exec(invocation.program(), err))?;
     let received = Arc::new(AtomicI32::new(0));
     let handle = signals.handle();

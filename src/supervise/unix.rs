@@ -432,21 +432,12 @@ impl Host for UnixHost {
             .context("cannot open /dev/null for the build's stdin")
             .map_err(StartError::Setup)?;
         let (input, output) = (OwnedFd::from(input), OwnedFd::from(writer));
-        let pid = sys::spawn(&sys::ChildSpec {
-            command: &build.command,
-            env: &build.env,
-            sockets: &[],
-            first_fd: FIRST_FD,
-            pid_variable: None,
-            pidfd_variable: None,
-            own_group: true,
-            filter: None,
-            stdio: Some(sys::Stdio {
-                input: &input,
-                output: &output,
-            }),
-        })
-        .map_err(StartError::Exec)?;
+        let stdio = sys::Stdio {
+            input: &input,
+            output: &output,
+        };
+        let pid = sys::spawn(&sys::ChildSpec::build(&build.command, &build.env, stdio))
+            .map_err(StartError::Exec)?;
         // Only the build holds the write end now: end of file comes when
         // it and whatever it started are done.
         drop(output);

@@ -47,6 +47,30 @@ pub struct ChildSpec<'a> {
     pub stdio: Option<Stdio<'a>>,
 }
 
+impl<'a> ChildSpec<'a> {
+    /// The build step (`--build`): `command` with `env`, no sockets and no
+    /// variables of systemfd's, in a process group of its own, its stdin
+    /// and output as `stdio` says.
+    pub fn build(
+        command: &'a [OsString],
+        env: &'a [(OsString, OsString)],
+        stdio: Stdio<'a>,
+    ) -> ChildSpec<'a> {
+        ChildSpec {
+            command,
+            env,
+            sockets: &[],
+            // No socket to place.
+            first_fd: 3,
+            pid_variable: None,
+            pidfd_variable: None,
+            own_group: true,
+            filter: None,
+            stdio: Some(stdio),
+        }
+    }
+}
+
 /// A child's standard descriptors: `input` becomes its fd 0, `output` its
 /// fds 1 and 2.
 #[derive(Clone, Copy, Debug)]
